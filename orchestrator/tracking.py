@@ -1,0 +1,56 @@
+"""MLflow names shared by the sweep, the workers, the report and the demo.
+
+One experiment per sweep (named after the sweep); one parent run for the sweep itself; one child run
+per trial. Every child run carries the tags below, so a report is a query, not a parse of run names.
+
+Child run tags: ``sweep``, ``stage`` ("1" fine-tune, "2" distil), ``method`` (finetune | kd |
+metadistil), ``teachers`` ("bert+roberta"; "" for fine-tune), ``student`` (the model being trained),
+``size`` (tiny | real), ``noise_p``, ``warmup_epochs``, ``seed``, ``trial_key`` (content key of the
+trial: the same key is the same training, in any sweep).
+
+Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``, ``quiz_loss``
+(MetaDistil), ``epoch_time_s``, ``samples_per_s``; once at the end ``test_accuracy``,
+``student_params``, ``teacher_params`` (the largest teacher's count: the basis of "Times Smaller").
+
+Artifacts: ``config.json`` (the resolved trial config), ``model/`` (final weights as safetensors,
+model config and tokenizer), ``predictions/test_predictions.csv`` (columns ``index, label,
+prediction, prob_positive``: one row per test example, for paired statistics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "warmup_epochs",
+            "seed", "trial_key")
+PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"
+CONFIG_ARTIFACT = "config.json"
+MODEL_ARTIFACT_DIR = "model"
+SWEEP_RUN_KIND = "sweep"
+
+
+def teachers_tag(teachers: Sequence[str]) -> str:
+    """``["bert", "roberta"]`` → ``"bert+roberta"`` (order kept: weights follow it)."""
+    return "+".join(teachers)
+
+
+def model_label(method: str, student: str, teachers: Sequence[str]) -> str:
+    """The model's name as the paper writes it: ``distilbert_from_bert+roberta`` or ``bert``."""
+    if method == "finetune" or not teachers:
+        return student
+    return f"{student}_from_{teachers_tag(teachers)}"
+
+
+def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
+             warmup_epochs: int, seed: int) -> str:
+    """Deterministic run name, e.g. ``distilbert_from_bert+roberta__metadistil__noise0.1__warm1__seed0``.
+
+    Noise and warm start appear only when they are on, so baselines read ``bert__finetune__seed0``.
+    """
+    parts = [model_label(method, student, teachers), method]
+    if noise_p > 0:
+        parts.append(f"noise{noise_p:g}")
+    if warmup_epochs > 0:
+        parts.append(f"warm{warmup_epochs}")
+    parts.append(f"seed{seed}")
+    return "__".join(parts)

@@ -1,0 +1,76 @@
+"""Registry, presets and tokenizers: exact parameter counts, real vocabularies, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainers.models import (HUB_IDS, ModelError, bert_tokenizer, bpe_tokenizer, build_model,
+                             config_parameters, count_parameters, reference_config, validate_name)
+
+from tests.conftest import SST2, VOCAB
+from trainers.data import read_tsv
+
+PAPER_COUNTS = {"bert": 109_483_778, "roberta": 124_647_170, "distilbert": 66_955_010,
+                "tinybert": 14_350_874}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
+def test_real_architectures_reproduce_the_papers_parameter_counts(name):
+    assert config_parameters(reference_config(name)) == PAPER_COUNTS[name]
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return read_tsv(SST2 / "train.tsv").sentences[:3000]
+
+
+@pytest.fixture(scope="module")
+def presets(texts, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("models")
+    return {n: build_model(n, "tiny", train_texts=texts, cache_dir=cache, vocab_file=VOCAB) for n in HUB_IDS}
+
+
+def test_presets_keep_the_real_ordering_of_sizes(presets):
+    counts = {n: count_parameters(b.model) for n, b in presets.items()}
+    assert counts["roberta"] > counts["bert"] > counts["distilbert"] > counts["tinybert"]
+    assert counts == {"bert": 4_782_722, "roberta": 7_309_954, "distilbert": 4_385_922,
+                      "tinybert": 2_090_690}
+
+
+def test_bert_vocab_is_the_real_one():
+    tokenizer = bert_tokenizer(VOCAB)
+    assert tokenizer.vocab_size == 30_522
+    assert tokenizer("hide new secretions from the parental units")["input_ids"] == [
+        101, 5342, 2047, 3595, 8496, 2013, 1996, 18643, 3197, 102]
+
+
+def test_roberta_preset_tokenizes_differently_and_is_cached(presets, texts, tmp_path):
+    sentence = "a gorgeously elaborate continuation"
+    bert_ids = presets["bert"].tokenizer(sentence)["input_ids"]
+    roberta_ids = presets["roberta"].tokenizer(sentence)["input_ids"]
+    assert roberta_ids[0] == 0 and roberta_ids[-1] == 2 and roberta_ids != bert_ids
+    first = bpe_tokenizer(texts, tmp_path)
+    assert bpe_tokenizer(texts, tmp_path)(sentence)["input_ids"] == first(sentence)["input_ids"]
+
+
+def test_init_is_seeded(texts, tmp_path):
+    a = build_model("tinybert", "tiny", train_texts=texts, cache_dir=tmp_path, vocab_file=VOCAB, seed=1)
+    b = build_model("tinybert", "tiny", train_texts=texts, cache_dir=tmp_path, vocab_file=VOCAB, seed=1)
+    assert all((p == q).all() for p, q in zip(a.model.parameters(), b.model.parameters()))
+
+
+def test_unknown_names_and_offline_hub_fail_in_one_line(tmp_path, monkeypatch):
+    with pytest.raises(ModelError, match="model 'gpt9': unknown tiny preset"):
+        validate_name("gpt9", "tiny")
+    with pytest.raises(ModelError, match="not a registry name"):
+        validate_name("gpt9", "real")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as error:
+        build_model("bert", "real", train_texts=[], cache_dir=tmp_path)
+    message = str(error.value)
+    assert "bert-base-uncased" in message and "size: tiny" in message and "\n" not in message
+
+
+def test_missing_vocab(tmp_path):
+    with pytest.raises(ModelError, match="BERT vocabulary .* not found"):
+        bert_tokenizer(tmp_path / "vocab.txt")

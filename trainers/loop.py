@@ -1,0 +1,198 @@
+"""The training loop of one trial, in plain PyTorch (Ray only appears in ``worker.py``).
+
+How to train (epochs, batches, evaluation, checkpoints) lives here; how to distil lives in the step
+objects of ``finetune.py``, ``kd.py`` and ``metadistil.py``. Warm start runs the fine-tune step for
+the first ``warmup_epochs`` epochs, then the distillation step, on one optimizer and one schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainers import checkpoint, rng
+from trainers.batches import TrainViews
+from trainers.config import TrainConfig
+from trainers.data import Examples, Splits, load_splits
+from trainers.distributed import world
+from trainers.evaluate import logits_of, predict
+from trainers.finetune import FineTune
+from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits
+from trainers.metadistil import MetaDistil
+from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
+from trainers.tokens import encode_cached, pad
+from trainers.update import StudentUpdate
+
+# Called after every epoch with (epoch, metrics, checkpoint folder); Ray's adapter reports there.
+Reporter = Callable[[int, dict[str, float], Path], None]
+
+
+@dataclass
+class TrialResult:
+    history: list[dict[str, float]]
+    final: dict[str, float]
+    test: Examples
+    test_predictions: np.ndarray
+    test_prob_positive: np.ndarray
+    student: Built
+
+
+@dataclass
+class Trial:
+    """Everything a trial trains with, built once from its config."""
+
+    config: TrainConfig
+    splits: Splits
+    student: Built
+    teachers: list[Built]
+    device: torch.device
+    cache_dir: Path
+
+    @classmethod
+    def build(cls, config: TrainConfig, *, cache_dir: Path, device: torch.device) -> Trial:
+        splits = load_splits(config.data)
+        vocab = config.vocab_file or DEFAULT_VOCAB
+        common = {"train_texts": splits.train.sentences, "cache_dir": cache_dir, "vocab_file": vocab}
+        student = build_model(config.student, config.size, seed=config.seed, **common)
+        sources = config.teacher_dirs or config.teachers  # no checkpoint: a random teacher (tests)
+        teachers = [build_model(src, config.size, seed=config.seed + 1 + i, **common)
+                    for i, src in enumerate(sources)]
+        for built in [student, *teachers]:
+            built.model.to(device)
+        return cls(config, splits, student, teachers, device, cache_dir)
+
+
+def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None = None
+        ) -> TrialResult:
+    """Train ``trial`` to the end, reporting a checkpoint per epoch; resume from one if given."""
+    cfg, device = trial.config, trial.device
+    rank, world_size = world()
+    student = trial.student.model
+    teachers = [t.model for t in trial.teachers]
+    meta = cfg.method == "metadistil"
+    student.train()
+    for teacher in teachers:
+        teacher.eval()  # no dropout: t(φ) is a function of φ alone
+        teacher.requires_grad_(meta)
+
+    views = TrainViews(trial.splits.train, trial.student.tokenizer,
+                       [t.tokenizer for t in trial.teachers], cfg, trial.cache_dir, device)
+    shard_size = math.ceil(len(trial.splits.train) / world_size)
+    steps_per_epoch = math.ceil(shard_size / cfg.batch_size)
+    update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                           total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio)
+    teacher_optimizers = [torch.optim.AdamW(t.parameters(), lr=cfg.teacher_lr) for t in teachers] if meta else []
+    finetune = FineTune(student, update)
+    distil = _distil_step(trial, update, teacher_optimizers) if cfg.distils else None
+
+    roles = {"student": student, **({f"teacher{i}": t for i, t in enumerate(teachers)} if meta else {})}
+    optimizers = {"student": update.optimizer,
+                  **{f"teacher{i}": o for i, o in enumerate(teacher_optimizers)}}
+    history: list[dict[str, float]] = []
+    start_epoch = 1
+    if resume_from is not None:
+        state, saved_rng = checkpoint.load(resume_from, models=roles, optimizers=optimizers,
+                                     scheduler=update.scheduler)
+        rng.set_state(saved_rng)
+        history, start_epoch = state["history"], state["epoch"] + 1
+        if isinstance(distil, MetaDistil):
+            distil.steps = state["meta_steps"]
+
+    student_tok = trial.student.tokenizer
+    validation = encode_cached(student_tok, trial.splits.validation.sentences, cfg.data.max_length,
+                               trial.cache_dir)
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        distilling = distil is not None and epoch > cfg.warmup_epochs
+        step = distil if distilling else finetune
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(trial.splits.train))
+        order = order[rank::world_size]
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        started = time.perf_counter()
+        for begin in range(0, len(order), cfg.batch_size):
+            batch = views.batch(order[begin:begin + cfg.batch_size], epoch, noisy=distilling,
+                                with_teachers=step.needs_teachers)
+            for key, value in step(batch).items():
+                sums[key] += value
+                counts[key] += 1
+        elapsed = time.perf_counter() - started
+        predictions, _ = predict(student, validation, pad_id=student_tok.pad_token_id,
+                                 batch_size=cfg.eval_batch_size, device=device)
+        student.train()
+        metrics = {key: sums[key] / counts[key] for key in sums}
+        metrics.update(val_accuracy=float((predictions == trial.splits.validation.labels).mean()),
+                       epoch_time_s=elapsed, samples_per_s=len(order) * world_size / elapsed)
+        history.append(metrics)
+        state = {"epoch": epoch, "history": history,
+                 "meta_steps": distil.steps if isinstance(distil, MetaDistil) else 0}
+        folder = checkpoint.save(scratch_dir / f"epoch-{epoch:03d}", models=roles,
+                                 optimizers=optimizers, scheduler=update.scheduler,
+                                 rng=rng.get_state(), state=state)
+        report(epoch, metrics, folder)
+
+    test = encode_cached(student_tok, trial.splits.test.sentences, cfg.data.max_length, trial.cache_dir)
+    predictions, prob_positive = predict(student, test, pad_id=student_tok.pad_token_id,
+                                         batch_size=cfg.eval_batch_size, device=device)
+    final = {"test_accuracy": float((predictions == trial.splits.test.labels).mean()),
+             "student_params": count_parameters(student),
+             "teacher_params": max((count_parameters(t) for t in teachers), default=0)}
+    return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
+
+
+def _distil_step(trial: Trial, update: StudentUpdate,
+                 teacher_optimizers: list[torch.optim.Optimizer]) -> KD | MetaDistil:
+    cfg = trial.config
+    loss_args = {"temperature": cfg.temperature, "alpha": cfg.alpha, "soft_loss": cfg.soft_loss}
+    teachers = [t.model for t in trial.teachers]
+    if cfg.method == "kd":
+        live = cfg.noise_teachers and cfg.noise_p > 0
+        signal = (LiveTeacherLogits(teachers, cfg.teacher_weights) if live else
+                  CachedTeacherLogits([_train_logits(trial, i) for i in range(len(teachers))],
+                                      cfg.teacher_weights))
+        return KD(trial.student.model, update, signal, **loss_args)
+    tokenizer = trial.student.tokenizer
+    quiz = trial.splits.quiz
+    size = cfg.quiz_batch_size or len(quiz)
+    encoded = encode_cached(tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
+    labels = torch.from_numpy(quiz.labels).to(trial.device)
+    quiz_batches = [(pad(encoded.rows(range(b, min(b + size, len(quiz)))), tokenizer.pad_token_id,
+                         trial.device), labels[b:b + size]) for b in range(0, len(quiz), size)]
+    return MetaDistil(trial.student.model, update, teachers, teacher_optimizers, quiz_batches,
+                      weights=cfg.teacher_weights, pilot_lr=cfg.pilot_lr,
+                      meta_interval=cfg.meta_interval, teacher_task_loss=cfg.teacher_task_loss,
+                      **loss_args)
+
+
+def _train_logits(trial: Trial, index: int) -> torch.Tensor:
+    """A frozen teacher's logits on the clean training split, cached on disk for a checkpointed
+    teacher (keyed by its weights file, tokenizer, split and length), in memory otherwise."""
+    cfg, teacher = trial.config, trial.teachers[index]
+    encoded = encode_cached(teacher.tokenizer, trial.splits.train.sentences, cfg.data.max_length,
+                            trial.cache_dir)
+
+    def compute() -> torch.Tensor:
+        return logits_of(teacher.model, encoded, pad_id=teacher.tokenizer.pad_token_id,
+                         batch_size=cfg.eval_batch_size, device=trial.device)
+
+    if not cfg.teacher_dirs:
+        return compute()
+    weights = Path(cfg.teacher_dirs[index]) / "model.safetensors"
+    stat = weights.stat()
+    key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
+                         f"{trial.splits.fingerprint}|{cfg.data.max_length}".encode()).hexdigest()[:20]
+    path = trial.cache_dir / f"teacher-logits-{key}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path)).to(trial.device)
+    logits = compute()
+    staging = path.with_name(f"{path.stem}.{time.time_ns()}.tmp.npy")
+    np.save(staging, logits.cpu().numpy())
+    staging.replace(path)
+    return logits

@@ -1,0 +1,181 @@
+"""Model registry: short names → real Hugging Face ids, tiny presets, tokenizers, parameter counts.
+
+``size="real"`` loads pretrained weights from the hub (or any hub id / local directory).
+``size="tiny"`` builds a small, randomly initialised model of the same architecture, trained from
+scratch, for machines without hub access. Presets keep the real ordering of sizes: RoBERTa > BERT >
+DistilBERT > TinyBERT. BERT-family presets use the real BERT uncased WordPiece vocabulary; the
+RoBERTa preset uses a byte-level BPE trained on the training split, so teachers and students really
+tokenize differently, as BERT and RoBERTa do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
+                          BertTokenizerFast, DistilBertConfig, PretrainedConfig, PreTrainedModel,
+                          PreTrainedTokenizerBase, RobertaConfig, RobertaTokenizerFast)
+
+HUB_IDS = {
+    "bert": "bert-base-uncased",
+    "roberta": "roberta-base",
+    "distilbert": "distilbert-base-uncased",
+    "tinybert": "huawei-noah/TinyBERT_General_4L_312D",
+}
+NUM_LABELS = 2
+DEFAULT_VOCAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+BPE_VOCAB_SIZE = 32_000
+# The RoBERTa preset keeps roberta-base's embedding rows (50,265) whatever the BPE trained on the
+# split fills, so that RoBERTa stays the largest model, as it is at real size.
+ROBERTA_VOCAB_ROWS = 50_265
+BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+
+
+class ModelError(ValueError):
+    """A model cannot be built or loaded; the message names the model and the fix."""
+
+
+def _preset_config(name: str, vocab_size: int) -> PretrainedConfig:
+    """Tiny configs of the four architectures (the real ones are in :func:`reference_config`)."""
+    if name == "bert":
+        return BertConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=4,
+                          num_attention_heads=2, intermediate_size=512, num_labels=NUM_LABELS)
+    if name == "roberta":
+        return RobertaConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=4,
+                             num_attention_heads=2, intermediate_size=512, max_position_embeddings=514,
+                             type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                             num_labels=NUM_LABELS)
+    if name == "distilbert":
+        return DistilBertConfig(vocab_size=vocab_size, dim=128, n_layers=2, n_heads=2, hidden_dim=512,
+                                num_labels=NUM_LABELS)
+    if name == "tinybert":
+        return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2,
+                          num_attention_heads=2, intermediate_size=256, num_labels=NUM_LABELS)
+    raise ModelError(f"model {name!r} has no tiny preset; use one of {', '.join(HUB_IDS)}, "
+                     "or size: real with a hub id or a local directory")
+
+
+def reference_config(name: str) -> PretrainedConfig:
+    """The real architecture of a registry model, without downloading it (for parameter counts)."""
+    configs = {
+        "bert": lambda: BertConfig(num_labels=NUM_LABELS),
+        "roberta": lambda: RobertaConfig(vocab_size=50265, max_position_embeddings=514,
+                                         type_vocab_size=1, num_labels=NUM_LABELS),
+        "distilbert": lambda: DistilBertConfig(num_labels=NUM_LABELS),
+        "tinybert": lambda: BertConfig(hidden_size=312, num_hidden_layers=4, num_attention_heads=12,
+                                       intermediate_size=1200, num_labels=NUM_LABELS),
+    }
+    if name not in configs:
+        raise ModelError(f"model {name!r} is not in the registry ({', '.join(HUB_IDS)})")
+    return configs[name]()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def config_parameters(config: PretrainedConfig) -> int:
+    """Exact parameter count of a sequence classifier built from ``config``, allocating nothing."""
+    with torch.device("meta"):
+        return count_parameters(AutoModelForSequenceClassification.from_config(config))
+
+
+def validate_name(name: str, size: str) -> None:
+    """Refuse an unusable model name up front, before anything trains."""
+    if size == "tiny" and name not in HUB_IDS and not Path(name).is_dir():
+        raise ModelError(f"model {name!r}: unknown tiny preset; use one of {', '.join(HUB_IDS)} "
+                         "or a local model directory")
+    if size == "real" and name not in HUB_IDS and "/" not in name and not Path(name).is_dir():
+        raise ModelError(f"model {name!r}: not a registry name ({', '.join(HUB_IDS)}), a hub id "
+                         "(org/name) or a local directory")
+
+
+def bert_tokenizer(vocab_file: str | Path) -> PreTrainedTokenizerBase:
+    """The BERT uncased WordPiece tokenizer from a ``vocab.txt``.
+
+    ``BertTokenizerFast(vocab=...)``: transformers 5 silently ignores ``vocab_file=`` and would
+    give a 5-token vocabulary; the size check below catches any such regression.
+    """
+    path = Path(vocab_file)
+    if not path.is_file():
+        raise ModelError(f"BERT vocabulary {path} not found; set vocab_file to a bert-base-uncased "
+                         "vocab.txt")
+    tokenizer = BertTokenizerFast(vocab=str(path), do_lower_case=True)
+    expected = sum(1 for _ in path.open(encoding="utf-8"))
+    if tokenizer.vocab_size != expected:
+        raise ModelError(f"{path}: tokenizer has {tokenizer.vocab_size} tokens, file has {expected}")
+    return tokenizer
+
+
+def bpe_tokenizer(texts: Sequence[str], cache_dir: Path) -> PreTrainedTokenizerBase:
+    """A RoBERTa-style byte-level BPE trained on ``texts``, cached by their content."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    folder = cache_dir / f"bpe-{BPE_VOCAB_SIZE}-{digest}"
+    if (folder / "tokenizer.json").is_file():
+        return AutoTokenizer.from_pretrained(folder)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=BPE_VOCAB_SIZE, min_frequency=2,
+                            special_tokens=list(BPE_SPECIALS), show_progress=False)
+    bpe._tokenizer.post_processor = RobertaProcessing(("</s>", bpe.token_to_id("</s>")),
+                                                      ("<s>", bpe.token_to_id("<s>")))
+    tokenizer = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>",
+                                     eos_token="</s>", sep_token="</s>", cls_token="<s>",
+                                     unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tokenizer.save_pretrained(staging)
+    try:
+        staging.rename(folder)
+    except OSError:  # another trial cached the same tokenizer first: theirs is identical
+        pass
+    return AutoTokenizer.from_pretrained(folder)
+
+
+@dataclass(frozen=True)
+class Built:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+
+def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: Path,
+                vocab_file: str | Path = DEFAULT_VOCAB, seed: int = 0) -> Built:
+    """Build (tiny) or load (real, or a local directory) a sequence classifier and its tokenizer.
+
+    A local directory wins over everything: stage-1 checkpoints are loaded this way. Weights load
+    from safetensors only; ``trust_remote_code`` is never set.
+    """
+    if Path(name).is_dir():
+        return _load_pretrained(name, local_only=True)
+    if size == "real":
+        return _load_pretrained(HUB_IDS.get(name, name), local_only=False)
+    if name == "roberta":
+        tokenizer = bpe_tokenizer(train_texts, cache_dir)
+        vocab_size = ROBERTA_VOCAB_ROWS
+    else:
+        tokenizer = bert_tokenizer(vocab_file)
+        vocab_size = tokenizer.vocab_size
+    config = _preset_config(name, vocab_size)
+    torch.manual_seed(seed)  # the random init is part of the trial's seed
+    model = AutoModelForSequenceClassification.from_config(config)
+    return Built(model, tokenizer)
+
+
+def _load_pretrained(name_or_dir: str, *, local_only: bool) -> Built:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_dir, local_files_only=local_only)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            name_or_dir, num_labels=NUM_LABELS, use_safetensors=True, local_files_only=local_only)
+    except (OSError, ValueError) as error:
+        where = "directory" if local_only else "hub model"
+        raise ModelError(f"cannot load {where} {name_or_dir!r} ({str(error).splitlines()[0][:120]}); "
+                         "without network use size: tiny, or point the model name at a local "
+                         "directory holding config.json, model.safetensors and the tokenizer") from None
+    return Built(model, tokenizer)
+
