@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
+
+__all__ = ["CONFIG_ARTIFACT", "MODEL_ARTIFACT_DIR", "PREDICTIONS_ARTIFACT", "TAG_KEYS",
+           "SWEEP_RUN_KIND", "teachers_tag", "model_label", "run_name"]
+
 TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "warmup_epochs",
             "seed", "trial_key")
-PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"
-CONFIG_ARTIFACT = "config.json"
-MODEL_ARTIFACT_DIR = "model"
 SWEEP_RUN_KIND = "sweep"
 
 

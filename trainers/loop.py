@@ -19,18 +19,19 @@ import numpy as np
 import torch
 
 from trainers import checkpoint, rng
-from trainers.batches import TrainViews
+from trainers.batches import TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
 from trainers.distributed import world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits
-from trainers.metadistil import MetaDistil
+from trainers.metadistil import MetaDistil, QuizChunk
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
-from trainers.tokens import encode_cached, pad
-from trainers.update import StudentUpdate
+from trainers.tokens import Encoded, encode_cached, pad
+from trainers.update import StudentUpdate, adamw
 
+QUIZ_CHUNK = 25
 # Called after every epoch with (epoch, metrics, checkpoint folder); Ray's adapter reports there.
 Reporter = Callable[[int, dict[str, float], Path], None]
 
@@ -89,7 +90,7 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
     steps_per_epoch = math.ceil(shard_size / cfg.batch_size)
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
                            total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio)
-    teacher_optimizers = [torch.optim.AdamW(t.parameters(), lr=cfg.teacher_lr) for t in teachers] if meta else []
+    teacher_optimizers = [adamw(t.parameters(), lr=cfg.teacher_lr) for t in teachers] if meta else []
     finetune = FineTune(student, update)
     distil = _distil_step(trial, update, teacher_optimizers) if cfg.distils else None
 
@@ -112,14 +113,13 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
     for epoch in range(start_epoch, cfg.epochs + 1):
         distilling = distil is not None and epoch > cfg.warmup_epochs
         step = distil if distilling else finetune
-        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(trial.splits.train))
-        order = order[rank::world_size]
+        shuffle = np.random.default_rng([cfg.seed, epoch])
+        order = shuffle.permutation(len(trial.splits.train))[rank::world_size]
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         started = time.perf_counter()
-        for begin in range(0, len(order), cfg.batch_size):
-            batch = views.batch(order[begin:begin + cfg.batch_size], epoch, noisy=distilling,
-                                with_teachers=step.needs_teachers)
+        for rows in length_grouped(order, views.lengths, cfg.batch_size, shuffle):
+            batch = views.batch(rows, epoch, noisy=distilling, with_teachers=step.needs_teachers)
             for key, value in step(batch).items():
                 sums[key] += value
                 counts[key] += 1
@@ -158,17 +158,25 @@ def _distil_step(trial: Trial, update: StudentUpdate,
                   CachedTeacherLogits([_train_logits(trial, i) for i in range(len(teachers))],
                                       cfg.teacher_weights))
         return KD(trial.student.model, update, signal, **loss_args)
-    tokenizer = trial.student.tokenizer
     quiz = trial.splits.quiz
+    encoded = encode_cached(trial.student.tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
     size = cfg.quiz_batch_size or len(quiz)
-    encoded = encode_cached(tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
-    labels = torch.from_numpy(quiz.labels).to(trial.device)
-    quiz_batches = [(pad(encoded.rows(range(b, min(b + size, len(quiz)))), tokenizer.pad_token_id,
-                         trial.device), labels[b:b + size]) for b in range(0, len(quiz), size)]
+    quiz_batches = [quiz_chunks(encoded, quiz.labels, np.arange(b, min(b + size, len(quiz))),
+                                 trial.student.tokenizer.pad_token_id, trial.device)
+                    for b in range(0, len(quiz), size)]
     return MetaDistil(trial.student.model, update, teachers, teacher_optimizers, quiz_batches,
                       weights=cfg.teacher_weights, pilot_lr=cfg.pilot_lr,
                       meta_interval=cfg.meta_interval, teacher_task_loss=cfg.teacher_task_loss,
                       **loss_args)
+
+
+def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: int,
+                 device: torch.device) -> list[QuizChunk]:
+    """One quiz batch as length-sorted chunks of at most ``QUIZ_CHUNK`` examples: the same loss,
+    a fraction of the padding (and so of the time and memory) of one batch padded to its longest."""
+    rows = rows[np.argsort(np.diff(encoded.offsets)[rows], kind="stable")]
+    return [(pad(encoded.rows(part), pad_id, device), torch.from_numpy(labels[part]).to(device))
+            for part in np.array_split(rows, math.ceil(len(rows) / QUIZ_CHUNK))]
 
 
 def _train_logits(trial: Trial, index: int) -> torch.Tensor:

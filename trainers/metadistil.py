@@ -35,12 +35,16 @@ from trainers.losses import combine_teachers, kd_loss
 from trainers.update import StudentUpdate
 
 
+# A piece of a quiz batch: the student's inputs and the labels.
+QuizChunk = tuple[dict[str, torch.Tensor], torch.Tensor]
+
+
 class MetaDistil:
     needs_teachers = True
 
     def __init__(self, student: torch.nn.Module, update: StudentUpdate,
                  teachers: Sequence[torch.nn.Module], teacher_optimizers: Sequence[torch.optim.Optimizer],
-                 quiz_batches: Sequence[tuple[dict[str, torch.Tensor], torch.Tensor]], *,
+                 quiz_batches: Sequence[Sequence[QuizChunk]], *,
                  weights: Sequence[float] | None, temperature: float, alpha: float, soft_loss: str,
                  pilot_lr: float, meta_interval: int = 1, teacher_task_loss: bool = False) -> None:
         self.student = student
@@ -87,14 +91,23 @@ class MetaDistil:
         grads = list(torch.autograd.grad(student_logits, theta, grad_outputs=grad_s.detach(),
                                          retain_graph=True))
         all_reduce_mean(grads)
-        pilot = {n: (p - self.pilot_lr * g).detach().requires_grad_()
+        # θ' = θ − η·g, written into g's own memory: one parameter-sized copy, not two.
+        pilot = {n: g.mul_(-self.pilot_lr).add_(p.detach()).requires_grad_()
                  for n, p, g in zip(names, theta, grads)}
+        del grads
 
-        # (2) quiz on the pilot student, v = ∇θ' Q.
-        quiz_inputs, quiz_labels = self.quiz_batches[self.steps % len(self.quiz_batches)]
-        quiz_logits = functional_call(self.student, pilot, kwargs=quiz_inputs).logits
-        quiz_loss = F.cross_entropy(quiz_logits, quiz_labels)
-        v = torch.autograd.grad(quiz_loss, list(pilot.values()))
+        # (2) quiz on the pilot student, v = ∇θ' Q. The quiz batch comes in length-sorted chunks
+        # (little padding); Q is their size-weighted mean, so v sums the chunks' gradients.
+        chunks = self.quiz_batches[self.steps % len(self.quiz_batches)]
+        total = sum(len(labels) for _, labels in chunks)
+        quiz_loss, v = 0.0, None
+        for inputs, labels in chunks:
+            logits = functional_call(self.student, pilot, kwargs=inputs).logits
+            loss = F.cross_entropy(logits, labels, reduction="sum") / total
+            part = torch.autograd.grad(loss, list(pilot.values()))
+            v = part if v is None else [a.add_(b) for a, b in zip(v, part)]
+            quiz_loss += loss.item()
+        del pilot  # θ' and the quiz graph are done with: free them before the JVP
 
         # (3) u = (∂s/∂θ) v by forward mode, then ∂Q/∂t = −η ∂²L/∂t∂s · u, then into φ.
         u = self._student_jvp(names, theta, v, batch.student, rng)
@@ -109,7 +122,7 @@ class MetaDistil:
         for model, optimizer in zip(self.teachers, self.teacher_optimizers):
             average_gradients(list(model.parameters()))
             optimizer.step()
-        return quiz_loss.item()
+        return quiz_loss
 
     def _student_jvp(self, names: list[str], theta: list[torch.Tensor], tangents: Sequence[torch.Tensor],
                      inputs: dict[str, torch.Tensor], rng: list[torch.Tensor]) -> torch.Tensor:

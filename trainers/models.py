@@ -30,9 +30,10 @@ HUB_IDS = {
 NUM_LABELS = 2
 DEFAULT_VOCAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
 BPE_VOCAB_SIZE = 32_000
-# The RoBERTa preset keeps roberta-base's embedding rows (50,265) whatever the BPE trained on the
-# split fills, so that RoBERTa stays the largest model, as it is at real size.
-ROBERTA_VOCAB_ROWS = 50_265
+# The RoBERTa preset's embedding has BPE_VOCAB_SIZE rows whatever the BPE trained on the split
+# fills (a small split fills fewer), like a real model's fixed vocabulary; with it the preset stays
+# the largest model, as RoBERTa is at real size.
+ROBERTA_VOCAB_ROWS = BPE_VOCAB_SIZE
 BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 

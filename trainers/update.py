@@ -15,11 +15,17 @@ from trainers.distributed import average_gradients
 MAX_GRAD_NORM = 1.0
 
 
+def adamw(parameters, *, lr: float, weight_decay: float = 0.01) -> torch.optim.AdamW:
+    """AdamW with the fused kernel (one pass over all parameters on CPU and GPU alike): on tiny
+    models with a 30,522-row embedding the optimizer step is a large share of the step time."""
+    return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+
+
 class StudentUpdate:
     def __init__(self, model: torch.nn.Module, *, lr: float, weight_decay: float,
                  total_steps: int, warmup_ratio: float) -> None:
         self.parameters = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=lr, weight_decay=weight_decay)
+        self.optimizer = adamw(self.parameters, lr=lr, weight_decay=weight_decay)
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, int(warmup_ratio * total_steps), max(total_steps, 1))
 

@@ -1,0 +1,26 @@
+# Two entry points, each self-installing into .venv on first use (pinned by constraints.txt):
+#   make sweep   install, then run the default sweep (local Ray, MLflow in results/, tiny presets)
+#   make test    install, then run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: sweep test report install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+sweep: $(STAMP)
+	$(BIN)/python -m orchestrator.sweep $(ARGS)
+
+report: $(STAMP)
+	$(BIN)/python -m orchestrator.report $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(ARGS)

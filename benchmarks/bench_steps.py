@@ -1,0 +1,165 @@
+"""Step and epoch cost of fine-tune, KD and MetaDistil, side by side in one process.
+
+    python benchmarks/bench_steps.py                      # tiny presets, CPU
+    python benchmarks/bench_steps.py --size real --device cuda   # BERT-base → DistilBERT, random init
+
+Prints per-step time, examples/s and peak memory for each method on the same models and batches
+(real SST-2 training sentences), the ratios the trainers issue sets (MetaDistil step ≤ 3× KD step,
+peak memory ≤ 2× KD; KD epoch ≤ 1.15× fine-tune epoch with cached teacher logits), and the machine.
+Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU; on a CPU it is the peak resident set
+of a fresh child process per method, above the same process after building the models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trainers.batches import Batch, length_grouped  # noqa: E402
+from trainers.data import read_tsv  # noqa: E402
+from trainers.evaluate import logits_of  # noqa: E402
+from trainers.finetune import FineTune  # noqa: E402
+from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits  # noqa: E402
+from trainers.loop import quiz_chunks  # noqa: E402
+from trainers.metadistil import MetaDistil  # noqa: E402
+from trainers.models import DEFAULT_VOCAB, bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
+from trainers.tokens import encode, pad  # noqa: E402
+from trainers.update import StudentUpdate, adamw  # noqa: E402
+
+SST2 = ROOT.parent / "shared" / "data" / "sst2"
+METHODS = ("finetune", "kd_cached", "kd_live", "metadistil")
+
+
+def build(size: str, device: torch.device, examples: int):
+    texts = read_tsv(SST2 / "train.tsv").sentences[:examples]
+    labels = read_tsv(SST2 / "train.tsv").labels[:examples]
+    if size == "tiny":
+        cache = Path("/tmp/metadistil-bench-cache")
+        teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, seed=1)
+        student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, seed=0)
+        models, tokenizer = (teacher.model, student.model), student.tokenizer
+    else:  # real architectures, random init: BERT-base teacher, 6-layer DistilBERT student
+        torch.manual_seed(0)
+        models = tuple(AutoModelForSequenceClassification.from_config(reference_config(n))
+                       for n in ("bert", "distilbert"))
+        tokenizer = bert_tokenizer(DEFAULT_VOCAB)
+    teacher, student = (m.to(device) for m in models)
+    return teacher, student, tokenizer, texts, labels
+
+
+def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, total_steps: int):
+    update = StudentUpdate(student, lr=5e-5, weight_decay=0.01, total_steps=total_steps, warmup_ratio=0.0)
+    loss_args = {"temperature": 2.0, "alpha": 0.5, "soft_loss": "kl"}
+    teacher.eval()
+    teacher.requires_grad_(method == "metadistil")
+    if method == "finetune":
+        return FineTune(student, update)
+    if method == "kd_cached":
+        logits = logits_of(teacher, encoded, pad_id=tokenizer.pad_token_id, batch_size=256, device=device)
+        return KD(student, update, CachedTeacherLogits([logits], None), **loss_args)
+    if method == "kd_live":
+        return KD(student, update, LiveTeacherLogits([teacher], None), **loss_args)
+    optimizer = adamw(teacher.parameters(), lr=1e-5)
+    return MetaDistil(student, update, [teacher], [optimizer], [quiz], weights=None, pilot_lr=5e-5, **loss_args)
+
+
+def time_method(method: str, args, device) -> dict:
+    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + 100)
+    encoded = encode(tokenizer, texts[:args.examples], 64)
+    quiz_ids = encode(tokenizer, texts[args.examples:args.examples + 100], 64)
+    quiz = quiz_chunks(quiz_ids, labels[args.examples:args.examples + 100], np.arange(100),
+                       tokenizer.pad_token_id, device)
+    label_t = torch.from_numpy(labels[:args.examples]).to(device)
+    batches = []  # the loop's own batching: shuffled, grouped by length
+    rng = np.random.default_rng(0)
+    for rows in length_grouped(rng.permutation(args.examples), np.diff(encoded.offsets), args.batch_size, rng):
+        view = pad(encoded.rows(rows), tokenizer.pad_token_id, device)
+        batches.append(Batch(rows, label_t[torch.from_numpy(rows).to(device)], view, [view]))
+    rss_before = _rss_mb()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    started = time.perf_counter()
+    step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2)
+    setup_s = time.perf_counter() - started
+    student.train()
+    for batch in batches[:args.warmup]:
+        step(batch)
+    _sync(device)
+    started = time.perf_counter()
+    for batch in batches:  # one epoch over `examples`: every batch once, as training does
+        step(batch)
+    _sync(device)
+    epoch_s = time.perf_counter() - started
+    peak = ((torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda"
+            else _rss_mb() - rss_before)
+    return {"method": method, "step_ms": 1000 * epoch_s / len(batches), "epoch_s": epoch_s,
+            "setup_s": setup_s, "samples_per_s": args.examples / epoch_s, "peak_mb": peak,
+            "student_params": count_parameters(student), "teacher_params": count_parameters(teacher)}
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=("tiny", "real"), default="tiny")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--examples", type=int, default=1024, help="examples per timed epoch")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.only:
+        print(json.dumps(time_method(args.only, args, device)))
+        return
+    if device.type == "cuda":  # one process: peak memory is measured per method by the allocator
+        rows = [time_method(m, args, device) for m in METHODS]
+    else:  # a child per method: the resident-set peak of one method cannot leak into the next
+        rows = []
+        for method in METHODS:
+            out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", method],
+                                 capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    by = {r["method"]: r for r in rows}
+    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
+    print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
+          f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch")
+    print(f"teacher {rows[0]['teacher_params']:,} params → student {rows[0]['student_params']:,} params")
+    print(f"{'method':<12} {'step ms':>9} {'examples/s':>11} {'epoch s':>8} {'setup s':>8} {'peak MB':>8}")
+    for r in rows:
+        print(f"{r['method']:<12} {r['step_ms']:>9.1f} {r['samples_per_s']:>11.1f} {r['epoch_s']:>8.2f} "
+              f"{r['setup_s']:>8.2f} {r['peak_mb']:>8.1f}")
+    md, kd_live, kd, ft = by["metadistil"], by["kd_live"], by["kd_cached"], by["finetune"]
+    print(f"MetaDistil step / KD step (live teacher): {md['step_ms'] / kd_live['step_ms']:.2f}×  (target ≤ 3×)")
+    print(f"MetaDistil peak memory / KD peak memory:  {md['peak_mb'] / max(kd_live['peak_mb'], 1e-9):.2f}×  (target ≤ 2×)")
+    print(f"KD epoch (cached logits) / fine-tune epoch: {kd['epoch_s'] / ft['epoch_s']:.2f}×  (target ≤ 1.15×; "
+          f"the one-time logit pass took {kd['setup_s']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

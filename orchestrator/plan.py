@@ -1,0 +1,117 @@
+"""The planner: a validated space → trials with content keys, grouped into stages.
+
+Stage 1 fine-tunes every distinct teacher and every baseline student once; stage 2 distils from the
+stage-1 checkpoints. A trial's content key hashes everything that determines its result (method,
+models, data split, hyper-parameters, seed, and its teachers' keys), so the same training is the
+same key in any sweep: a teacher is trained once per storage, and a finished trial is never redone.
+
+The k-th occurrence of a model in a teacher set (``[bert, bert]``) is a separately fine-tuned model
+with seed ``seed + 1000·k``: two copies of one teacher would teach nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.spec import SweepSpec, TrainSpec
+from orchestrator.tracking import run_name, teachers_tag
+from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
+from trainers.config import DataConfig, TrainConfig
+
+TEACHER_SEED_STRIDE = 1000
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    key: str
+    name: str
+    stage: int
+    config: TrainConfig
+    teacher_keys: tuple[str, ...] = ()
+
+    @property
+    def tags(self) -> dict[str, str]:
+        cfg = self.config
+        return {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(cfg.teachers),
+                "student": cfg.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
+                "warmup_epochs": str(cfg.warmup_epochs), "seed": str(cfg.seed), "trial_key": self.key}
+
+
+@dataclass
+class Plan:
+    stages: dict[int, list[PlannedTrial]]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def trials(self) -> list[PlannedTrial]:
+        return [t for stage in sorted(self.stages) for t in self.stages[stage]]
+
+
+def model_dir(storage: Path, key: str) -> Path:
+    """Where a finished trial's model, predictions and ``result.json`` live."""
+    return storage / "models" / key
+
+
+def is_done(storage: Path, key: str) -> bool:
+    return (model_dir(storage, key) / RESULT_FILE).is_file()
+
+
+def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...]) -> str:
+    fields = config.to_dict()
+    fields.pop("teacher_dirs")
+    fields["data"] = {"fingerprint": data_fingerprint, "max_length": config.data.max_length}
+    fields["teacher_keys"] = list(teacher_keys)
+    blob = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path) -> Plan:
+    data = DataConfig(**spec.data.model_dump())
+    stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
+    skipped: list[str] = []
+
+    def finetune(model: str, seed: int, hyper: TrainSpec) -> PlannedTrial:
+        config = _config(spec, hyper, data, method="finetune", student=model, seed=seed)
+        key = content_key(config, data_fingerprint, ())
+        trial = PlannedTrial(key, run_name("finetune", model, (), 0.0, 0, seed), 1, config)
+        return stages[1].setdefault(key, trial)
+
+    teacher_hyper = spec.teacher_train_spec()
+    for block_index, block in enumerate(spec.grid):
+        for seed in spec.seeds:
+            for method in block.methods:
+                if method == "finetune":
+                    if any(p > 0 for p in block.noise_p) or any(w > 0 for w in block.warmup_epochs):
+                        skipped.append(f"grid[{block_index}]: finetune × noise/warm start skipped "
+                                       "(they apply to distillation only)")
+                    for student in block.students:
+                        finetune(student, seed, spec.train)
+                    continue
+                for teacher_set in block.teachers:
+                    teachers = [finetune(name, seed + TEACHER_SEED_STRIDE * teacher_set[:i].count(name),
+                                         teacher_hyper) for i, name in enumerate(teacher_set)]
+                    keys = tuple(t.key for t in teachers)
+                    for student in block.students:
+                        for noise_p in block.noise_p:
+                            for warm in block.warmup_epochs:
+                                config = _config(
+                                    spec, spec.train, data, method=method, student=student, seed=seed,
+                                    teachers=tuple(teacher_set), noise_p=noise_p, warmup_epochs=warm,
+                                    teacher_weights=block.teacher_weights,
+                                    teacher_dirs=tuple(str(model_dir(storage, k) / MODEL_ARTIFACT_DIR)
+                                                       for k in keys))
+                                key = content_key(config, data_fingerprint, keys)
+                                name = run_name(method, student, teacher_set, noise_p, warm, seed)
+                                stages[2].setdefault(key, PlannedTrial(key, name, 2, config, keys))
+    return Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
+                sorted(set(skipped)))
+
+
+def _config(spec: SweepSpec, hyper: TrainSpec, data: DataConfig, **fields) -> TrainConfig:
+    weights = fields.pop("teacher_weights", None)
+    return TrainConfig(data=data, size=spec.models.size, vocab_file=spec.models.vocab_file,
+                       teacher_weights=tuple(weights) if weights else None,
+                       **hyper.model_dump(), **fields)

@@ -1,0 +1,94 @@
+"""Checks that run before anything starts: every user mistake found here costs seconds, not a stage.
+
+Each check raises :class:`UserError` with one line naming the culprit (file, key, value) and the fix;
+the CLIs print it and exit 2. Nothing here starts Ray or writes to MLflow.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from orchestrator.runs import TrackingError
+from orchestrator.spec import SpecError, SweepSpec
+from trainers.config import ConfigError, DataConfig
+from trainers.data import DataError, Splits, load_splits
+from trainers.models import ModelError, validate_name
+
+USER_ERRORS = (SpecError, ConfigError, DataError, ModelError, TrackingError)
+
+
+class UserError(ValueError):
+    """Bad input that is not one of the specific kinds above."""
+
+
+def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
+    """Relative ``data.source`` / ``models.vocab_file`` are relative to the space file, like
+    docker-compose paths; absolute paths are what travels to the workers."""
+    def absolute(value: str) -> str:
+        if not value or value == "hub" or Path(value).is_absolute():
+            return value
+        return str((spec_path.parent / value).resolve())
+
+    data = spec.data.model_copy(update={"source": absolute(spec.data.source)})
+    models = spec.models.model_copy(update={"vocab_file": absolute(spec.models.vocab_file)})
+    return spec.model_copy(update={"data": data, "models": models})
+
+
+def check_models(spec: SweepSpec, source: str) -> None:
+    for index, block in enumerate(spec.grid):
+        for name in {*block.students, *(t for s in block.teachers for t in s)}:
+            try:
+                validate_name(name, spec.models.size)
+            except ModelError as error:
+                raise ModelError(f"{source}: grid[{index}]: {error}") from None
+    vocab = spec.models.vocab_file
+    if vocab and not Path(vocab).is_file():
+        raise ModelError(f"{source}: models.vocab_file={vocab!r} not found")
+
+
+def check_data(spec: SweepSpec) -> Splits:
+    return load_splits(DataConfig(**spec.data.model_dump()))
+
+
+def check_storage(storage: Path) -> None:
+    try:
+        storage.mkdir(parents=True, exist_ok=True)
+        probe = storage / f".write-test-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"storage path {storage} is not writable ({error.strerror}); pass --storage "
+                        "with a writable (on a cluster: shared) folder") from None
+
+
+def check_ray_address(address: str | None, timeout_s: float = 3.0) -> None:
+    """A quick TCP probe, so a wrong ``--address`` fails in seconds instead of Ray's long retries."""
+    if address in (None, "auto", "local"):
+        return
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if not parsed.hostname or not parsed.port:
+        raise UserError(f"--address {address!r}: expected host:port (e.g. 127.0.0.1:6379) or "
+                        "ray://host:10001")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout_s).close()
+    except OSError as error:
+        raise UserError(f"--address {address}: Ray cluster unreachable ({error.strerror or error}); "
+                        "start it with `ray start --head` or fix the address") from None
+
+
+def check_resources(spec: SweepSpec, cluster: dict[str, float], trial_cpu: float) -> None:
+    res = spec.resources
+    need_cpu = res.workers_per_trial * res.cpus_per_worker + trial_cpu
+    need_gpu = res.workers_per_trial * res.gpus_per_worker
+    have_cpu, have_gpu = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    if need_cpu > have_cpu:
+        raise UserError(f"resources: a trial needs {need_cpu:g} CPUs (workers_per_trial "
+                        f"{res.workers_per_trial} × cpus_per_worker {res.cpus_per_worker:g}) but the "
+                        f"cluster has {have_cpu:g}; lower them or add nodes")
+    if need_gpu > have_gpu:
+        raise UserError(f"resources: a trial needs {need_gpu:g} GPUs (workers_per_trial "
+                        f"{res.workers_per_trial} × gpus_per_worker {res.gpus_per_worker:g}) but the "
+                        f"cluster has {have_gpu:g}; set gpus_per_worker: 0 or add GPU nodes")

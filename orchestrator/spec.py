@@ -1,0 +1,214 @@
+"""Search-space schema: a YAML file in ``search_spaces/`` validated once into typed objects.
+
+A space is plain data. ``grid`` is a list of blocks; each block is a cross product of its lists,
+and the sweep is the union of the blocks (duplicates removed), so a space can say "KD and MetaDistil
+for these pairs, warm start only for this one" without a full cross product. ``seeds`` apply to
+every block. Every error names the file, the key path and the fix, in one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.paths import PROJECT_ROOT
+
+Method = Literal["finetune", "kd", "metadistil"]
+
+
+class SpecError(ValueError):
+    """The search space is unusable; the message is one line with the file, key and fix."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSpec(_Strict):
+    source: str = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
+    train_size: int = Field(30_000, gt=0)
+    quiz_size: int = Field(100, gt=0)
+    test_size: int = Field(2_000, gt=0)
+    test_split: Literal["heldout", "sst2-test"] = "heldout"
+    split_seed: int = 0
+    max_length: int = Field(64, ge=8, le=512)
+
+
+class ModelsSpec(_Strict):
+    size: Literal["tiny", "real"] = "tiny"
+    vocab_file: str = ""
+
+
+class TrainSpec(_Strict):
+    """Hyper-parameters of every trial (see ``trainers.config.TrainConfig`` for their meaning)."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)
+    soft_loss: Literal["kl", "mse"] = "kl"
+    teacher_lr: float = Field(1e-5, gt=0)
+    pilot_lr: float = Field(5e-5, gt=0)
+    quiz_batch_size: int | None = Field(None, ge=1)
+    meta_interval: int = Field(1, ge=1)
+    teacher_task_loss: bool = False
+    noise_token: str = "noise_word"
+    noise_teachers: bool = False
+    eval_batch_size: int = Field(256, ge=1)
+
+
+class GridBlock(_Strict):
+    methods: list[Method] = Field(min_length=1)
+    students: list[str] = Field(min_length=1)
+    teachers: list[list[str]] = Field(default_factory=list)
+    noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    warmup_epochs: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    teacher_weights: list[float] | None = None
+
+    @field_validator("noise_p")
+    @classmethod
+    def _probabilities(cls, values: list[float]) -> list[float]:
+        for p in values:
+            if not 0 <= p <= 1:
+                raise ValueError(f"noise probability {p} is outside [0, 1]")
+        return values
+
+    @field_validator("warmup_epochs")
+    @classmethod
+    def _non_negative(cls, values: list[int]) -> list[int]:
+        if any(v < 0 for v in values):
+            raise ValueError("warm-up epochs must be >= 0")
+        return values
+
+    @field_validator("teachers")
+    @classmethod
+    def _teacher_sets(cls, values: list[list[str]]) -> list[list[str]]:
+        if any(not s for s in values):
+            raise ValueError("a teacher set is empty; write e.g. [bert] or [bert, roberta]")
+        return values
+
+    @model_validator(mode="after")
+    def _distillation_needs_teachers(self) -> GridBlock:
+        if any(m != "finetune" for m in self.methods) and not self.teachers:
+            raise ValueError("kd/metadistil need teachers: add teachers: [[bert]]")
+        if self.teacher_weights is not None:
+            if any(len(s) != len(self.teacher_weights) for s in self.teachers):
+                raise ValueError(f"teacher_weights {self.teacher_weights} needs one weight per "
+                                 "teacher of every set in the block")
+            if any(w < 0 for w in self.teacher_weights) or sum(self.teacher_weights) <= 0:
+                raise ValueError("teacher_weights must be >= 0 and not all zero")
+        for teacher_set in self.teachers:
+            for student in self.students:
+                if student in teacher_set and any(m != "finetune" for m in self.methods):
+                    raise ValueError(f"student '{student}' is in its own teacher set {teacher_set}: "
+                                     "a trial cannot distil from its own run; remove it from one")
+        return self
+
+
+class ResourcesSpec(_Strict):
+    workers_per_trial: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1.0, gt=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    max_concurrent: int | None = Field(None, ge=1)
+    max_failures: int = Field(2, ge=0)
+
+
+class SweepSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    seeds: list[int] = Field(min_length=1)
+    grid: list[GridBlock] = Field(min_length=1)
+    data: DataSpec = DataSpec()
+    models: ModelsSpec = ModelsSpec()
+    train: TrainSpec = TrainSpec()
+    teacher_train: dict[str, Any] = Field(default_factory=dict)
+    resources: ResourcesSpec = ResourcesSpec()
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, values: list[int]) -> list[int]:
+        if len(set(values)) != len(values):
+            raise ValueError("seeds repeat; list each seed once")
+        return values
+
+    @field_validator("teacher_train")
+    @classmethod
+    def _train_overrides(cls, values: dict[str, Any]) -> dict[str, Any]:
+        for key in values:
+            if key not in TrainSpec.model_fields:
+                raise ValueError(f"unknown key '{key}'{_did_you_mean(('train', key))}")
+        try:
+            TrainSpec(**values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise ValueError(f"{_location(first)} = {first.get('input')!r}: {first['msg']}") from None
+        return values
+
+    @model_validator(mode="after")
+    def _warmup_below_epochs(self) -> SweepSpec:
+        for block in self.grid:
+            for w in block.warmup_epochs:
+                if w >= self.train.epochs:
+                    raise ValueError(f"warmup_epochs {w} >= train.epochs {self.train.epochs}: a "
+                                     "warm-started student needs epochs left to distil")
+        return self
+
+    def teacher_train_spec(self) -> TrainSpec:
+        """Stage-1 hyper-parameters: ``train`` with the ``teacher_train`` overrides."""
+        return TrainSpec(**{**self.train.model_dump(), **self.teacher_train})
+
+
+def _location(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """For an unknown key, the closest allowed key at that level of the schema."""
+    sections = {"data": DataSpec, "models": ModelsSpec, "train": TrainSpec,
+                "teacher_train": TrainSpec, "resources": ResourcesSpec, "grid": GridBlock}
+    model = sections.get(loc[0], SweepSpec) if len(loc) > 1 else SweepSpec
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(names)}"
+
+
+def parse_spec(raw: Any, source: str) -> SweepSpec:
+    """Validate a loaded YAML document; raise :class:`SpecError` naming ``source`` and the key."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: expected a mapping of keys (name, seeds, grid, ...), "
+                        f"got {type(raw).__name__}")
+    try:
+        return SweepSpec(**raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = _location(first)
+        if first["type"] == "extra_forbidden":
+            raise SpecError(f"{source}: unknown key '{where}'{_did_you_mean(first['loc'])}") from None
+        if first["type"] == "missing":
+            raise SpecError(f"{source}: missing key '{where}'") from None
+        value = first.get("input")
+        shown = "" if isinstance(value, (dict, list)) and len(str(value)) > 60 else f" = {value!r}"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SpecError(f"{source}: {where}{shown}: {message}") from None
+
+
+def load_spec(path: Path) -> SweepSpec:
+    """Read and validate a search-space file (safe YAML: no tags, no code)."""
+    if not path.is_file():
+        available = ", ".join(sorted(p.name for p in (PROJECT_ROOT / "search_spaces").glob("*.yaml")))
+        raise SpecError(f"{path}: search space not found (shipped: {available})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise SpecError(f"{path}{line}: YAML syntax error: {problem}") from None
+    return parse_spec(raw, str(path))

@@ -1,0 +1,307 @@
+"""``python -m orchestrator.sweep``: search space → plan → one Ray Tune run per stage → report.
+
+Flow: validate everything (space, models, data, storage, tracking store, Ray address) before
+starting anything; plan the trials; start or attach to Ray; make the MLflow experiment, the sweep's
+parent run and one child run per trial; run each stage's unfinished trials as a Tune run of Ray
+Train trainers; print a summary; regenerate the report. Re-running the same command resumes:
+finished trials are skipped (their folder under the storage holds ``result.json``) and an
+interrupted trial continues from its last epoch checkpoint.
+
+Exit codes: 0 every trial finished, 1 some trials failed (listed), 2 bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import preflight
+from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
+from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
+from orchestrator.runs import redact
+from orchestrator.spec import SweepSpec, load_spec
+from trainers.artifacts import RESULT_FILE
+from trainers.config import ConfigError
+
+TRIAL_CPU = 0.01  # the Tune wrapper only waits on its trainer; Ray refuses {"cpu": 0}
+# Measured on the 2-core CI machine (benchmarks/bench_steps.py): tiny-preset training throughput in
+# examples/s for one single-threaded worker, and Ray Train V2's start-up cost per trial.
+TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0}
+TRIAL_OVERHEAD_S = 15.0
+
+
+@dataclass
+class Outcome:
+    trial: PlannedTrial
+    status: str  # trained | reused | failed
+    error: str = ""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search-space YAML (default: %(default)s)")
+    parser.add_argument("--name", help="sweep name (default: the space's name); one MLflow experiment per name")
+    parser.add_argument("--address", help="attach to a running Ray cluster (host:port, ray://host:10001 or auto)")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+                        help="MLflow tracking URI (default: a SQLite store in results/)")
+    parser.add_argument("--storage", type=Path, default=DEFAULT_STORAGE,
+                        help="Ray storage, finished trials and caches; shared on a multi-node cluster (default: %(default)s)")
+    parser.add_argument("--max-concurrent", type=int, help="cap on trials running at once (default: what the resources allow)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and exit; starts nothing")
+    parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
+    parser.add_argument("--no-report", action="store_true", help="skip regenerating the report at the end")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        spec, plan, storage = _prepare(args)
+    except (*preflight.USER_ERRORS, preflight.UserError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print_plan(spec, plan, storage)
+        return 0
+    try:
+        preflight.check_ray_address(args.address)
+        preflight.check_storage(storage)
+        from orchestrator.runs import check_reachable
+
+        check_reachable(args.tracking_uri)
+    except (*preflight.USER_ERRORS, preflight.UserError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return _run(args, spec, plan, storage)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, Path]:
+    spec = preflight.resolve_paths(load_spec(args.space), args.space)
+    if args.name:
+        spec = spec.model_copy(update={"name": args.name})
+    source = str(args.space)
+    preflight.check_models(spec, source)
+    splits = preflight.check_data(spec)
+    storage = args.storage.resolve()
+    try:
+        plan = build_plan(spec, data_fingerprint=splits.fingerprint, storage=storage)
+    except ConfigError as error:  # a combination the space allows but a trial cannot take
+        raise ConfigError(f"{source}: {error}") from None
+    return spec, plan, storage
+
+
+def estimate_seconds(trial: PlannedTrial) -> float:
+    """Rough wall time of one trial on this kind of machine (tiny presets; real models: unknown)."""
+    cfg = trial.config
+    rate = TINY_SAMPLES_PER_S[cfg.method]
+    if cfg.method == "metadistil":  # each further teacher adds a forward, a backward and a step
+        rate /= 1 + 0.5 * (len(cfg.teachers) - 1)
+    distil_epochs = cfg.epochs - cfg.warmup_epochs if cfg.distils else 0
+    seconds = cfg.data.train_size * ((cfg.epochs - distil_epochs) / TINY_SAMPLES_PER_S["finetune"]
+                                     + distil_epochs / rate)
+    return seconds + TRIAL_OVERHEAD_S
+
+
+def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
+    res = spec.resources
+    print(f"sweep {spec.name!r}: {len(plan.trials)} trials in {len(plan.stages)} stage(s); "
+          f"{spec.models.size} models; data {spec.data.train_size}/{spec.data.quiz_size}/"
+          f"{spec.data.test_size} ({spec.data.test_split}); seeds {spec.seeds}")
+    print(f"resources per trial: {res.workers_per_trial} worker(s) × {res.cpus_per_worker:g} CPU"
+          f"{f' + {res.gpus_per_worker:g} GPU' if res.gpus_per_worker else ''}; retries {res.max_failures}")
+    total = 0.0
+    for stage, trials in sorted(plan.stages.items()):
+        label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
+        todo = [t for t in trials if not is_done(storage, t.key)]
+        print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done")
+        for trial in trials:
+            done = is_done(storage, trial.key)
+            uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
+            seconds = 0.0 if done else estimate_seconds(trial)
+            total += seconds
+            status = "reuse" if done else (f"~{seconds / 60:.1f} min" if spec.models.size == "tiny" else "train")
+            print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
+    for line in plan.skipped:
+        print(f"skipped by rule: {line}")
+    if spec.models.size == "tiny":
+        slots = max(1, int(2 // (res.workers_per_trial * res.cpus_per_worker)))
+        print(f"\nestimate on a 2-core machine ({slots} trial(s) at a time): ~{total / slots / 60:.0f} min "
+              "of training (a guess from measured throughput; real models are not estimated)")
+
+
+def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -> int:
+    # Read by Ray at import, so set first. Tune's classic reporter shows the columns we choose (the
+    # new output engine ignores reporters); token auth is Ray's default, said explicitly so that
+    # Ray does not warn about it.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    import ray
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator import runs
+
+    started = time.time()
+    try:
+        context = _start_ray(args.address)
+    except (RuntimeError, ConnectionError) as error:
+        print(f"error: Ray did not start: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
+    cluster = ray.cluster_resources()
+    try:
+        preflight.check_resources(spec, cluster, TRIAL_CPU)
+    except preflight.UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        ray.shutdown()
+        return 2
+    _print_ray(context, args.address)
+    client = MlflowClient(args.tracking_uri)
+    experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
+    parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
+        "space": args.space.stem, "command": shlex.join(["python", "-m", "orchestrator.sweep", *sys.argv[1:]]),
+        "machine": f"{platform.node()} · {os.cpu_count()} CPUs · {platform.platform(terse=True)}",
+        "size": spec.models.size})
+    existing = runs.trial_runs(client, experiment_id)
+    orphans = runs.fail_orphans(client, experiment_id, {t.key for t in plan.trials})
+    print(f"MLflow: {redact(args.tracking_uri)} · experiment {spec.name!r} ({experiment_id})"
+          f"{f' · {orphans} orphaned run(s) marked FAILED' if orphans else ''}")
+    outcomes: list[Outcome] = []
+    try:
+        for stage, trials in sorted(plan.stages.items()):
+            todo = [t for t in trials if not is_done(storage, t.key)]
+            for trial in trials:
+                if trial not in todo:
+                    runs.adopt_finished(client, experiment_id, parent_id, spec.name, trial, storage, existing)
+                    outcomes.append(Outcome(trial, "reused"))
+            failed_teachers = {o.trial.key for o in outcomes if o.status == "failed"}
+            blocked = [t for t in todo if failed_teachers & set(t.teacher_keys)]
+            outcomes += [Outcome(t, "failed", "a teacher of this trial failed in stage 1") for t in blocked]
+            todo = [t for t in todo if t not in blocked]
+            if not todo:
+                print(f"stage {stage}: all {len(trials)} trials already done")
+                continue
+            print(f"stage {stage}: training {len(todo)} of {len(trials)} trials")
+            payloads = {t.name: _payload(t, spec, args, storage, runs.ensure_trial_run(
+                client, experiment_id, parent_id, spec.name, t, existing)) for t in todo}
+            errors = _tune_stage(spec, stage, payloads, storage, concurrency(spec, cluster, args.max_concurrent))
+            for trial in todo:
+                if is_done(storage, trial.key):
+                    outcomes.append(Outcome(trial, "trained"))
+                else:
+                    outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished trials are kept; re-run the same command to resume "
+              f"({shlex.join(['python', '-m', 'orchestrator.sweep', *sys.argv[1:]])})", file=sys.stderr)
+        client.set_terminated(parent_id, "KILLED")
+        ray.shutdown()
+        return 130
+    failed = [o for o in outcomes if o.status == "failed"]
+    client.set_terminated(parent_id, "FAILED" if failed else "FINISHED")
+    ray.shutdown()
+    print_summary(outcomes, storage, time.time() - started)
+    if not args.no_report:
+        _report(client, spec.name, args.report_dir or RESULTS_DIR / spec.name)
+    if failed:
+        print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)
+        for outcome in failed:
+            log = storage / "ray" / outcome.trial.key
+            print(f"  {outcome.trial.name}: {outcome.error} (logs: {log})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _start_ray(address: str | None):
+    """Attach to a cluster, or start a local one on loopback with the dashboard and token auth on."""
+    import ray
+
+    if address:
+        return ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+    return ray.init(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
+                    log_to_driver=False, logging_level="WARNING")
+
+
+def _print_ray(context, address: str | None) -> None:
+    url = getattr(context, "dashboard_url", "") or "127.0.0.1:8265"
+    where = f"attached to {address}" if address else "local Ray started"
+    print(f"Ray: {where} · dashboard http://{url} · log in with the token that "
+          "`ray get-auth-token` prints (also in ~/.ray/auth_token)")
+
+
+def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:
+    """Trials that fit side by side: Tune would start every wrapper at once and leave their
+    trainers queueing for CPUs, which costs each one a Python start-up for nothing."""
+    res = spec.resources
+    slots = int(cluster.get("CPU", 0) // (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        slots = min(slots, int(cluster.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
+    for limit in (cap, res.max_concurrent):
+        if limit:
+            slots = min(slots, limit)
+    return max(1, slots)
+
+
+def _payload(trial: PlannedTrial, spec: SweepSpec, args: argparse.Namespace, storage: Path,
+             run_id: str) -> dict:
+    return {"config": trial.config.to_dict(), "key": trial.key, "name": trial.name,
+            "storage": str(storage), "ray_storage": str(storage / "ray"), "run_id": run_id,
+            "tracking_uri": args.tracking_uri, "resources": spec.resources.model_dump(),
+            "threads": max(1, int(spec.resources.cpus_per_worker))}
+
+
+def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage: Path,
+                slots: int) -> dict[str, str]:
+    """One Tune run over the stage's trials; returns errors by trial name."""
+    from ray import tune
+
+    from orchestrator.trainable import run_trial
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), {"cpu": TRIAL_CPU})
+    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
+                                                "val_accuracy": "val acc"},
+                                parameter_columns=[], max_report_frequency=30)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"name": tune.grid_search(sorted(payloads))},
+        tune_config=tune.TuneConfig(max_concurrent_trials=slots,
+                                    trial_name_creator=lambda t: t.config["name"],
+                                    trial_dirname_creator=lambda t: t.config["name"]),
+        run_config=tune.RunConfig(name=f"{spec.name}-stage{stage}", storage_path=str(storage / "tune"),
+                                  progress_reporter=reporter, verbose=1),
+    )
+    results = tuner.fit()
+    return {r.config["name"]: str(r.error).splitlines()[0][:300] for r in results if r.error}
+
+
+def print_summary(outcomes: list[Outcome], storage: Path, elapsed: float) -> None:
+    import json
+
+    print(f"\n{'trial':<60} {'status':<8} {'val acc':>8} {'test acc':>8}")
+    for outcome in outcomes:
+        val = test = "-"
+        result_path = model_dir(storage, outcome.trial.key) / RESULT_FILE
+        if result_path.is_file():
+            result = json.loads(result_path.read_text())
+            val = f"{result['history'][-1]['val_accuracy']:.4f}"
+            test = f"{result['final']['test_accuracy']:.4f}"
+        print(f"{outcome.trial.name:<60} {outcome.status:<8} {val:>8} {test:>8}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("trained", "reused", "failed")}
+    print(f"{len(outcomes)} trials: {counts['trained']} trained, {counts['reused']} reused, "
+          f"{counts['failed']} failed · {elapsed / 60:.1f} min · finished trials in {storage / 'models'}")
+
+
+def _report(client, sweep: str, out_dir: Path) -> None:
+    from orchestrator.report import ReportError, build_report, summary_text
+
+    try:
+        print(summary_text(build_report(client, sweep, out_dir)))
+    except ReportError as error:
+        print(f"report not written: {error}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The Tune trial: a function trainable that builds and fits one Ray Train ``TorchTrainer``.
+
+Ray 2.60 runs Train V2, where a Trainer cannot be handed to the Tuner; the pattern is a Tune
+function that fits the trainer, with ``TuneReportCallback`` forwarding each epoch's report to Tune.
+The trainer's run is named after the trial's content key under the sweep's storage, so a trial
+restarted by a re-run sweep resumes from its last epoch checkpoint (Train V2 picks it up by name).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ray.train
+from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from trainers.worker import train_loop_per_worker
+
+
+def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> None:
+    """Tune calls this with ``{"name": run name}``; the payload holds the trial's whole setup."""
+    payload = payloads[config["name"]]
+    resources = payload["resources"]
+    use_gpu = resources["gpus_per_worker"] > 0
+    per_worker = {"CPU": resources["cpus_per_worker"]}
+    if use_gpu:
+        per_worker["GPU"] = resources["gpus_per_worker"]
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=payload,
+        scaling_config=ScalingConfig(num_workers=resources["workers_per_trial"], use_gpu=use_gpu,
+                                     resources_per_worker=per_worker),
+        run_config=ray.train.RunConfig(
+            name=payload["key"],
+            storage_path=payload["ray_storage"],
+            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=resources["max_failures"]),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    trainer.fit()

@@ -1,0 +1,152 @@
+"""Every user mistake at the sweep's front door: one line naming the file, key or value and the fix,
+exit code 2, nothing started, nothing written."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import sweep
+
+from tests.conftest import SST2
+
+GOOD = {
+    "name": "bad-input",
+    "seeds": [0],
+    "data": {"train_size": 200, "quiz_size": 20, "test_size": 50},
+    "train": {"epochs": 2},
+    "grid": [{"methods": ["finetune"], "students": ["distilbert"]},
+             {"methods": ["kd", "metadistil"], "teachers": [["bert"]], "students": ["distilbert"],
+              "warmup_epochs": [0, 1], "noise_p": [0.0, 0.1]}],
+}
+
+
+def _with(path: str, value):
+    raw = yaml.safe_load(yaml.safe_dump(GOOD))
+    *parents, leaf = path.split(".")
+    node = raw
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[int(leaf) if leaf.isdigit() else leaf] = value
+    return raw
+
+
+_DELETE = object()
+
+CASES = [
+    ("unknown top-level key", _with("seed", [0]), "unknown key 'seed'; did you mean 'seeds'?"),
+    ("unknown nested key", _with("data.trian_size", 10), "unknown key 'data.trian_size'; did you mean 'train_size'?"),
+    ("unknown grid key", _with("grid.1.noise", [0.1]), "unknown key 'grid.1.noise'; did you mean 'noise_p'?"),
+    ("unknown train key", _with("train.learning_rate", 0.1), "unknown key 'train.learning_rate'"),
+    ("unknown teacher_train key", _with("teacher_train", {"epoch": 2}), "teacher_train = {'epoch': 2}: unknown key 'epoch'; did you mean 'epochs'?"),
+    ("wrong type", _with("train.epochs", "three"), "train.epochs = 'three'"),
+    ("seeds not integers", _with("seeds", [0.5]), "seeds.0 = 0.5"),
+    ("seeds repeated", _with("seeds", [1, 1]), "seeds repeat"),
+    ("seeds empty", _with("seeds", []), "seeds"),
+    ("seeds missing", _with("seeds", _DELETE), "missing key 'seeds'"),
+    ("students empty", _with("grid.0.students", []), "grid.0.students"),
+    ("methods empty", _with("grid.0.methods", []), "grid.0.methods"),
+    ("grid empty", _with("grid", []), "grid"),
+    ("unknown method", _with("grid.0.methods", ["distil"]), "grid.0.methods.0 = 'distil'"),
+    ("noise above 1", _with("grid.1.noise_p", [1.5]), "noise probability 1.5 is outside [0, 1]"),
+    ("noise below 0", _with("grid.1.noise_p", [-0.1]), "noise probability -0.1 is outside [0, 1]"),
+    ("warm start >= epochs", _with("grid.1.warmup_epochs", [2]), "warmup_epochs 2 >= train.epochs 2"),
+    ("negative warm start", _with("grid.1.warmup_epochs", [-1]), "warm-up epochs must be >= 0"),
+    ("empty teacher set", _with("grid.1.teachers", [[]]), "a teacher set is empty"),
+    ("kd without teachers", _with("grid.1.teachers", _DELETE), "kd/metadistil need teachers"),
+    ("student teaches itself", _with("grid.1.teachers", [["distilbert"]]), "student 'distilbert' is in its own teacher set"),
+    ("unknown student", _with("grid.0.students", ["gpt9"]), "model 'gpt9': unknown tiny preset"),
+    ("unknown teacher", _with("grid.1.teachers", [["bret"]]), "model 'bret': unknown tiny preset"),
+    ("temperature zero", _with("train.temperature", 0), "train.temperature = 0"),
+    ("alpha above one", _with("train.alpha", 1.5), "train.alpha = 1.5"),
+    ("bad soft loss", _with("train.soft_loss", "l2"), "train.soft_loss = 'l2'"),
+    ("batch size zero", _with("train.batch_size", 0), "train.batch_size = 0"),
+    ("bad test split", _with("data.test_split", "dev"), "data.test_split = 'dev'"),
+    ("max length too small", _with("data.max_length", 2), "data.max_length = 2"),
+    ("bad size", {**GOOD, "models": {"size": "huge"}}, "models.size = 'huge'"),
+    ("bad sweep name", {**GOOD, "name": "my sweep!"}, "name = 'my sweep!'"),
+    ("negative gpus", {**GOOD, "resources": {"gpus_per_worker": -1}}, "resources.gpus_per_worker = -1"),
+    ("teacher weights mismatch", _with("grid.1.teacher_weights", [1.0, 2.0]), "teacher_weights [1.0, 2.0] needs one weight per teacher"),
+    ("train size larger than data", _with("data.train_size", 70_000), "exceeds the 66978 distinct GLUE train sentences"),
+    ("quiz + test larger than data", _with("data.test_size", 66_900), "exceeds the 66978"),
+    ("data folder missing", _with("data", {"source": "/nonexistent/sst2"}), "data folder /nonexistent/sst2 not found"),
+    ("top level is a list", [1, 2], "expected a mapping of keys"),
+]
+
+
+def _run(tmp_path, raw, *extra, text=None, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(text if text is not None else yaml.safe_dump(raw))
+    code = sweep.main(["--space", str(space), "--storage", str(tmp_path / "store"),
+                       "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", *extra])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.mark.parametrize("label, raw, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_space_is_refused_in_one_line(tmp_path, capsys, label, raw, expected):
+    code, err = _run(tmp_path, raw, capsys=capsys)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(tmp_path / "space.yaml") in err or "model" in err or "data" in err
+    assert expected in err, err
+    assert not (tmp_path / "store").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
+    code, err = _run(tmp_path, None, text="name: x\nseeds: [0\ngrid: []\n", capsys=capsys)
+    assert code == 2 and "space.yaml:3: YAML syntax error" in err
+
+
+def test_missing_space_file_lists_the_shipped_ones(tmp_path, capsys):
+    code = sweep.main(["--space", str(tmp_path / "nope.yaml"), "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and "search space not found (shipped: cpu.yaml, paper.yaml, smoke.yaml)" in err
+
+
+def test_malformed_tsv_names_file_and_line(tmp_path, capsys):
+    folder = tmp_path / "sst2"
+    shutil.copytree(SST2, folder, ignore=shutil.ignore_patterns("raw"))
+    (folder / "validation.tsv").chmod(0o644)
+    with (folder / "validation.tsv").open("a") as handle:
+        handle.write("a broken row\t7\n")
+    code, err = _run(tmp_path, _with("data.source", str(folder)), capsys=capsys)
+    assert code == 2 and "validation.tsv:874: label '7' is not 0 or 1" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_tracking_server_is_found_before_ray_starts(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(GOOD))
+    code = sweep.main(["--space", str(space), "--storage", str(tmp_path / "store"),
+                       "--tracking-uri", f"http://user:s3cret@127.0.0.1:{_free_port()}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is unreachable" in err and "s3cret" not in err and "user:***@" in err
+
+
+def test_unreachable_ray_address(tmp_path, capsys):
+    code, err = _run(tmp_path, GOOD, "--address", f"127.0.0.1:{_free_port()}", capsys=capsys)
+    assert code == 2 and "Ray cluster unreachable" in err
+
+
+def test_storage_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(GOOD))
+    code = sweep.main(["--space", str(space), "--storage", str(blocker / "store"),
+                       "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and f"storage path {blocker / 'store'} is not writable" in err

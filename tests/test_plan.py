@@ -1,0 +1,107 @@
+"""Planner properties: trial counts per stage, teacher de-duplication, skipped combinations, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.plan import TEACHER_SEED_STRIDE, build_plan
+from orchestrator.spec import parse_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE = Path("/nonexistent-store")
+
+
+def _spec(grid, seeds=(0,), **extra):
+    return parse_spec({"name": "t", "seeds": list(seeds), "grid": grid, **extra}, "test.yaml")
+
+
+def _plan(spec, fingerprint="f0"):
+    return build_plan(spec, data_fingerprint=fingerprint, storage=STORE)
+
+
+@pytest.mark.parametrize("seeds", [(0,), (0, 1), (0, 1, 2)])
+@pytest.mark.parametrize("teacher_sets", [[["bert"]], [["bert"], ["roberta"]], [["bert", "roberta"]],
+                                          [["bert", "bert"]], [["bert"], ["bert", "roberta"], ["bert", "bert"]]])
+@pytest.mark.parametrize("students", [["distilbert"], ["distilbert", "tinybert"]])
+def test_counts_and_teacher_dedup(seeds, teacher_sets, students):
+    plan = _plan(_spec([{"methods": ["finetune"], "students": students},
+                        {"methods": ["kd", "metadistil"], "teachers": teacher_sets, "students": students,
+                         "noise_p": [0.0, 0.1], "warmup_epochs": [0, 1]}], seeds=seeds))
+    # distinct teachers: a model's k-th copy inside one set is a separate fine-tune
+    copies = {(name, s[:i].count(name)) for s in teacher_sets for i, name in enumerate(s)}
+    assert len(plan.stages[1]) == len(seeds) * (len(copies) + len(students))
+    assert len(plan.stages[2]) == len(seeds) * 2 * len(teacher_sets) * len(students) * 2 * 2
+    assert len({t.key for t in plan.trials}) == len(plan.trials)
+    assert len({t.name for t in plan.trials}) == len(plan.trials)
+    stage1 = {t.key for t in plan.stages[1]}
+    for trial in plan.stages[2]:
+        assert set(trial.teacher_keys) <= stage1 and len(trial.teacher_keys) == len(trial.config.teachers)
+        assert [Path(d).parent.name for d in trial.config.teacher_dirs] == list(trial.teacher_keys)
+
+
+def test_two_copies_of_a_teacher_are_two_fine_tunes():
+    plan = _plan(_spec([{"methods": ["metadistil"], "teachers": [["bert", "bert"]], "students": ["distilbert"]}],
+                       seeds=(3,)))
+    seeds = sorted(t.config.seed for t in plan.stages[1])
+    assert seeds == [3, 3 + TEACHER_SEED_STRIDE]
+    (trial,) = plan.stages[2]
+    assert len(set(trial.teacher_keys)) == 2 and trial.name == "distilbert_from_bert+bert__metadistil__seed3"
+
+
+def test_finetune_with_noise_or_warm_start_is_skipped_by_rule():
+    plan = _plan(_spec([{"methods": ["finetune"], "students": ["distilbert"], "noise_p": [0.0, 0.2],
+                         "warmup_epochs": [0, 1]}]))
+    assert [t.name for t in plan.trials] == ["distilbert__finetune__seed0"]
+    assert plan.skipped and "distillation only" in plan.skipped[0]
+
+
+def test_shared_teacher_and_baseline_are_one_trial():
+    """The student baseline and a teacher of the same model with the same settings are one run."""
+    spec = _spec([{"methods": ["finetune"], "students": ["bert"]},
+                  {"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}])
+    plan = _plan(spec)
+    assert [t.name for t in plan.stages[1]] == ["bert__finetune__seed0"]
+
+
+def test_keys_are_content_keys():
+    grid = [{"methods": ["kd"], "teachers": [["bert"]], "students": ["distilbert"]}]
+    a, b = _plan(_spec(grid)), _plan(_spec(grid))
+    assert [t.key for t in a.trials] == [t.key for t in b.trials]
+    other_split = _plan(_spec(grid), fingerprint="f1")
+    assert not {t.key for t in a.trials} & {t.key for t in other_split.trials}
+    other_teacher = _plan(_spec(grid, teacher_train={"epochs": 5}))
+    assert other_teacher.stages[1][0].key != a.stages[1][0].key
+    assert other_teacher.stages[2][0].key != a.stages[2][0].key  # a new teacher is a new trial
+    renamed = _plan(parse_spec({"name": "other", "seeds": [0], "grid": grid}, "x.yaml"))
+    assert [t.key for t in renamed.trials] == [t.key for t in a.trials]  # across sweeps too
+
+
+@pytest.mark.parametrize("space", sorted((ROOT / "search_spaces").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_spaces_plan(space):
+    spec = parse_spec(yaml.safe_load(space.read_text()), str(space))
+    plan = _plan(spec)
+    assert plan.stages[1] and plan.stages[2]
+    methods = {t.config.method for t in plan.trials}
+    assert methods == {"finetune", "kd", "metadistil"}
+    assert any(t.config.noise_p > 0 for t in plan.trials)
+    assert any(t.config.warmup_epochs > 0 for t in plan.trials)
+    assert any(len(t.config.teachers) > 1 for t in plan.trials)
+    assert len(spec.seeds) >= (3 if space.stem == "paper" else 2)
+
+
+def test_paper_space_is_the_original_grid():
+    spec = parse_spec(yaml.safe_load((ROOT / "search_spaces" / "paper.yaml").read_text()), "paper.yaml")
+    plan = _plan(spec)
+    per_seed = {n.rsplit("__seed", 1)[0] for n in (t.name for t in plan.trials)}
+    expected = {"bert__finetune", "roberta__finetune", "distilbert__finetune", "tinybert__finetune",
+                "distilbert_from_bert__kd", "tinybert_from_bert__kd", "distilbert_from_roberta__kd",
+                "distilbert_from_bert__metadistil", "tinybert_from_bert__metadistil",
+                "distilbert_from_roberta__metadistil", "distilbert_from_bert+roberta__metadistil",
+                "distilbert_from_bert+bert__metadistil", "distilbert_from_bert__metadistil__warm1",
+                "distilbert_from_bert+roberta__metadistil__noise0.1",
+                "distilbert_from_bert+bert__metadistil__noise0.1"}
+    assert per_seed == expected
+    assert all(t.config.epochs == 15 for t in plan.stages[2])

@@ -1,0 +1,6 @@
+"""Names of what a finished trial leaves behind, in its folder and in its MLflow run alike."""
+
+CONFIG_ARTIFACT = "config.json"             # the resolved TrainConfig
+MODEL_ARTIFACT_DIR = "model"                # save_pretrained: safetensors weights, config, tokenizer
+PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"  # index,label,prediction,prob_positive
+RESULT_FILE = "result.json"                 # key, name, run_id, final metrics, history: marks "done"

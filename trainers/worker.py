@@ -1,0 +1,132 @@
+"""The Ray Train adapter: runs one trial's loop inside a ``TorchTrainer`` worker (the only file in
+``trainers/`` that knows Ray).
+
+Every worker trains its shard; rank 0 also logs the trial's MLflow run (created by the driver and
+passed in by id, so a restarted worker continues the same run instead of opening a new one),
+reports a checkpoint per epoch to Ray Train, and at the end writes the finished trial's folder
+(weights as safetensors, tokenizer, test predictions, ``result.json``) under the storage path. The
+folder is written last and atomically: its ``result.json`` is what marks a trial as done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import ray.train
+import ray.train.torch
+import torch
+from mlflow.tracking import MlflowClient
+
+from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
+from trainers.config import TrainConfig
+from trainers.loop import Trial, TrialResult, run
+
+# Test hook: the worker exits once at this epoch (a marker file records that it happened).
+FAULT_EPOCH_ENV = "METADISTIL_FAULT_EPOCH"
+FAULT_MARKER_ENV = "METADISTIL_FAULT_MARKER"
+
+
+def train_loop_per_worker(payload: dict[str, Any]) -> None:
+    """Entry point given to ``TorchTrainer``. ``payload``: config, key, name, storage, run_id,
+    tracking_uri, threads."""
+    torch.set_num_threads(int(payload.get("threads", 1)))
+    config = TrainConfig.from_dict(payload["config"])
+    storage = Path(payload["storage"])
+    rank = ray.train.get_context().get_world_rank()
+    run_log = RunLog(payload["tracking_uri"], payload["run_id"]) if rank == 0 else None
+    trial = Trial.build(config, cache_dir=storage / "cache", device=ray.train.torch.get_device())
+    scratch = Path(tempfile.mkdtemp(prefix="metadistil-"))
+
+    def report(epoch: int, metrics: dict[str, float], folder: Path) -> None:
+        ray.train.report({**metrics, "epoch": epoch},
+                         checkpoint=ray.train.Checkpoint.from_directory(folder) if rank == 0 else None)
+        shutil.rmtree(folder, ignore_errors=True)
+        if run_log is not None:
+            run_log.epoch(epoch, metrics)
+        _maybe_fail(epoch)
+
+    checkpoint = ray.train.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else nullcontext(None) as resume_dir:
+        if resume_dir is not None and run_log is not None:
+            history = json.loads((Path(resume_dir) / "state.json").read_text())["history"]
+            run_log.backfill(history)
+        result = run(trial, report=report, scratch_dir=scratch,
+                     resume_from=Path(resume_dir) if resume_dir else None)
+    shutil.rmtree(scratch, ignore_errors=True)
+    if rank == 0:
+        folder = storage / "models" / payload["key"]
+        finish(result, config, folder, payload, run_log)
+
+
+def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict[str, Any],
+           run_log: RunLog | None) -> None:
+    """Write the trial's folder (atomically, last) and close its MLflow run."""
+    staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
+    result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
+    predictions = staging / Path(PREDICTIONS_ARTIFACT).name
+    _write_predictions(predictions, result)
+    config.save(staging / CONFIG_ARTIFACT)
+    summary = {"key": payload["key"], "name": payload["name"], "run_id": payload["run_id"],
+               "final": result.final, "history": result.history}
+    if run_log is not None:
+        run_log.final(result.final, staging)
+    (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
+def _write_predictions(path: Path, result: TrialResult) -> None:
+    rows = np.column_stack([result.test.ids, result.test.labels, result.test_predictions])
+    with path.open("w") as handle:
+        handle.write("index,label,prediction,prob_positive\n")
+        for (index, label, prediction), prob in zip(rows.tolist(), result.test_prob_positive.tolist()):
+            handle.write(f"{index},{label},{prediction},{prob:.6f}\n")
+
+
+def _maybe_fail(epoch: int) -> None:
+    if os.environ.get(FAULT_EPOCH_ENV) != str(epoch):
+        return
+    marker = Path(os.environ[FAULT_MARKER_ENV])
+    if not marker.exists():
+        marker.write_text(str(epoch))
+        os._exit(1)  # a hard crash, as an OOM kill or a lost node would be
+
+
+class RunLog:
+    """The trial's MLflow run, continued by id: per-epoch metrics, final metrics, artifacts."""
+
+    def __init__(self, tracking_uri: str, run_id: str) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.run_id = run_id
+        mlflow.set_tracking_uri(tracking_uri)
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.client.log_metric(self.run_id, key, value, step=epoch)
+
+    def backfill(self, history: list[dict[str, float]]) -> None:
+        """After a restart: log the epochs the checkpoint holds but the run lost, so the metric
+        history is continuous and nothing is logged twice."""
+        logged = {m.step for m in self.client.get_metric_history(self.run_id, "val_accuracy")}
+        for epoch, metrics in enumerate(history, start=1):
+            if epoch not in logged:
+                self.epoch(epoch, metrics)
+
+    def final(self, final: dict[str, float], folder: Path) -> None:
+        for key, value in final.items():
+            self.client.log_metric(self.run_id, key, value)
+        self.client.log_artifact(self.run_id, str(folder / CONFIG_ARTIFACT))
+        self.client.log_artifact(self.run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
+                                 artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
+        self.client.log_artifacts(self.run_id, str(folder / MODEL_ARTIFACT_DIR), MODEL_ARTIFACT_DIR)
+        self.client.set_terminated(self.run_id, "FINISHED")
