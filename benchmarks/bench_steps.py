@@ -34,29 +34,29 @@ from trainers.data import read_tsv  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
 from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits  # noqa: E402
-from trainers.loop import quiz_chunks  # noqa: E402
+from trainers.loop import QUIZ_CHUNK, quiz_chunks  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
-from trainers.models import DEFAULT_VOCAB, bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
+from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
 from trainers.update import StudentUpdate, adamw  # noqa: E402
 
-SST2 = ROOT.parent / "shared" / "data" / "sst2"
 METHODS = ("finetune", "kd_cached", "kd_live", "metadistil")
 
 
-def build(size: str, device: torch.device, examples: int):
-    texts = read_tsv(SST2 / "train.tsv").sentences[:examples]
-    labels = read_tsv(SST2 / "train.tsv").labels[:examples]
+def build(size: str, device: torch.device, examples: int, data: Path):
+    train = read_tsv(data / "sst2" / "train.tsv")
+    texts, labels = train.sentences[:examples], train.labels[:examples]
+    vocab = data / "vocab" / "bert-base-uncased-vocab.txt"
     if size == "tiny":
         cache = Path("/tmp/metadistil-bench-cache")
-        teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, seed=1)
-        student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, seed=0)
+        teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=1)
+        student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=0)
         models, tokenizer = (teacher.model, student.model), student.tokenizer
     else:  # real architectures, random init: BERT-base teacher, 6-layer DistilBERT student
         torch.manual_seed(0)
         models = tuple(AutoModelForSequenceClassification.from_config(reference_config(n))
                        for n in ("bert", "distilbert"))
-        tokenizer = bert_tokenizer(DEFAULT_VOCAB)
+        tokenizer = bert_tokenizer(vocab)
     teacher, student = (m.to(device) for m in models)
     return teacher, student, tokenizer, texts, labels
 
@@ -78,11 +78,11 @@ def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, t
 
 
 def time_method(method: str, args, device) -> dict:
-    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + 100)
+    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + 100, args.data)
     encoded = encode(tokenizer, texts[:args.examples], 64)
     quiz_ids = encode(tokenizer, texts[args.examples:args.examples + 100], 64)
     quiz = quiz_chunks(quiz_ids, labels[args.examples:args.examples + 100], np.arange(100),
-                       tokenizer.pad_token_id, device)
+                       tokenizer.pad_token_id, device, QUIZ_CHUNK if device.type == "cpu" else 100)
     label_t = torch.from_numpy(labels[:args.examples]).to(device)
     batches = []  # the loop's own batching: shuffled, grouped by length
     rng = np.random.default_rng(0)
@@ -130,10 +130,14 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed epoch")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls, as GPU training runs
     if args.only:
         print(json.dumps(time_method(args.only, args, device)))
         return

@@ -43,10 +43,10 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     parsed = urlparse(uri)
     if parsed.scheme == "sqlite":
         path = Path(uri.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             sqlite3.connect(path).close()
-        except sqlite3.Error as error:
+        except (OSError, sqlite3.Error) as error:
             raise TrackingError(f"tracking URI {uri}: cannot open the SQLite store ({error}); "
                                 "pass --tracking-uri with a writable path") from None
         return

@@ -263,7 +263,8 @@ def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage:
     trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), {"cpu": TRIAL_CPU})
     reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
                                                 "val_accuracy": "val acc"},
-                                parameter_columns=[], max_report_frequency=30)
+                                parameter_columns=[], max_report_frequency=30,
+                                print_intermediate_tables=True, max_column_length=60)
     tuner = tune.Tuner(
         trainable,
         param_space={"name": tune.grid_search(sorted(payloads))},

@@ -8,6 +8,9 @@ restarted by a re-run sweep resumes from its last epoch checkpoint (Train V2 pic
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -39,4 +42,9 @@ def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> No
             checkpoint_config=CheckpointConfig(num_to_keep=1),
         ),
     )
+    started = time.perf_counter()
     trainer.fit()
+    # The trial as Tune sees it, Ray Train's start-up and tear-down included: read by
+    # benchmarks/bench_sweep.py to split a sweep's time into training and Ray overhead.
+    timing = Path(payload["ray_storage"]) / payload["key"] / "trial_time.json"
+    timing.write_text(json.dumps({"wall_s": time.perf_counter() - started}))

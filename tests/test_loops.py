@@ -17,7 +17,7 @@ from trainers.loop import Trial, run
 from tests.conftest import SST2
 
 DATA = DataConfig(source=str(SST2), train_size=1500, quiz_size=50, test_size=300, max_length=48)
-FAST = {"epochs": 2, "lr": 1e-3, "teacher_lr": 1e-4, "pilot_lr": 1e-3, "batch_size": 32}
+FAST = {"epochs": 3, "lr": 1e-3, "teacher_lr": 1e-6, "pilot_lr": 1e-3, "batch_size": 32}
 MAJORITY = 444 / 872  # GLUE dev is 50.9 % positive
 
 
@@ -30,6 +30,11 @@ def _train(cfg: TrainConfig, cache: Path, scratch: Path, resume: Path | None = N
         shutil.copytree(folder, kept[epoch], dirs_exist_ok=True)
 
     return run(trial, report=keep, scratch_dir=scratch, resume_from=resume), kept, trial
+
+
+def _learning(history: list[dict]) -> list[dict]:
+    """The metrics that training determines (timings vary from run to run)."""
+    return [{k: v for k, v in epoch.items() if k not in ("epoch_time_s", "samples_per_s")} for epoch in history]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,7 @@ def teachers(tmp_path_factory, cache_dir):
 @pytest.mark.parametrize("name", ["bert", "roberta", "distilbert", "tinybert"])
 def test_finetune_learns(teachers, name):
     _, result = teachers[name]
-    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.history[-1]["val_accuracy"] > MAJORITY + 0.05
 
 
@@ -64,7 +69,7 @@ def test_distillation_learns(teachers, tmp_path, cache_dir, method, student, tea
     cfg = TrainConfig(method=method, student=student, data=DATA, teachers=teacher_names,
                       teacher_dirs=tuple(teachers[t][0] for t in teacher_names), **FAST)
     result, _, _ = _train(cfg, cache_dir, tmp_path)
-    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.history[-1]["val_accuracy"] > MAJORITY + 0.05
     if method == "metadistil":
         assert all(np.isfinite(h["quiz_loss"]) for h in result.history)
@@ -79,7 +84,7 @@ def test_resume_mid_trial_gives_the_same_result(teachers, tmp_path, cache_dir):
     straight, kept, _ = _train(cfg, cache_dir, tmp_path / "a")
     torch.manual_seed(12345)  # scramble the global RNG: the checkpoint must restore it
     resumed, _, _ = _train(cfg, cache_dir, tmp_path / "b", resume=kept[1])
-    assert resumed.history == straight.history
+    assert _learning(resumed.history) == _learning(straight.history)
     assert resumed.final == straight.final
     assert np.array_equal(resumed.test_predictions, straight.test_predictions)
     state = json.loads((kept[1] / "state.json").read_text())
@@ -90,8 +95,7 @@ def test_same_trial_twice_is_identical(tmp_path, cache_dir):
     cfg = TrainConfig(method="finetune", student="tinybert", data=DATA, **{**FAST, "epochs": 1})
     first, _, _ = _train(cfg, cache_dir, tmp_path / "a")
     second, _, _ = _train(cfg, cache_dir, tmp_path / "b")
-    strip = lambda h: [{k: v for k, v in e.items() if k not in ("epoch_time_s", "samples_per_s")} for e in h]
-    assert strip(first.history) == strip(second.history) and first.final == second.final
+    assert _learning(first.history) == _learning(second.history) and first.final == second.final
 
 
 @pytest.mark.parametrize("kwargs, message", [

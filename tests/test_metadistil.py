@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -10,12 +11,15 @@ import torch
 from torch.func import functional_call
 from transformers import AutoModelForSequenceClassification, BertConfig, DistilBertConfig
 
+from trainers import rng
 from trainers.batches import Batch
 from trainers.losses import combine_teachers, kd_loss
 from trainers.metadistil import MetaDistil
 from trainers.update import StudentUpdate
 
 VOCAB = 50
+# The exactness checks also run on a GPU (the device check script sets this to "cuda").
+DEVICE = torch.device(os.environ.get("METADISTIL_TEST_DEVICE", "cpu"))
 LOSS = {"temperature": 2.0, "alpha": 0.7, "soft_loss": "kl"}
 PILOT_LR = 0.5  # large, so the second-order term is far above finite-difference noise
 
@@ -23,7 +27,7 @@ PILOT_LR = 0.5  # large, so the second-order term is far above finite-difference
 def _model(config, seed: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
-    return model.double().eval()
+    return model.double().to(DEVICE).eval()
 
 
 def _bert(seed: int, hidden: int = 16) -> torch.nn.Module:
@@ -43,7 +47,7 @@ def _inputs(seed: int, batch: int, length: int) -> dict[str, torch.Tensor]:
     ids = torch.randint(5, VOCAB, (batch, length), generator=generator)
     mask = torch.ones_like(ids)
     mask[0, length - 2:] = 0  # some padding, as real batches have
-    return {"input_ids": ids, "attention_mask": mask}
+    return {"input_ids": ids.to(DEVICE), "attention_mask": mask.to(DEVICE)}
 
 
 @pytest.fixture()
@@ -51,10 +55,10 @@ def setup():
     student = _distilbert(0)
     teachers = [_bert(1), _bert(2, hidden=24)]
     x = _inputs(10, batch=6, length=7)
-    labels = torch.tensor([0, 1, 1, 0, 1, 0])
+    labels = torch.tensor([0, 1, 1, 0, 1, 0], device=DEVICE)
     teacher_views = [_inputs(10, 6, 7), _inputs(11, 6, 9)]  # teachers tokenize differently
     batch = Batch(np.arange(6), labels, x, teacher_views)
-    quiz = (_inputs(20, batch=5, length=6), torch.tensor([1, 0, 1, 1, 0]))
+    quiz = (_inputs(20, batch=5, length=6), torch.tensor([1, 0, 1, 1, 0], device=DEVICE))
     return student, teachers, batch, quiz
 
 
@@ -79,7 +83,7 @@ def _meta_gradients(student, teachers, batch, quiz) -> list[torch.Tensor]:
     step = MetaDistil(student, update, teachers, optimizers, [[quiz]], weights=None,
                       pilot_lr=PILOT_LR, **LOSS)
     s = student(**batch.student).logits
-    step.teacher_step(batch, s, rng=[torch.get_rng_state()])
+    step.teacher_step(batch, s, rng=rng.get_state())
     return [torch.cat([p.grad.reshape(-1) for p in t.parameters()]) for t in teachers]
 
 
@@ -102,7 +106,7 @@ def test_meta_gradient_matches_finite_differences_and_is_nonzero_for_every_teach
     eps = 1e-5
     for index, teacher in enumerate(teachers):
         assert ours[index].abs().max() > 1e-6, f"teacher {index} got no meta-gradient"
-        direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in teacher.parameters()]
+        direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(DEVICE) for p in teacher.parameters()]
         values = []
         for sign in (1, -1):
             shifted = copy.deepcopy(teachers)

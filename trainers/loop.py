@@ -161,8 +161,10 @@ def _distil_step(trial: Trial, update: StudentUpdate,
     quiz = trial.splits.quiz
     encoded = encode_cached(trial.student.tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
     size = cfg.quiz_batch_size or len(quiz)
+    # On a CPU, padding is time: short chunks. A GPU is idle at this size: one chunk, fewer launches.
+    chunk = QUIZ_CHUNK if trial.device.type == "cpu" else size
     quiz_batches = [quiz_chunks(encoded, quiz.labels, np.arange(b, min(b + size, len(quiz))),
-                                 trial.student.tokenizer.pad_token_id, trial.device)
+                                trial.student.tokenizer.pad_token_id, trial.device, chunk)
                     for b in range(0, len(quiz), size)]
     return MetaDistil(trial.student.model, update, teachers, teacher_optimizers, quiz_batches,
                       weights=cfg.teacher_weights, pilot_lr=cfg.pilot_lr,
@@ -171,12 +173,12 @@ def _distil_step(trial: Trial, update: StudentUpdate,
 
 
 def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: int,
-                 device: torch.device) -> list[QuizChunk]:
-    """One quiz batch as length-sorted chunks of at most ``QUIZ_CHUNK`` examples: the same loss,
-    a fraction of the padding (and so of the time and memory) of one batch padded to its longest."""
+                device: torch.device, chunk: int = QUIZ_CHUNK) -> list[QuizChunk]:
+    """One quiz batch as length-sorted chunks of at most ``chunk`` examples: the same loss, a
+    fraction of the padding (and so of the time and memory) of one batch padded to its longest."""
     rows = rows[np.argsort(np.diff(encoded.offsets)[rows], kind="stable")]
     return [(pad(encoded.rows(part), pad_id, device), torch.from_numpy(labels[part]).to(device))
-            for part in np.array_split(rows, math.ceil(len(rows) / QUIZ_CHUNK))]
+            for part in np.array_split(rows, math.ceil(len(rows) / chunk))]
 
 
 def _train_logits(trial: Trial, index: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ FAULT_MARKER_ENV = "METADISTIL_FAULT_MARKER"
 def train_loop_per_worker(payload: dict[str, Any]) -> None:
     """Entry point given to ``TorchTrainer``. ``payload``: config, key, name, storage, run_id,
     tracking_uri, threads."""
+    started = time.perf_counter()
     torch.set_num_threads(int(payload.get("threads", 1)))
     config = TrainConfig.from_dict(payload["config"])
     storage = Path(payload["storage"])
@@ -63,11 +65,11 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     if rank == 0:
         folder = storage / "models" / payload["key"]
-        finish(result, config, folder, payload, run_log)
+        finish(result, config, folder, payload, run_log, worker_s=time.perf_counter() - started)
 
 
 def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict[str, Any],
-           run_log: RunLog | None) -> None:
+           run_log: RunLog | None, worker_s: float) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -77,7 +79,8 @@ def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict
     _write_predictions(predictions, result)
     config.save(staging / CONFIG_ARTIFACT)
     summary = {"key": payload["key"], "name": payload["name"], "run_id": payload["run_id"],
-               "final": result.final, "history": result.history}
+               "final": result.final, "history": result.history,
+               "worker_s": worker_s}  # the trial's own time, start-up to saved (for the overhead figures)
     if run_log is not None:
         run_log.final(result.final, staging)
     (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,70 @@
+"""End-to-end sweep figures: wall time, scheduling efficiency and Ray's per-trial overhead.
+
+    python benchmarks/bench_sweep.py [--space search_spaces/smoke.yaml]
+
+Runs the sweep from scratch (fresh storage and MLflow store in a temporary folder, Ray started by
+the sweep itself, report included) and prints:
+- the sweep's wall time, end to end (target for the default space: ≤ 10 minutes);
+- Σ trial wall times ÷ concurrent slots, and the sweep's wall time over it (target ≤ 1.10×); a
+  trial's wall time is its Tune trainable's, Ray Train start-up and tear-down included;
+- Ray's per-trial overhead: trial wall time minus the time spent inside the training function,
+  per trial and as a share of the sweep's slot-time (target < 20 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", type=Path, default=ROOT / "search_spaces" / "smoke.yaml")
+    parser.add_argument("--work", type=Path, help="where the sweep writes (storage, MLflow, report); "
+                        "default: a new temporary folder. Give an empty folder to keep the results.")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+    if (work / "store").exists():
+        sys.exit(f"{work / 'store'} exists: the figures are for a sweep from scratch; give an empty folder")
+    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(args.space),
+               "--storage", str(work / "store"), "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
+               "--report-dir", str(work / "report")]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp")})
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    trials = []
+    for result_file in (work / "store" / "models").glob("*/result.json"):
+        result = json.loads(result_file.read_text())
+        timing = work / "store" / "ray" / result["key"] / "trial_time.json"
+        trials.append((result["name"], json.loads(timing.read_text())["wall_s"], result["worker_s"]))
+    spec = yaml.safe_load(args.space.read_text())
+    resources = spec.get("resources", {})
+    slots = max(1, int((os.cpu_count() or 1) // (resources.get("workers_per_trial", 1) * resources.get("cpus_per_worker", 1))))
+    total_trial = sum(t[1] for t in trials)
+    total_worker = sum(t[2] for t in trials)
+    overhead = total_trial - total_worker
+    print(f"machine: {os.cpu_count()} cores; space {args.space.name}: {len(trials)} trials, {slots} concurrent slots")
+    print(f"{'trial':<58} {'trial s':>8} {'in loop s':>9} {'overhead s':>10}")
+    for name, trial_s, worker_s in sorted(trials):
+        print(f"{name:<58} {trial_s:>8.1f} {worker_s:>9.1f} {trial_s - worker_s:>10.1f}")
+    print(f"sweep wall time, end to end: {wall:.0f} s = {wall / 60:.1f} min (target for the default: ≤ 10 min)")
+    print(f"Σ trial wall ÷ slots: {total_trial / slots:.0f} s; sweep wall ÷ that: {wall / (total_trial / slots):.2f}× (target ≤ 1.10×)")
+    print(f"Ray per-trial overhead: {overhead / len(trials):.1f} s a trial, {overhead / (wall * slots):.0%} of the "
+          f"sweep's slot-time (target < 20 %); outside trials (start-up, report): {wall - total_trial / slots:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The driver's MLflow bookkeeping on a real SQLite store: no duplicate runs, orphans mended,
+finished trials adopted from their folders, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator import runs
+from orchestrator.plan import build_plan, model_dir
+from orchestrator.spec import parse_spec
+from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    spec = parse_spec({"name": "s", "seeds": [0], "grid": [
+        {"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}]}, "x.yaml")
+    plan = build_plan(spec, data_fingerprint="f", storage=tmp_path / "store")
+    experiment = runs.ensure_experiment(client, "s", tmp_path / "artifacts")
+    parent = runs.ensure_parent_run(client, experiment, "s", {"space": "x"})
+    return client, plan, experiment, parent, tmp_path
+
+
+def test_one_run_per_trial_across_re_runs(setup):
+    client, plan, experiment, parent, _ = setup
+    trial = plan.trials[0]
+    first = runs.ensure_trial_run(client, experiment, parent, "s", trial, runs.trial_runs(client, experiment))
+    again = runs.ensure_trial_run(client, experiment, parent, "s", trial, runs.trial_runs(client, experiment))
+    assert first == again
+    assert runs.ensure_parent_run(client, experiment, "s", {}) == parent
+    assert len(client.search_runs([experiment], "tags.trial_key != ''")) == 1
+    run = client.get_run(first)
+    assert run.data.tags["mlflow.parentRunId"] == parent and run.data.params["method"] == "finetune"
+    assert not any("teacher_dirs" in k for k in run.data.params)
+
+
+def test_orphans_not_in_the_plan_are_marked_failed(setup):
+    client, plan, experiment, parent, _ = setup
+    existing = runs.trial_runs(client, experiment)
+    ids = [runs.ensure_trial_run(client, experiment, parent, "s", t, existing) for t in plan.trials]
+    assert runs.fail_orphans(client, experiment, {plan.trials[0].key}) == 1
+    assert client.get_run(ids[0]).info.status == "RUNNING"
+    assert client.get_run(ids[1]).info.status == "FAILED"
+
+
+def test_finished_trial_is_adopted_from_its_folder(setup):
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    folder = model_dir(tmp_path / "store", trial.key)
+    folder.mkdir(parents=True)
+    (folder / CONFIG_ARTIFACT).write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    history = [{"val_accuracy": 0.6, "train_loss": 0.7}, {"val_accuracy": 0.7, "train_loss": 0.5}]
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": "elsewhere", "history": history,
+                                                  "final": {"test_accuracy": 0.71}}))
+    run_id = runs.adopt_finished(client, experiment, parent, "s", trial, tmp_path / "store",
+                                 runs.trial_runs(client, experiment))
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == "elsewhere"
+    assert run.data.metrics["test_accuracy"] == 0.71
+    assert [m.value for m in client.get_metric_history(run_id, "val_accuracy")] == [0.6, 0.7]
+    assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
+
+
+def test_redact_hides_passwords_only():
+    assert runs.redact("http://alice:pw@host:5000") == "http://alice:***@host:5000"
+    assert runs.redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):
+    with pytest.raises(runs.TrackingError, match="unsupported scheme 'ftp'"):
+        runs.check_reachable("ftp://host/x")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(runs.TrackingError, match="cannot open the SQLite store"):
+        runs.check_reachable(f"sqlite:///{blocker}/sub/mlflow.db")
