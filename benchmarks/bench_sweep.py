@@ -30,25 +30,31 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", type=Path, default=ROOT / "search_spaces" / "smoke.yaml")
-    parser.add_argument("--work", type=Path, help="where the sweep writes (storage, MLflow, report); "
-                        "default: a new temporary folder. Give an empty folder to keep the results.")
+    parser.add_argument("--in-place", action="store_true",
+                        help="run exactly the default command (results in results/, kept); needs a "
+                        "fresh results/store. Default: a new temporary folder")
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-sweep-"))
-    if (work / "store").exists():
-        sys.exit(f"{work / 'store'} exists: the figures are for a sweep from scratch; give an empty folder")
-    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(args.space),
-               "--storage", str(work / "store"), "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
-               "--report-dir", str(work / "report")]
+    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(args.space)]
+    if args.in_place:
+        store = ROOT / "results" / "store"
+        if store.exists():
+            sys.exit(f"{store} exists: the figures are for a sweep from scratch; move it away first")
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+        store = work / "store"
+        command += ["--storage", str(store), "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
+                    "--report-dir", str(work / "report")]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp")})
     wall = time.perf_counter() - started
+    print(done.stdout[-2500:])
     if done.returncode != 0:
         sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     trials = []
-    for result_file in (work / "store" / "models").glob("*/result.json"):
+    for result_file in (store / "models").glob("*/result.json"):
         result = json.loads(result_file.read_text())
-        timing = work / "store" / "ray" / result["key"] / "trial_time.json"
+        timing = store / "ray" / result["key"] / "trial_time.json"
         trials.append((result["name"], json.loads(timing.read_text())["wall_s"], result["worker_s"]))
     spec = yaml.safe_load(args.space.read_text())
     resources = spec.get("resources", {})

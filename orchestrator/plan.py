@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.spec import SweepSpec, TrainSpec
 from orchestrator.tracking import run_name, teachers_tag
 from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
-from trainers.config import DataConfig, TrainConfig
+from trainers.config import ConfigError, DataConfig, TrainConfig
 
 TEACHER_SEED_STRIDE = 1000
 
@@ -59,23 +59,37 @@ def is_done(storage: Path, key: str) -> bool:
     return (model_dir(storage, key) / RESULT_FILE).is_file()
 
 
-def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...]) -> str:
+# What only distillation reads: a fine-tune's result does not depend on it, so it stays out of a
+# fine-tune's key (one teacher serves sweeps whose KD settings differ). Evaluation batch size
+# changes no result either.
+DISTILLATION_ONLY = ("temperature", "alpha", "soft_loss", "teacher_lr", "pilot_lr", "quiz_batch_size",
+                     "meta_interval", "teacher_task_loss", "noise_token", "noise_teachers",
+                     "teacher_weights")
+
+
+def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...],
+                world_size: int = 1) -> str:
+    """Hash of everything that determines a trial's result, the number of workers included (it
+    sets the effective batch), the data by its fingerprint and the teachers by their keys."""
     fields = config.to_dict()
-    fields.pop("teacher_dirs")
+    for key in ("teacher_dirs", "eval_batch_size") + (DISTILLATION_ONLY if not config.distils else ()):
+        fields.pop(key)
     fields["data"] = {"fingerprint": data_fingerprint, "max_length": config.data.max_length}
     fields["teacher_keys"] = list(teacher_keys)
+    fields["world_size"] = world_size
     blob = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path) -> Plan:
     data = DataConfig(**spec.data.model_dump())
+    workers = spec.resources.workers_per_trial
     stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
     skipped: list[str] = []
 
     def finetune(model: str, seed: int, hyper: TrainSpec) -> PlannedTrial:
         config = _config(spec, hyper, data, method="finetune", student=model, seed=seed)
-        key = content_key(config, data_fingerprint, ())
+        key = content_key(config, data_fingerprint, (), workers)
         trial = PlannedTrial(key, run_name("finetune", model, (), 0.0, 0, seed), 1, config)
         return stages[1].setdefault(key, trial)
 
@@ -103,11 +117,18 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path) -> Plan
                                     teacher_weights=block.teacher_weights,
                                     teacher_dirs=tuple(str(model_dir(storage, k) / MODEL_ARTIFACT_DIR)
                                                        for k in keys))
-                                key = content_key(config, data_fingerprint, keys)
+                                key = content_key(config, data_fingerprint, keys, workers)
                                 name = run_name(method, student, teacher_set, noise_p, warm, seed)
                                 stages[2].setdefault(key, PlannedTrial(key, name, 2, config, keys))
-    return Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
+    plan = Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
                 sorted(set(skipped)))
+    names = [t.name for t in plan.trials]
+    for name in names:
+        if names.count(name) > 1:  # e.g. two teacher_weights for one teacher set, or a teacher
+            raise ConfigError(      # trained with teacher_train and listed as a student too
+                f"two different trials are both named {name!r}; their settings differ only in "
+                "teacher_weights or teacher_train: split them into two sweeps (--name)")
+    return plan
 
 
 def _config(spec: SweepSpec, hyper: TrainSpec, data: DataConfig, **fields) -> TrainConfig:

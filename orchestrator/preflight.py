@@ -17,11 +17,14 @@ from trainers.config import ConfigError, DataConfig
 from trainers.data import DataError, Splits, load_splits
 from trainers.models import ModelError, validate_name
 
-USER_ERRORS = (SpecError, ConfigError, DataError, ModelError, TrackingError)
 
 
 class UserError(ValueError):
-    """Bad input that is not one of the specific kinds above."""
+    """Bad input that is none of the specific kinds below."""
+
+
+# Every error a user's input can cause: the CLIs print these in one line and exit 2.
+USER_ERRORS = (UserError, SpecError, ConfigError, DataError, ModelError, TrackingError)
 
 
 def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:

@@ -495,6 +495,8 @@ def row_cells(row: Row, teachers: set[str], sweep_teacher_params: int,
     over_test_examples = summary.n == 1
     interval = (_test_interval(predictions.get(row.runs[0].run_id)) if over_test_examples
                 else stats.t_interval(accuracies))
+    if interval is not None:  # an accuracy lies in [0, 100]; with 2 seeds the t interval need not
+        interval = (max(interval[0], 0.0), min(interval[1], 100.0))
     params = row.runs[0].student_params or None
     basis = max(run.teacher_params for run in row.runs) or sweep_teacher_params
     is_teacher = row.key.method == FINETUNE and row.key.student in teachers

@@ -135,6 +135,13 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     return run_id
 
 
+def close_unfinished(client: MlflowClient, experiment_id: str, status: str) -> None:
+    """At the end of a sweep (or on Ctrl-C), no child run stays RUNNING: a re-run reopens it."""
+    for run in trial_runs(client, experiment_id).values():
+        if run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, status)
+
+
 def fail_orphans(client: MlflowClient, experiment_id: str, planned_keys: set[str]) -> int:
     """Mark RUNNING child runs that no planned trial will continue as FAILED; return how many."""
     count = 0

@@ -205,7 +205,10 @@ def load_spec(path: Path) -> SweepSpec:
         available = ", ".join(sorted(p.name for p in (PROJECT_ROOT / "search_spaces").glob("*.yaml")))
         raise SpecError(f"{path}: search space not found (shipped: {available})")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, OSError) as error:
+        raise SpecError(f"{path}: cannot read the file ({type(error).__name__}); it must be UTF-8 "
+                        "text you can read") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -24,7 +24,7 @@ from pathlib import Path
 from orchestrator import preflight
 from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
 from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
-from orchestrator.runs import redact
+from orchestrator.runs import check_reachable, redact
 from orchestrator.spec import SweepSpec, load_spec
 from trainers.artifacts import RESULT_FILE
 from trainers.config import ConfigError
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec, plan, storage = _prepare(args)
-    except (*preflight.USER_ERRORS, preflight.UserError) as error:
+    except preflight.USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.dry_run:
@@ -72,10 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preflight.check_ray_address(args.address)
         preflight.check_storage(storage)
-        from orchestrator.runs import check_reachable
-
         check_reachable(args.tracking_uri)
-    except (*preflight.USER_ERRORS, preflight.UserError) as error:
+    except preflight.USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return _run(args, spec, plan, storage)
@@ -141,6 +139,8 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
     # Ray does not warn about it.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "token")
+    # Ctrl-C must reach us (Tune's own handler would stop the stage and return as if it ended).
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     import ray
     from mlflow.tracking import MlflowClient
 
@@ -163,7 +163,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
     client = MlflowClient(args.tracking_uri)
     experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
-        "space": args.space.stem, "command": shlex.join(["python", "-m", "orchestrator.sweep", *sys.argv[1:]]),
+        "space": args.space.stem, "command": _command(),
         "machine": f"{platform.node()} · {os.cpu_count()} CPUs · {platform.platform(terse=True)}",
         "size": spec.models.size})
     existing = runs.trial_runs(client, experiment_id)
@@ -196,11 +196,13 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
                     outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
     except KeyboardInterrupt:
         print("\ninterrupted: finished trials are kept; re-run the same command to resume "
-              f"({shlex.join(['python', '-m', 'orchestrator.sweep', *sys.argv[1:]])})", file=sys.stderr)
-        client.set_terminated(parent_id, "KILLED")
+              f"({_command()})", file=sys.stderr)
         ray.shutdown()
+        runs.close_unfinished(client, experiment_id, "KILLED")
+        client.set_terminated(parent_id, "KILLED")
         return 130
     failed = [o for o in outcomes if o.status == "failed"]
+    runs.close_unfinished(client, experiment_id, "FAILED")
     client.set_terminated(parent_id, "FAILED" if failed else "FINISHED")
     ray.shutdown()
     print_summary(outcomes, storage, time.time() - started)
@@ -213,6 +215,11 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
             print(f"  {outcome.trial.name}: {outcome.error} (logs: {log})", file=sys.stderr)
         return 1
     return 0
+
+
+def _command() -> str:
+    """This invocation, for the record and for "re-run to resume", without secrets in URIs."""
+    return shlex.join(["python", "-m", "orchestrator.sweep", *(redact(a) for a in sys.argv[1:])])
 
 
 def _start_ray(address: str | None):
@@ -268,14 +275,15 @@ def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage:
     tuner = tune.Tuner(
         trainable,
         param_space={"name": tune.grid_search(sorted(payloads))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=slots,
+        tune_config=tune.TuneConfig(max_concurrent_trials=slots, reuse_actors=True,
                                     trial_name_creator=lambda t: t.config["name"],
                                     trial_dirname_creator=lambda t: t.config["name"]),
         run_config=tune.RunConfig(name=f"{spec.name}-stage{stage}", storage_path=str(storage / "tune"),
                                   progress_reporter=reporter, verbose=1),
     )
     results = tuner.fit()
-    return {r.config["name"]: str(r.error).splitlines()[0][:300] for r in results if r.error}
+    return {r.config["name"]: (str(r.error).strip().splitlines() or ["unknown error"])[0][:300]
+            for r in results if r.error}
 
 
 def print_summary(outcomes: list[Outcome], storage: Path, elapsed: float) -> None:

@@ -18,7 +18,15 @@ from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from trainers.worker import train_loop_per_worker
+
+
+def train_loop(payload: dict[str, Any]) -> None:
+    """What each Ray Train worker runs. Imported there, not here: this wrapper process only waits
+    on its trainer, and loading torch, transformers and MLflow into it would cost every trial
+    seconds of start-up on a small machine."""
+    from trainers.worker import train_loop_per_worker
+
+    train_loop_per_worker(payload)
 
 
 def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> None:
@@ -30,7 +38,7 @@ def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> No
     if use_gpu:
         per_worker["GPU"] = resources["gpus_per_worker"]
     trainer = TorchTrainer(
-        train_loop_per_worker,
+        train_loop,
         train_loop_config=payload,
         scaling_config=ScalingConfig(num_workers=resources["workers_per_trial"], use_gpu=use_gpu,
                                      resources_per_worker=per_worker),

@@ -4,7 +4,6 @@ finished trials adopted from their folders, secrets never shown."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient

@@ -40,6 +40,9 @@ class Examples:
         return Examples(tuple(self.sentences[i] for i in rows), self.labels[rows], self.ids[rows])
 
 
+_EMPTY = Examples((), np.zeros(0, np.int64), np.zeros(0, np.int64))
+
+
 @dataclass(frozen=True)
 class Splits:
     train: Examples
@@ -52,15 +55,24 @@ class Splits:
         return {name: len(getattr(self, name)) for name in ("train", "quiz", "validation", "test")}
 
 
-def read_tsv(path: Path, *, labeled: bool = True) -> Examples:
+def read_tsv(path: Path) -> Examples:
     """Read a GLUE-style ``sentence<TAB>label`` file with its header; no quoting, stripped text."""
     if not path.is_file():
         raise DataError(f"{path}: file not found; a data folder needs {', '.join(FILES)}")
+    try:
+        return _parse_tsv(path)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied; make it readable") from None
+
+
+def _parse_tsv(path: Path) -> Examples:
     sentences: list[str] = []
     labels: list[int] = []
     with path.open(encoding="utf-8", newline="\n") as handle:
         header = handle.readline().rstrip("\n").split("\t")
-        if header[:1] != ["sentence"] or (labeled and header[1:2] != ["label"]):
+        if header[:2] != ["sentence", "label"]:
             raise DataError(f"{path}:1: header is {header!r}, expected 'sentence<TAB>label'")
         for line_no, line in enumerate(handle, start=2):
             fields = line.rstrip("\n").split("\t")
@@ -77,18 +89,23 @@ def read_tsv(path: Path, *, labeled: bool = True) -> Examples:
                     np.arange(len(sentences), dtype=np.int64))
 
 
-def _load_local(folder: Path) -> tuple[Examples, Examples, Examples, str]:
+def _load_local(folder: Path, labeled_test: bool) -> tuple[Examples, Examples, Examples, str]:
+    """Train and validation; the test file only when it is the test split (a GLUE test.tsv has
+    no labels, and a file that is not used must not change the split's fingerprint)."""
     if not folder.is_dir():
         raise DataError(f"data folder {folder} not found: set data.source to a folder with "
                         f"{', '.join(FILES)}, or to 'hub' to download {'/'.join(HUB_DATASET)}")
+    names = FILES if labeled_test else FILES[:2]
     digest = hashlib.sha256()
-    for name in FILES:
-        path = folder / name
-        if path.is_file():
-            digest.update(path.read_bytes())
-    test_path = folder / "test.tsv"
-    test = read_tsv(test_path) if test_path.is_file() else Examples((), np.zeros(0, np.int64),
-                                                                    np.zeros(0, np.int64))
+    for name in names:
+        if (folder / name).is_file():
+            digest.update((folder / name).read_bytes())
+    test = _EMPTY
+    if labeled_test:
+        if not (folder / "test.tsv").is_file():
+            raise DataError(f"data.test_split='sst2-test' needs a labeled test.tsv in {folder}; "
+                            "use test_split: heldout")
+        test = read_tsv(folder / "test.tsv")
     return read_tsv(folder / "train.tsv"), read_tsv(folder / "validation.tsv"), test, digest.hexdigest()
 
 
@@ -110,24 +127,30 @@ def _load_hub() -> tuple[Examples, Examples, Examples, str]:
 
     test = convert("test")
     if (test.labels < 0).any():
-        test = Examples((), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        test = _EMPTY
     return convert("train"), convert("validation"), test, "hub:" + "/".join(HUB_DATASET)
 
 
-def _first_occurrences(sentences: tuple[str, ...]) -> np.ndarray:
+def _first_occurrences(sentences: tuple[str, ...], exclude: set[str]) -> np.ndarray:
+    """Rows of the first occurrence of each sentence not in ``exclude``."""
     seen: dict[str, int] = {}
     for row, sentence in enumerate(sentences):
-        seen.setdefault(sentence, row)
+        if sentence not in exclude:
+            seen.setdefault(sentence, row)
     return np.fromiter(seen.values(), dtype=np.int64)
 
 
 def load_splits(config: DataConfig) -> Splits:
     """Load SST-2 and cut it as the config says; raises :class:`DataError` with a one-line fix."""
+    sentence_test = config.test_split == "sst2-test"
     if config.source == "hub":
         train_all, validation, labeled_test, source_key = _load_hub()
     else:
-        train_all, validation, labeled_test, source_key = _load_local(Path(config.source))
-    pool = train_all.take(_first_occurrences(train_all.sentences))
+        train_all, validation, labeled_test, source_key = _load_local(Path(config.source), sentence_test)
+    # No train or quiz sentence may also be a validation or test sentence (GLUE train holds two of
+    # the sentence-level test sentences verbatim).
+    held_out = set(validation.sentences) | (set(labeled_test.sentences) if sentence_test else set())
+    pool = train_all.take(_first_occurrences(train_all.sentences, held_out))
     needed = config.train_size + config.quiz_size
     needed += config.test_size if config.test_split == "heldout" else 0
     if needed > len(pool):
@@ -141,7 +164,7 @@ def load_splits(config: DataConfig) -> Splits:
         test = pool.take(order[config.train_size + config.quiz_size:needed])
     else:
         if len(labeled_test) == 0:
-            raise DataError(f"data.test_split='sst2-test' needs a labeled test.tsv in {config.source}; "
+            raise DataError(f"data.test_split='sst2-test' needs a labeled test set in {config.source}; "
                             "use test_split: heldout")
         test = labeled_test
     settings = json.dumps([source_key, config.train_size, config.quiz_size, config.test_size,

@@ -37,3 +37,12 @@ def all_reduce_mean(tensors: Sequence[torch.Tensor]) -> None:
 
 def average_gradients(parameters: Sequence[torch.nn.Parameter]) -> None:
     all_reduce_mean([p.grad for p in parameters if p.grad is not None])
+
+
+def broadcast_parameters(model: torch.nn.Module) -> None:
+    """Give every worker rank 0's weights (a fresh classifier head is initialised per process)."""
+    _, size = world()
+    if size == 1:
+        return
+    for tensor in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(tensor.data, src=0)

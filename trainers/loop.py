@@ -22,7 +22,7 @@ from trainers import checkpoint, rng
 from trainers.batches import TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
-from trainers.distributed import world
+from trainers.distributed import broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits
@@ -60,6 +60,7 @@ class Trial:
     @classmethod
     def build(cls, config: TrainConfig, *, cache_dir: Path, device: torch.device) -> Trial:
         splits = load_splits(config.data)
+        torch.manual_seed(config.seed)  # pretrained models' new heads and every dropout mask
         vocab = config.vocab_file or DEFAULT_VOCAB
         common = {"train_texts": splits.train.sentences, "cache_dir": cache_dir, "vocab_file": vocab}
         student = build_model(config.student, config.size, seed=config.seed, **common)
@@ -68,6 +69,7 @@ class Trial:
                     for i, src in enumerate(sources)]
         for built in [student, *teachers]:
             built.model.to(device)
+            broadcast_parameters(built.model)
         return cls(config, splits, student, teachers, device, cache_dir)
 
 
@@ -86,7 +88,7 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
 
     views = TrainViews(trial.splits.train, trial.student.tokenizer,
                        [t.tokenizer for t in trial.teachers], cfg, trial.cache_dir, device)
-    shard_size = math.ceil(len(trial.splits.train) / world_size)
+    shard_size = len(trial.splits.train) // world_size  # equal shards: every rank steps alike
     steps_per_epoch = math.ceil(shard_size / cfg.batch_size)
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
                            total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio)
@@ -114,7 +116,7 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
         distilling = distil is not None and epoch > cfg.warmup_epochs
         step = distil if distilling else finetune
         shuffle = np.random.default_rng([cfg.seed, epoch])
-        order = shuffle.permutation(len(trial.splits.train))[rank::world_size]
+        order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size][rank::world_size]
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         started = time.perf_counter()

@@ -22,6 +22,7 @@ reuses the student forward pass of (1), whose graph is still alive. Teachers run
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -60,10 +61,14 @@ class MetaDistil:
         self.steps = 0  # counts calls: drives the meta interval and the quiz batch in turn
 
     def __call__(self, batch: Batch) -> dict[str, float]:
+        meta = self.steps % self.meta_interval == 0
         rng = rng_state.get_state()  # the dropout mask of this forward pass is replayed by the JVP
-        student_logits = self.student(**batch.student).logits
+        # Under a meta step the forward runs on the same attention kernel as the JVP: a fused GPU
+        # kernel draws its attention dropout from another stream, and the replay would not match.
+        with _math_attention() if meta else contextlib.nullcontext():
+            student_logits = self.student(**batch.student).logits
         metrics: dict[str, float] = {}
-        if self.steps % self.meta_interval == 0:
+        if meta:
             metrics["quiz_loss"] = self.teacher_step(batch, student_logits, rng)
         self.steps += 1
         with torch.no_grad():
@@ -98,7 +103,7 @@ class MetaDistil:
 
         # (2) quiz on the pilot student, v = ∇θ' Q. The quiz batch comes in length-sorted chunks
         # (little padding); Q is their size-weighted mean, so v sums the chunks' gradients.
-        chunks = self.quiz_batches[self.steps % len(self.quiz_batches)]
+        chunks = self.quiz_batches[(self.steps // self.meta_interval) % len(self.quiz_batches)]
         total = sum(len(labels) for _, labels in chunks)
         quiz_loss, v = 0.0, None
         for inputs, labels in chunks:
@@ -110,7 +115,10 @@ class MetaDistil:
         del pilot  # θ' and the quiz graph are done with: free them before the JVP
 
         # (3) u = (∂s/∂θ) v by forward mode, then ∂Q/∂t = −η ∂²L/∂t∂s · u, then into φ.
-        u = self._student_jvp(names, theta, v, batch.student, rng)
+        primal, u = self._student_jvp(names, theta, v, batch.student, rng)
+        if not torch.allclose(primal, student_logits, rtol=1e-3, atol=1e-4):
+            raise RuntimeError("MetaDistil: the JVP did not replay the forward pass (dropout masks "
+                               "differ), so the meta-gradient would be wrong")
         (grad_t,) = torch.autograd.grad((grad_s * u).sum(), t)
         for optimizer in self.teacher_optimizers:
             optimizer.zero_grad(set_to_none=True)
@@ -125,14 +133,15 @@ class MetaDistil:
         return quiz_loss
 
     def _student_jvp(self, names: list[str], theta: list[torch.Tensor], tangents: Sequence[torch.Tensor],
-                     inputs: dict[str, torch.Tensor], rng: list[torch.Tensor]) -> torch.Tensor:
+                     inputs: dict[str, torch.Tensor], rng: list[torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(s, (∂s/∂θ)·tangents)`` at θ, with the dropout mask of the forward pass replayed."""
         def logits(*params: torch.Tensor) -> torch.Tensor:
             return functional_call(self.student, dict(zip(names, params)), kwargs=inputs).logits
 
         with torch.random.fork_rng(devices=rng_state.cuda_devices()), _math_attention():
             rng_state.set_state(rng)
-            _, u = jvp(logits, tuple(p.detach() for p in theta), tuple(tangents))
-        return u
+            return jvp(logits, tuple(p.detach() for p in theta), tuple(tangents))
 
     def _teacher_logits(self, batch: Batch) -> torch.Tensor:
         return combine_teachers([t(**inputs).logits for t, inputs in zip(self.teachers, batch.teachers)],

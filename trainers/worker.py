@@ -19,7 +19,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import ray.train
 import ray.train.torch
@@ -81,11 +80,11 @@ def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict
     summary = {"key": payload["key"], "name": payload["name"], "run_id": payload["run_id"],
                "final": result.final, "history": result.history,
                "worker_s": worker_s}  # the trial's own time, start-up to saved (for the overhead figures)
-    if run_log is not None:
-        run_log.final(result.final, staging)
     (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
+    if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
+        run_log.final(result.final, folder)
 
 
 def _write_predictions(path: Path, result: TrialResult) -> None:
@@ -111,19 +110,21 @@ class RunLog:
     def __init__(self, tracking_uri: str, run_id: str) -> None:
         self.client = MlflowClient(tracking_uri)
         self.run_id = run_id
-        mlflow.set_tracking_uri(tracking_uri)
+        # Epochs this run already holds (a restarted worker redoes an epoch its checkpoint missed).
+        self.logged = {m.step for m in self.client.get_metric_history(run_id, "val_accuracy")}
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        if epoch in self.logged:
+            return
         for key, value in metrics.items():
             self.client.log_metric(self.run_id, key, value, step=epoch)
+        self.logged.add(epoch)
 
     def backfill(self, history: list[dict[str, float]]) -> None:
         """After a restart: log the epochs the checkpoint holds but the run lost, so the metric
         history is continuous and nothing is logged twice."""
-        logged = {m.step for m in self.client.get_metric_history(self.run_id, "val_accuracy")}
         for epoch, metrics in enumerate(history, start=1):
-            if epoch not in logged:
-                self.epoch(epoch, metrics)
+            self.epoch(epoch, metrics)
 
     def final(self, final: dict[str, float], folder: Path) -> None:
         for key, value in final.items():
