@@ -7,7 +7,8 @@ Train trainers; print a summary; regenerate the report. Re-running the same comm
 finished trials are skipped (their folder under the storage holds ``result.json``) and an
 interrupted trial continues from its last epoch checkpoint.
 
-Exit codes: 0 every trial finished, 1 some trials failed (listed), 2 bad input, 130 interrupted.
+Exit codes: 0 every trial finished, 1 some trials failed (listed) or Ray did not start, 2 bad input,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from trainers.config import ConfigError
 TRIAL_CPU = 0.01  # the Tune wrapper only waits on its trainer; Ray refuses {"cpu": 0}
 # Measured on the 2-core CI machine (benchmarks/bench_steps.py): tiny-preset training throughput in
 # examples/s for one single-threaded worker, and Ray Train V2's start-up cost per trial.
-TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0}
+TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0, "kd_live": 600.0}
 TRIAL_OVERHEAD_S = 15.0
 
 
@@ -98,8 +99,9 @@ def estimate_seconds(trial: PlannedTrial) -> float:
     """Rough wall time of one trial on this kind of machine (tiny presets; real models: unknown)."""
     cfg = trial.config
     rate = TINY_SAMPLES_PER_S[cfg.method]
-    if cfg.method == "metadistil":  # each further teacher adds a forward, a backward and a step
-        rate /= 1 + 0.5 * (len(cfg.teachers) - 1)
+    if cfg.method == "metadistil":  # each further teacher adds a forward, a backward and a step;
+        rate /= 1 + 0.5 * (len(cfg.teachers) - 1)  # between meta steps a step costs a live KD step
+        rate = cfg.meta_interval / (1 / rate + (cfg.meta_interval - 1) / TINY_SAMPLES_PER_S["kd_live"])
     distil_epochs = cfg.epochs - cfg.warmup_epochs if cfg.distils else 0
     seconds = cfg.data.train_size * ((cfg.epochs - distil_epochs) / TINY_SAMPLES_PER_S["finetune"]
                                      + distil_epochs / rate)
@@ -128,9 +130,11 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if spec.models.size == "tiny":
-        slots = max(1, int(2 // (res.workers_per_trial * res.cpus_per_worker)))
-        print(f"\nestimate on a 2-core machine ({slots} trial(s) at a time): ~{total / slots / 60:.0f} min "
-              "of training (a guess from measured throughput; real models are not estimated)")
+        cores = os.cpu_count() or 1
+        slots = max(1, int(cores // (res.workers_per_trial * res.cpus_per_worker)))
+        print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
+              f"~{total / slots / 60:.0f} min (from throughput measured on a 2-core machine; "
+              "real models are not estimated)")
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -> int:
