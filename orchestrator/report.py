@@ -868,7 +868,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     sweep_teacher = largest_teacher_params(data.runs, teachers)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="report-") as scratch, _no_progress_bars():
+    with tempfile.TemporaryDirectory(prefix="report-") as scratch, no_progress_bars():
         predictions = Predictions(client, Path(scratch))
         cells = {row: row_cells(row, teachers, sweep_teacher, predictions, data.is_paper)
                  for table in tables for row in table.rows}
@@ -891,7 +891,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
 
 
 @contextmanager
-def _no_progress_bars() -> Iterator[None]:
+def no_progress_bars() -> Iterator[None]:
     """MLflow draws a progress bar per downloaded artifact: dozens of them in a sweep's log."""
     variable = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     previous = os.environ.get(variable)

@@ -118,3 +118,21 @@ def test_second_invocation_trains_nothing(swept):
     assert len(client.search_runs([experiment.experiment_id], "tags.trial_key != ''")) == 3
     result = json.loads(next((workdir / "store" / "models").iterdir()).joinpath("result.json").read_text())
     assert result["history"] and "test_accuracy" in result["final"]
+
+
+def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
+    from orchestrator import predict
+
+    workdir, _ = swept
+    where = ["--sweep", "e2e", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
+    assert predict.main(["NLP is fun.", *where]) == 0
+    out = capsys.readouterr().out
+    for label in ("BERT (teacher)", "TinyBERT (fine-tuned)",
+                  "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)"):
+        assert label in out
+    rows = [line for line in out.splitlines() if " ms" in line]
+    assert len(rows) == 3 and all(("positive" in r) != ("negative" in r) for r in rows)
+    assert predict.main(["a " * 2000, *where]) == 0
+    assert "truncated" in capsys.readouterr().out
+    assert predict.main(["   ", *where]) == 2
+    assert "the text is empty" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""``python -m orchestrator.predict "NLP is fun."``: every model of a sweep answers one sentence.
+
+The sweep's teachers and, for each distillation configuration, its best run (highest validation
+accuracy at the last epoch, over seeds) are loaded from MLflow — from the trial's folder when the
+run records one (``model_dir`` tag), else from the run's ``model/`` artifact — and each prints
+Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
+after one untimed pass).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from mlflow.tracking import MlflowClient
+
+from transformers.utils import logging as transformers_logging
+
+from orchestrator.paths import DEFAULT_TRACKING_URI
+from orchestrator.report import (FINETUNE, ReportError, TrialRun, check_tracking_uri, full_label,
+                                 load_sweep, no_progress_bars, resolve_sweep, teacher_models)
+from trainers.artifacts import MODEL_ARTIFACT_DIR
+from trainers.models import ModelError, build_model, count_parameters
+
+LABELS = ("negative", "positive")
+TIMED_PASSES = 5
+
+
+@dataclass(frozen=True)
+class Answer:
+    model: str
+    prediction: str
+    confidence: float
+    parameters: int
+    latency_ms: float
+    truncated: bool
+
+
+def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
+    """(label, run): the teachers first, then one run per configuration, the best over seeds."""
+    data = load_sweep(client, sweep)
+    teachers = teacher_models(run.key for run in data.runs)
+    best: dict[str, TrialRun] = {}
+    score: dict[str, float] = {}
+    for run in data.runs:
+        label = full_label(run.key, teachers)
+        history = client.get_metric_history(run.run_id, "val_accuracy")
+        value = max(history, key=lambda m: m.step).value if history else float("-inf")
+        if label not in best or value > score[label]:
+            best[label], score[label] = run, value
+    teacher_first = sorted(best.items(), key=lambda item: (
+        not (item[1].key.method == FINETUNE and item[1].key.student in teachers), item[0]))
+    return teacher_first
+
+
+def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:
+    """The run's saved model: its trial folder if it still exists, else its MLflow artifact."""
+    folder = client.get_run(run.run_id).data.tags.get("model_dir")
+    if folder and (Path(folder) / MODEL_ARTIFACT_DIR).is_dir():
+        return Path(folder) / MODEL_ARTIFACT_DIR
+    target = cache / run.run_id
+    if not (target / MODEL_ARTIFACT_DIR).is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            client.download_artifacts(run.run_id, MODEL_ARTIFACT_DIR, str(target))
+        except Exception as error:  # MLflow raises several types for a missing artifact
+            raise ReportError(f"run {run.run_id} ({run.run_name}) has no '{MODEL_ARTIFACT_DIR}/' "
+                              f"artifact ({type(error).__name__}); re-run its trial") from None
+    return target / MODEL_ARTIFACT_DIR
+
+
+def answer(label: str, folder: Path, text: str) -> Answer:
+    built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
+    model, tokenizer = built.model.eval(), built.tokenizer
+    limit = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+    full_length = len(tokenizer(text)["input_ids"])
+    inputs = tokenizer(text, truncation=True, max_length=limit, return_tensors="pt")
+    times = []
+    with torch.inference_mode():
+        model(**inputs)  # untimed: the first pass pays one-off initialisation
+        for _ in range(TIMED_PASSES):
+            started = time.perf_counter()
+            logits = model(**inputs).logits[0]
+            times.append(1000 * (time.perf_counter() - started))
+    probs = torch.softmax(logits, dim=-1)
+    index = int(probs.argmax())
+    return Answer(label, LABELS[index], float(probs[index]), count_parameters(model),
+                  statistics.median(times), full_length > limit)
+
+
+def predict(client: MlflowClient, sweep: str, text: str, cache: Path) -> list[Answer]:
+    return [answer(label, model_folder(client, run, cache), text) for label, run in best_runs(client, sweep)]
+
+
+def format_table(answers: list[Answer]) -> str:
+    width = max(len("Model"), *(len(a.model) for a in answers))
+    lines = [f"{'Model':<{width}}  {'Prediction':<10}  {'Confidence':>10}  {'Parameters':>12}  {'Latency':>9}"]
+    for a in answers:
+        lines.append(f"{a.model:<{width}}  {a.prediction:<10}  {a.confidence:>10.1%}  "
+                     f"{a.parameters:>12,}  {a.latency_ms:>6.1f} ms")
+    if any(a.truncated for a in answers):
+        lines.append("(the sentence was longer than a model's limit and was truncated for it)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("text", help="the sentence to classify")
+    parser.add_argument("--sweep", help="sweep name (default: the only sweep in the store)")
+    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    args = parser.parse_args(argv)
+    if not args.text.strip():
+        print("error: the text is empty; give a sentence, e.g. \"NLP is fun.\"", file=sys.stderr)
+        return 2
+    transformers_logging.disable_progress_bar()
+    try:
+        check_tracking_uri(args.tracking_uri)
+        client = MlflowClient(args.tracking_uri)
+        sweep = resolve_sweep(client, args.sweep)
+        with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
+            answers = predict(client, sweep, args.text, Path(downloads))
+    except (ReportError, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"sweep {sweep!r}: \"{args.text}\"")
+    print(format_table(answers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
