@@ -149,3 +149,12 @@ def test_storage_not_writable(tmp_path, capsys):
                        "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and f"storage path {blocker / 'store'} is not writable" in err
+
+
+def test_yaml_is_loaded_safely(tmp_path, capsys):
+    """A YAML tag that would run code under yaml.load is refused in one line, and runs nothing."""
+    marker = tmp_path / "pwned"
+    text = f"name: x\nseeds: [0]\ngrid: !!python/object/apply:os.system ['touch {marker}']\n"
+    code, err = _run(tmp_path, None, text=text, capsys=capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "YAML" in err
+    assert not marker.exists()

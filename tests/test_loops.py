@@ -87,6 +87,7 @@ def test_resume_mid_trial_gives_the_same_result(teachers, tmp_path, cache_dir):
     assert _learning(resumed.history) == _learning(straight.history)
     assert resumed.final == straight.final
     assert np.array_equal(resumed.test_predictions, straight.test_predictions)
+    assert sorted(p.name for p in kept[1].iterdir()) == ["state.json", "tensors.safetensors"]  # no pickles
     state = json.loads((kept[1] / "state.json").read_text())
     assert state["epoch"] == 1 and "teacher0" in state["optimizers"]  # the teacher changes: saved
 

@@ -36,6 +36,7 @@ def test_one_run_per_trial_across_re_runs(setup):
     run = client.get_run(first)
     assert run.data.tags["mlflow.parentRunId"] == parent and run.data.params["method"] == "finetune"
     assert not any("teacher_dirs" in k for k in run.data.params)
+    assert not any("://" in v for v in run.data.params.values())  # no URI (nor its secrets) as a param
 
 
 def test_orphans_not_in_the_plan_are_marked_failed(setup):
