@@ -29,7 +29,7 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_
 from trainers.config import TrainConfig
 from trainers.loop import Trial, TrialResult, run
 
-# Test hook: the worker exits once at this epoch (a marker file records that it happened).
+# Test hook: the worker exits once at this epoch (a marker file records that it happened, and where).
 FAULT_EPOCH_ENV = "METADISTIL_FAULT_EPOCH"
 FAULT_MARKER_ENV = "METADISTIL_FAULT_MARKER"
 
@@ -52,7 +52,7 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         if run_log is not None:
             run_log.epoch(epoch, metrics)
-        _maybe_fail(epoch)
+        _maybe_fail(epoch, payload["name"])
 
     checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else nullcontext(None) as resume_dir:
@@ -95,13 +95,15 @@ def _write_predictions(path: Path, result: TrialResult) -> None:
             handle.write(f"{index},{label},{prediction},{prob:.6f}\n")
 
 
-def _maybe_fail(epoch: int) -> None:
+def _maybe_fail(epoch: int, trial_name: str) -> None:
     if os.environ.get(FAULT_EPOCH_ENV) != str(epoch):
         return
-    marker = Path(os.environ[FAULT_MARKER_ENV])
-    if not marker.exists():
-        marker.write_text(str(epoch))
-        os._exit(1)  # a hard crash, as an OOM kill or a lost node would be
+    try:  # exclusive create: of trials reaching the epoch together, exactly one crashes
+        with Path(os.environ[FAULT_MARKER_ENV]).open("x") as marker:
+            marker.write(json.dumps({"trial": trial_name, "epoch": epoch}))
+    except FileExistsError:
+        return
+    os._exit(1)  # a hard crash, as an OOM kill or a lost node would be
 
 
 class RunLog:
