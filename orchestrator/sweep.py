@@ -27,6 +27,7 @@ from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_
 from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
 from orchestrator.runs import check_reachable, redact
 from orchestrator.spec import SweepSpec, load_spec
+from orchestrator.storage import check_shared
 from trainers.artifacts import RESULT_FILE
 from trainers.config import ConfigError
 
@@ -159,6 +160,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
     cluster = ray.cluster_resources()
     try:
         preflight.check_resources(spec, cluster, TRIAL_CPU)
+        check_shared(storage)
     except preflight.UserError as error:
         print(f"error: {error}", file=sys.stderr)
         ray.shutdown()
