@@ -5,6 +5,9 @@ accuracy at the last epoch, over seeds) are loaded from MLflow — from the tria
 run records one (``model_dir`` tag), else from the run's ``model/`` artifact — and each prints
 Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
 after one untimed pass).
+
+Loading and classifying are separate (:class:`LoadedModel`), so that ``orchestrator.demo`` loads
+every model once and then answers any number of sentences with them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import torch
 from mlflow.tracking import MlflowClient
-
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from orchestrator.paths import DEFAULT_TRACKING_URI
@@ -39,7 +42,8 @@ class Answer:
     confidence: float
     parameters: int
     latency_ms: float
-    truncated: bool
+    truncated: bool  # the sentence had more tokens than the model takes: the rest was cut off
+    token_limit: int
 
 
 def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
@@ -75,27 +79,51 @@ def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:
     return target / MODEL_ARTIFACT_DIR
 
 
-def answer(label: str, folder: Path, text: str) -> Answer:
-    built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
-    model, tokenizer = built.model.eval(), built.tokenizer
-    limit = min(tokenizer.model_max_length, model.config.max_position_embeddings)
-    full_length = len(tokenizer(text)["input_ids"])
-    inputs = tokenizer(text, truncation=True, max_length=limit, return_tensors="pt")
-    times = []
-    with torch.inference_mode():
-        model(**inputs)  # untimed: the first pass pays one-off initialisation
-        for _ in range(TIMED_PASSES):
-            started = time.perf_counter()
-            logits = model(**inputs).logits[0]
-            times.append(1000 * (time.perf_counter() - started))
-    probs = torch.softmax(logits, dim=-1)
-    index = int(probs.argmax())
-    return Answer(label, LABELS[index], float(probs[index]), count_parameters(model),
-                  statistics.median(times), full_length > limit)
+def model_sources(client: MlflowClient, sweep: str, cache: Path) -> list[tuple[str, Path]]:
+    """(label, model folder) of every model to ask, teachers first; artifacts land in ``cache``."""
+    return [(label, model_folder(client, run, cache)) for label, run in best_runs(client, sweep)]
+
+
+def token_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
+    """The most tokens the model takes. RoBERTa numbers positions from ``pad_token_id + 1``, so
+    that many of its position embeddings never hold a token (514 positions, 512 tokens)."""
+    offset = model.config.pad_token_id + 1 if model.config.model_type == "roberta" else 0
+    return min(tokenizer.model_max_length, model.config.max_position_embeddings - offset)
+
+
+class LoadedModel:
+    """One saved model in memory, ready to classify any number of sentences."""
+
+    def __init__(self, label: str, folder: Path) -> None:
+        try:
+            built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
+        except ModelError as error:
+            raise ModelError(f"{label}: {error}") from None
+        self.label = label
+        self.model = built.model.eval()
+        self.tokenizer = built.tokenizer
+        self.limit = token_limit(self.model, self.tokenizer)
+        self.parameters = count_parameters(self.model)
+
+    def classify(self, text: str) -> Answer:
+        """The label, its probability and the median latency; text past the limit is cut off."""
+        full_length = len(self.tokenizer(text)["input_ids"])
+        inputs = self.tokenizer(text, truncation=True, max_length=self.limit, return_tensors="pt")
+        times = []
+        with torch.inference_mode():
+            self.model(**inputs)  # untimed: the first pass pays one-off initialisation
+            for _ in range(TIMED_PASSES):
+                started = time.perf_counter()
+                logits = self.model(**inputs).logits[0]
+                times.append(1000 * (time.perf_counter() - started))
+        probs = torch.softmax(logits, dim=-1)
+        index = int(probs.argmax())
+        return Answer(self.label, LABELS[index], float(probs[index]), self.parameters,
+                      statistics.median(times), full_length > self.limit, self.limit)
 
 
 def predict(client: MlflowClient, sweep: str, text: str, cache: Path) -> list[Answer]:
-    return [answer(label, model_folder(client, run, cache), text) for label, run in best_runs(client, sweep)]
+    return [LoadedModel(label, folder).classify(text) for label, folder in model_sources(client, sweep, cache)]
 
 
 def format_table(answers: list[Answer]) -> str:

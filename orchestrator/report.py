@@ -250,7 +250,7 @@ def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
 
 def _unknown_sweep(client: MlflowClient, sweep: str, names: Sequence[str]) -> ReportError:
     return ReportError(f"unknown sweep {sweep!r}; sweeps in {client.tracking_uri}: "
-                       f"{', '.join(names) or 'none'}")
+                       f"{', '.join(names) or 'none'}; run it with: python -m orchestrator.sweep --name {sweep}")
 
 
 def load_sweep(client: MlflowClient, sweep: str) -> SweepData:

@@ -1,4 +1,5 @@
-"""Shared test settings: the real SST-2 files and BERT vocab from ../shared, small thread counts."""
+"""Shared test settings: the real SST-2 files and BERT vocab from ../shared, small thread counts,
+and the one real sweep (``swept``) that several test files read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from tests.sweeps import Sweep, run_e2e_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
@@ -19,3 +22,9 @@ torch.set_num_threads(2)
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory) -> Sweep:
+    """The e2e sweep, run once for the whole session: the end-to-end, fault and demo tests read it."""
+    return run_e2e_sweep(tmp_path_factory.mktemp("e2e"))

@@ -1,65 +1,19 @@
 """The sweep end to end, as a user runs it: a 3-trial space through real Ray Tune + Ray Train into a
-real MLflow store, then the same command again, which must train nothing."""
+real MLflow store (the session's ``swept`` fixture: tests/sweeps.py), then the same command again,
+which must train nothing."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT
-
-SPACE = {
-    "name": "e2e",
-    "seeds": [0],
-    "data": {"train_size": 400, "quiz_size": 20, "test_size": 100, "max_length": 32},
-    "train": {"epochs": 2, "lr": 5.0e-4, "teacher_lr": 1.0e-4, "pilot_lr": 5.0e-4, "batch_size": 32},
-    "grid": [{"methods": ["finetune"], "students": ["tinybert"]},
-             {"methods": ["metadistil"], "teachers": [["bert"]], "students": ["tinybert"],
-              "noise_p": [0.1], "warmup_epochs": [1]}],
-}
-TIMEOUT_S = 600
-
-
-def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m orchestrator.sweep`` in its own process group, Ray in its own short temp dir."""
-    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
-               "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-               "--report-dir", str(workdir / "report"), *extra]
-    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
-    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", **(env or {})}
-    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = process.communicate(timeout=TIMEOUT_S)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        # Whatever Ray left behind is found by its own temp dir: `ray stop` would also stop
-        # clusters that are not the test's.
-        subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
-    return subprocess.CompletedProcess(command, process.returncode, out, "")
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
-    (workdir / "space.yaml").write_text(yaml.safe_dump(SPACE))
-    first = run_sweep(workdir)
-    assert first.returncode == 0, first.stdout[-4000:]
-    return workdir, first
+from tests.sweeps import run_sweep
 
 
 def test_runs_tags_metrics_and_artifacts(swept):
-    workdir, first = swept
+    workdir, first = swept.workdir, swept.first
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("e2e")
     runs = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
@@ -91,7 +45,7 @@ def test_runs_tags_metrics_and_artifacts(swept):
 
 def test_report_from_the_real_runs(swept):
     """Every table cell traces to these runs; a method the space lacks (KD) is marked, not fatal."""
-    workdir, _ = swept
+    workdir = swept.workdir
     client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("e2e")
     run_ids = {r.info.run_id for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
@@ -104,7 +58,7 @@ def test_report_from_the_real_runs(swept):
 
 
 def test_second_invocation_trains_nothing(swept):
-    workdir, _ = swept
+    workdir = swept.workdir
     before = {p.name: (p / "result.json").stat().st_mtime_ns for p in (workdir / "store" / "models").iterdir()}
     second = run_sweep(workdir)
     assert second.returncode == 0, second.stdout[-4000:]
@@ -123,7 +77,7 @@ def test_second_invocation_trains_nothing(swept):
 def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
     from orchestrator import predict
 
-    workdir, _ = swept
+    workdir = swept.workdir
     where = ["--sweep", "e2e", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
     assert predict.main(["NLP is fun.", *where]) == 0
     out = capsys.readouterr().out

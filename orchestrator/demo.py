@@ -1,0 +1,331 @@
+"""``python -m orchestrator.demo``: a web page where one sentence gets every model's sentiment.
+
+The models are the ones ``orchestrator.predict`` asks (the sweep's teachers and the best run of
+each configuration, from MLflow). Start-up finds every user mistake first (store, sweep, model
+artifacts, port) and only then starts Ray and Ray Serve: one deployment, one replica, which loads
+every model once in its constructor and serves the page at ``/`` and the answers at ``POST
+/predict``. The page is plain HTML and JavaScript; the proxy listens on 127.0.0.1 unless
+``--host`` says otherwise. Ctrl-C shuts Serve and Ray down.
+
+Exit codes: 0 stopped with Ctrl-C, 1 Ray or the deployment did not start, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from string import Template
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from mlflow.tracking import MlflowClient
+from pydantic import BaseModel
+
+from orchestrator import preflight
+from orchestrator.paths import DEFAULT_TRACKING_URI
+from orchestrator.predict import Answer, LoadedModel, model_sources
+from orchestrator.report import ReportError, check_tracking_uri, no_progress_bars, resolve_sweep
+
+APP_NAME = "metadistil-demo"
+SERVE_LOGGER = "ray.serve"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+# The replica only waits for requests and runs tiny models one sentence at a time: it must not
+# hold back a CPU that a sweep on the same (2-core) machine could use.
+REPLICA_CPUS = 0
+# Longer texts are refused rather than tokenized: every model would cut them at a few hundred
+# tokens anyway, and tokenizing megabytes would stall the demo for everyone.
+MAX_TEXT_CHARS = 20_000
+EMPTY_TEXT = 'The text is empty: enter a sentence, e.g. "NLP is fun."'
+
+
+class Sentence(BaseModel):
+    """The body of ``POST /predict``."""
+
+    text: str
+
+
+def validate_text(text: str) -> str | None:
+    """Why the text cannot be classified, in one line; None when it can."""
+    if not text.strip():
+        return EMPTY_TEXT
+    if len(text) > MAX_TEXT_CHARS:
+        return f"The text has {len(text):,} characters; the demo takes at most {MAX_TEXT_CHARS:,}."
+    return None
+
+
+def truncation_note(answers: list[Answer]) -> str:
+    """Which models read only the beginning of the text, and how many tokens of it."""
+    cut: dict[int, list[str]] = {}
+    for answer in answers:
+        if answer.truncated:
+            cut.setdefault(answer.token_limit, []).append(answer.model)
+    if not cut:
+        return ""
+    parts = [f"{'every model' if len(models) == len(answers) else ', '.join(models)} read only "
+             f"the first {limit} tokens" for limit, models in sorted(cut.items())]
+    return f"The text is longer than a model takes, so it was truncated: {'; '.join(parts)}."
+
+
+class SentimentDemo:
+    """The Serve deployment: every model loaded once, at start, then one answer per sentence."""
+
+    def __init__(self, sweep: str, sources: list[tuple[str, str]]) -> None:
+        self.sweep = sweep
+        self.models = [LoadedModel(label, Path(folder)) for label, folder in sources]
+        # FastAPI runs plain endpoints in a thread pool, and a fast tokenizer must not be used by
+        # two threads at once ("Already borrowed"): sentences are classified one at a time.
+        self.lock = threading.Lock()
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        """Serve's hook for a class-based ingress: called in the replica, after ``__init__``."""
+        api = FastAPI(title="MetaDistil demo", docs_url=None, redoc_url=None, openapi_url=None)
+        api.get("/", response_class=HTMLResponse)(self.page)
+        api.post("/predict")(self.predict)
+        return api
+
+    def page(self) -> str:
+        return PAGE.substitute(sweep=html.escape(self.sweep), count=len(self.models),
+                               max_chars=MAX_TEXT_CHARS, empty_text=json.dumps(EMPTY_TEXT))
+
+    def predict(self, sentence: Sentence) -> JSONResponse:
+        problem = validate_text(sentence.text)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=400)
+        with self.lock:
+            answers = [model.classify(sentence.text) for model in self.models]
+        return JSONResponse({"answers": [asdict(a) for a in answers], "note": truncation_note(answers)})
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", help="sweep name (default: the only sweep in the store)")
+    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
+                        help="MLflow tracking URI (default: the SQLite store in results/)")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help="address the page is served on (default: %(default)s, this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="demo-") as downloads:
+        try:
+            check_port(args.host, args.port)
+            check_tracking_uri(args.tracking_uri)
+            client = MlflowClient(args.tracking_uri)
+            sweep = resolve_sweep(client, args.sweep)
+            with no_progress_bars():
+                sources = model_sources(client, sweep, Path(downloads))
+        except (ReportError, preflight.UserError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        return serve_demo(args, sweep, [(label, str(folder)) for label, folder in sources])
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind and release the port, so that a busy port or a foreign address fails in one line
+    before Ray starts (Serve's proxy would only log the failure and retry)."""
+    if not 0 < port < 65536:
+        raise preflight.UserError(f"--port {port}: expected 1 to 65535")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the proxy binds
+            probe.bind((host, port))
+    except OSError as error:
+        raise preflight.UserError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass "
+                                  "a free --port, and a --host of this machine") from None
+
+
+def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, str]]) -> int:
+    """Start Ray and the deployment, then wait for Ctrl-C; the models' folders must stay on disk
+    until the replica has loaded them."""
+    # Read by Ray at import, so set first; the same settings as the sweep (orchestrator.sweep).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    import ray
+    from ray import serve
+
+    # Serve's INFO lines on the driver repeat what print_start says, with timestamps.
+    logging.getLogger(SERVE_LOGGER).setLevel(logging.WARNING)
+    try:
+        context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1",
+                           _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="WARNING")
+        serve.start(http_options={"host": args.host, "port": args.port}, proxy_location="HeadOnly")
+        # One try: a model that does not load (a broken artifact) will not load on a retry either.
+        deployment = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": REPLICA_CPUS},
+                                      max_constructor_retry_count=1)(serve.ingress()(SentimentDemo))
+        serve.run(deployment.bind(sweep, sources), name=APP_NAME, route_prefix="/")
+        print_start(context, args, sweep, len(sources))
+        while True:
+            time.sleep(3600)
+    except (RuntimeError, ConnectionError) as error:  # Ray or the replica did not start
+        print(f"error: the demo did not start: {why_not_started(error)}", file=sys.stderr)
+        stop()
+        return 1
+    except KeyboardInterrupt:
+        # A second Ctrl-C would cut the shutdown short and leave Serve's actors behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\nstopping the demo…", flush=True)
+        stop()
+        print("stopped")
+        return 0
+
+
+def stop() -> None:
+    """Delete the demo's application (the replica lets go of the models), then stop Ray, and with
+    it Serve's controller and proxy."""
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        return
+    if APP_NAME in serve.status().applications:
+        serve.delete(APP_NAME)
+    ray.shutdown()
+
+
+def why_not_started(error: Exception) -> str:
+    """One line: the exception that ended the replica's constructor (Serve keeps the replica's
+    traceback in the deployment's status, not in the error it raises), else Ray's own error."""
+    import ray
+    from ray import serve
+
+    applications = serve.status().applications if ray.is_initialized() else {}
+    deployments = applications[APP_NAME].deployments if APP_NAME in applications else {}
+    messages = [d.message for d in deployments.values() if d.message] or [str(error)]
+    lines = [line.strip() for line in messages[0].splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def print_start(context, args: argparse.Namespace, sweep: str, models: int) -> None:
+    dashboard = getattr(context, "dashboard_url", "") or "127.0.0.1:8265"
+    print(f"Ray: local Ray started · dashboard http://{dashboard} · log in with the token that "
+          "`ray get-auth-token` prints (also in ~/.ray/auth_token)")
+    print(f"demo: sweep {sweep!r}, {models} models loaded")
+    if args.host not in ("127.0.0.1", "localhost"):
+        print(f"note: --host {args.host} makes the page reachable from other machines, without a login")
+    print(f"open http://{args.host}:{args.port}/ · stop with Ctrl-C", flush=True)
+
+
+PAGE = Template("""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sentiment, every model of sweep $sweep</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  h1 { font-size: 1.5rem; margin-bottom: .25rem; }
+  .lead { color: #555; margin-top: 0; }
+  code { font-size: 1em; background: #f4f4f4; padding: 0 .25em; }
+  label { display: block; font-weight: 600; margin: 1rem 0 .3rem; }
+  textarea { width: 100%; box-sizing: border-box; font: inherit; padding: .5rem; }
+  button { font: inherit; padding: .45rem 1.2rem; margin-top: .5rem; cursor: pointer; }
+  #message { color: #b42318; min-height: 1.2em; }
+  #note { color: #7a5b00; }
+  table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
+  th, td { padding: .4rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }
+  th { background: #f4f4f4; }
+  .num { text-align: right; font-variant-numeric: tabular-nums; }
+  .positive { color: #1a7f37; font-weight: 600; }
+  .negative { color: #b42318; font-weight: 600; }
+</style>
+</head>
+<body>
+<h1>One sentence, every model</h1>
+<p class="lead">Sweep <code>$sweep</code>: its $count models (the teachers and the best student of each
+method, from MLflow) classify the same sentence.</p>
+<form id="form">
+  <label for="text">Enter text</label>
+  <textarea id="text" rows="3" maxlength="$max_chars" placeholder="NLP is fun."></textarea>
+  <button id="predict" type="submit">Predict sentiment</button>
+</form>
+<p id="message" role="alert"></p>
+<table id="results">
+  <thead><tr><th>Model</th><th>Prediction</th><th class="num">Confidence</th>
+  <th class="num">Parameters</th><th class="num">Latency</th></tr></thead>
+  <tbody></tbody>
+</table>
+<p id="note"></p>
+<script>
+const form = document.getElementById("form");
+const text = document.getElementById("text");
+const button = document.getElementById("predict");
+const message = document.getElementById("message");
+const note = document.getElementById("note");
+const rows = document.querySelector("#results tbody");
+
+function cell(row, value, className) {
+  const td = row.insertCell();
+  td.textContent = value;
+  if (className) td.className = className;
+}
+
+function show(answers) {
+  for (const a of answers) {
+    const row = rows.insertRow();
+    cell(row, a.model);
+    cell(row, a.prediction, a.prediction);
+    cell(row, (100 * a.confidence).toFixed(1) + "%", "num");
+    cell(row, a.parameters.toLocaleString("en-US"), "num");
+    cell(row, a.latency_ms.toFixed(1) + " ms", "num");
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  rows.replaceChildren();
+  note.textContent = "";
+  if (!text.value.trim()) {  // nothing to ask the models
+    message.textContent = $empty_text;
+    return;
+  }
+  message.textContent = "Asking $count models…";
+  button.disabled = true;
+  try {
+    const response = await fetch("predict", {
+      method: "POST",
+      headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({text: text.value}),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      message.textContent = body.error || "The demo refused the request (HTTP " + response.status + ").";
+      return;
+    }
+    message.textContent = "";
+    show(body.answers);
+    note.textContent = body.note;
+  } catch (error) {
+    message.textContent = "No answer from the demo server (" + error.message + "); is it still running?";
+  } finally {
+    button.disabled = false;
+  }
+});
+</script>
+</body>
+</html>
+""")
+
+
+if __name__ == "__main__":
+    # main() of the module imported by its name, not of __main__: Ray pickles a class of __main__ by
+    # value (its methods lose the globals their annotations name), while a class of
+    # orchestrator.demo the replica imports.
+    from orchestrator import demo
+
+    sys.exit(demo.main())

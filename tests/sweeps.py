@@ -1,0 +1,68 @@
+"""The real sweep the tests run: the e2e space through ``python -m orchestrator.sweep``, as a user
+runs it (its own process group, Ray in its own temp dir, a SQLite MLflow store)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from orchestrator.paths import PROJECT_ROOT
+
+# Three trials in two stages, every stage and improvement once (fine-tuned teacher and student;
+# MetaDistil with noise and a warm start): about 2.5 minutes on 2 cores.
+E2E_SPACE = {
+    "name": "e2e",
+    "seeds": [0],
+    "data": {"train_size": 400, "quiz_size": 20, "test_size": 100, "max_length": 32},
+    "train": {"epochs": 2, "lr": 5.0e-4, "teacher_lr": 1.0e-4, "pilot_lr": 5.0e-4, "batch_size": 32},
+    "grid": [{"methods": ["finetune"], "students": ["tinybert"]},
+             {"methods": ["metadistil"], "teachers": [["bert"]], "students": ["tinybert"],
+              "noise_p": [0.1], "warmup_epochs": [1]}],
+}
+TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A finished e2e sweep: its folder (space.yaml, store/, mlflow.db, report/) and first run."""
+
+    workdir: Path
+    first: subprocess.CompletedProcess
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.workdir / 'mlflow.db'}"
+
+
+def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m orchestrator.sweep`` in its own process group, Ray in its own short temp dir."""
+    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
+               "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+               "--report-dir", str(workdir / "report"), *extra]
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
+    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", **(env or {})}
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=full_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        # Whatever Ray left behind is found by its own temp dir: `ray stop` would also stop
+        # clusters that are not the test's.
+        subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
+    return subprocess.CompletedProcess(command, process.returncode, out, "")
+
+
+def run_e2e_sweep(workdir: Path) -> Sweep:
+    (workdir / "space.yaml").write_text(yaml.safe_dump(E2E_SPACE))
+    first = run_sweep(workdir)
+    assert first.returncode == 0, first.stdout[-4000:]
+    return Sweep(workdir, first)
