@@ -82,15 +82,21 @@ def check_ray_address(address: str | None, timeout_s: float = 3.0) -> None:
                         "start it with `ray start --head` or fix the address") from None
 
 
-def check_resources(spec: SweepSpec, cluster: dict[str, float], trial_cpu: float) -> None:
+def check_cpus(spec: SweepSpec, have_cpu: float, where: str = "the cluster") -> None:
     res = spec.resources
-    need_cpu = res.workers_per_trial * res.cpus_per_worker + trial_cpu
-    need_gpu = res.workers_per_trial * res.gpus_per_worker
-    have_cpu, have_gpu = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    need_cpu = res.workers_per_trial * res.cpus_per_worker
     if need_cpu > have_cpu:
         raise UserError(f"resources: a trial needs {need_cpu:g} CPUs (workers_per_trial "
-                        f"{res.workers_per_trial} × cpus_per_worker {res.cpus_per_worker:g}) but the "
-                        f"cluster has {have_cpu:g}; lower them or add nodes")
+                        f"{res.workers_per_trial} × cpus_per_worker {res.cpus_per_worker:g}) but "
+                        f"{where} has {have_cpu:g}; lower them or add nodes")
+
+
+def check_resources(spec: SweepSpec, cluster: dict[str, float]) -> None:
+    """Can the cluster ever run one trial? (Ray would otherwise queue it forever.)"""
+    check_cpus(spec, cluster.get("CPU", 0.0))
+    res = spec.resources
+    need_gpu = res.workers_per_trial * res.gpus_per_worker
+    have_gpu = cluster.get("GPU", 0.0)
     if need_gpu > have_gpu:
         raise UserError(f"resources: a trial needs {need_gpu:g} GPUs (workers_per_trial "
                         f"{res.workers_per_trial} × gpus_per_worker {res.gpus_per_worker:g}) but the "

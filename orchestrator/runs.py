@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import urllib.error
@@ -62,6 +63,21 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     if parsed.scheme not in ("file", ""):
         raise TrackingError(f"tracking URI {redact(uri)}: unsupported scheme '{parsed.scheme}'; use "
                             "sqlite:///path.db or http://host:port")
+
+
+def check_resumable(uri: str, sweep: str) -> None:
+    """For ``--resume``: the sweep must already have its parent run in this tracking store."""
+    # A store never used before says it is creating its tables: noise around a one-line error.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is not None and client.search_runs(
+            [experiment.experiment_id], f"tags.kind = '{SWEEP_RUN_KIND}'", max_results=1):
+        return
+    known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
+    raise TrackingError(f"--resume: no sweep {sweep!r} in {redact(uri)} (known: {', '.join(known) or 'none'}); "
+                        "check --name / the space's name, or drop --resume to start it")
 
 
 def ensure_experiment(client: MlflowClient, sweep: str, artifact_root: Path | None) -> str:

@@ -25,13 +25,17 @@ from pathlib import Path
 from orchestrator import preflight
 from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
 from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
-from orchestrator.runs import check_reachable, redact
+from orchestrator.runs import check_reachable, check_resumable, redact
 from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.storage import check_shared
 from trainers.artifacts import RESULT_FILE
 from trainers.config import ConfigError
 
-TRIAL_CPU = 0.01  # the Tune wrapper only waits on its trainer; Ray refuses {"cpu": 0}
+# The Tune wrapper only waits on its trainer, so it must hold no CPU: with even 0.01 CPU each, two
+# wrappers on a 2-CPU machine leave 1.98 CPUs and the second trainer's 1-CPU worker waits for the
+# first trial to end. Tune refuses a request of nothing ({"cpu": 0}); one byte of Ray's logical
+# memory resource is a request that costs nothing.
+TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
 # Measured on the 2-core CI machine (benchmarks/bench_steps.py): tiny-preset training throughput in
 # examples/s for one single-threaded worker, and Ray Train V2's start-up cost per trial.
 TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0, "kd_live": 600.0}
@@ -56,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="Ray storage, finished trials and caches; shared on a multi-node cluster (default: %(default)s)")
     parser.add_argument("--max-concurrent", type=int, help="cap on trials running at once (default: what the resources allow)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit; starts nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="only continue a sweep that exists in the tracking store (a mistyped name fails instead of starting anew)")
     parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
     parser.add_argument("--no-report", action="store_true", help="skip regenerating the report at the end")
     return parser.parse_args(argv)
@@ -75,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         preflight.check_ray_address(args.address)
         preflight.check_storage(storage)
         check_reachable(args.tracking_uri)
+        if not args.address:  # the local cluster is this machine: a trial too big fails before Ray starts
+            preflight.check_cpus(spec, os.cpu_count() or 1, where="this machine")
+        if args.resume:
+            check_resumable(args.tracking_uri, spec.name)
     except preflight.USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -159,7 +169,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
         return 1
     cluster = ray.cluster_resources()
     try:
-        preflight.check_resources(spec, cluster, TRIAL_CPU)
+        preflight.check_resources(spec, cluster)
         check_shared(storage)
     except preflight.UserError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -273,7 +283,7 @@ def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage:
 
     from orchestrator.trainable import run_trial
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), {"cpu": TRIAL_CPU})
+    trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), TRIAL_RESOURCES)
     reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
                                                 "val_accuracy": "val acc"},
                                 parameter_columns=[], max_report_frequency=30,

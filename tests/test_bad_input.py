@@ -158,3 +158,15 @@ def test_yaml_is_loaded_safely(tmp_path, capsys):
     code, err = _run(tmp_path, None, text=text, capsys=capsys)
     assert code == 2 and len(err.splitlines()) == 1 and "YAML" in err
     assert not marker.exists()
+
+
+def test_trial_larger_than_this_machine_is_refused_before_ray_starts(tmp_path, capsys):
+    code, err = _run(tmp_path, {**GOOD, "resources": {"cpus_per_worker": 512}}, capsys=capsys)
+    assert code == 2 and "a trial needs 512 CPUs" in err and "this machine has" in err
+    assert not (tmp_path / "store" / "ray").exists()
+
+
+def test_resume_of_a_sweep_that_does_not_exist(tmp_path, capsys):
+    code, err = _run(tmp_path, {**GOOD, "name": "smok"}, "--resume", capsys=capsys)
+    assert code == 2 and "--resume: no sweep 'smok'" in err and "drop --resume" in err
+    assert len(err.splitlines()) == 1
