@@ -61,7 +61,8 @@ def build(size: str, device: torch.device, examples: int, data: Path):
     return teacher, student, tokenizer, texts, labels
 
 
-def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, total_steps: int):
+def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, total_steps: int,
+              meta_interval: int):
     update = StudentUpdate(student, lr=5e-5, weight_decay=0.01, total_steps=total_steps, warmup_ratio=0.0)
     loss_args = {"temperature": 2.0, "alpha": 0.5, "soft_loss": "kl"}
     teacher.eval()
@@ -74,15 +75,17 @@ def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, t
     if method == "kd_live":
         return KD(student, update, LiveTeacherLogits([teacher], None), **loss_args)
     optimizer = adamw(teacher.parameters(), lr=1e-5)
-    return MetaDistil(student, update, [teacher], [optimizer], [quiz], weights=None, pilot_lr=5e-5, **loss_args)
+    return MetaDistil(student, update, [teacher], [optimizer], [quiz], weights=None, pilot_lr=5e-5,
+                      meta_interval=meta_interval, **loss_args)
 
 
 def time_method(method: str, args, device) -> dict:
-    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + 100, args.data)
+    n_quiz = args.quiz_size
+    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + n_quiz, args.data)
     encoded = encode(tokenizer, texts[:args.examples], 64)
-    quiz_ids = encode(tokenizer, texts[args.examples:args.examples + 100], 64)
-    quiz = quiz_chunks(quiz_ids, labels[args.examples:args.examples + 100], np.arange(100),
-                       tokenizer.pad_token_id, device, QUIZ_CHUNK if device.type == "cpu" else 100)
+    quiz_ids = encode(tokenizer, texts[args.examples:args.examples + n_quiz], 64)
+    quiz = quiz_chunks(quiz_ids, labels[args.examples:args.examples + n_quiz], np.arange(n_quiz),
+                       tokenizer.pad_token_id, device, QUIZ_CHUNK if device.type == "cpu" else n_quiz)
     label_t = torch.from_numpy(labels[:args.examples]).to(device)
     batches = []  # the loop's own batching: shuffled, grouped by length
     rng = np.random.default_rng(0)
@@ -95,7 +98,8 @@ def time_method(method: str, args, device) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     started = time.perf_counter()
-    step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2)
+    step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
+                     args.meta_interval)
     setup_s = time.perf_counter() - started
     student.train()
     for batch in batches[:args.warmup]:
@@ -130,6 +134,11 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed epoch")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up steps")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quiz-size", type=int, default=100,
+                        help="quiz examples per meta step (100: the whole quiz, as the official code; "
+                        "fewer: what train.quiz_batch_size does)")
+    parser.add_argument("--meta-interval", type=int, default=1,
+                        help="train.meta_interval: a meta step every k steps (the others are live-KD steps)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
@@ -152,7 +161,8 @@ def main() -> None:
     by = {r["method"]: r for r in rows}
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
     print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
-          f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch")
+          f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch, "
+          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_interval} step(s)")
     print(f"teacher {rows[0]['teacher_params']:,} params → student {rows[0]['student_params']:,} params")
     print(f"{'method':<12} {'step ms':>9} {'examples/s':>11} {'epoch s':>8} {'setup s':>8} {'peak MB':>8}")
     for r in rows:

@@ -8,7 +8,9 @@ the sweep itself, report included) and prints:
 - Σ trial wall times ÷ concurrent slots, and the sweep's wall time over it (target ≤ 1.10×); a
   trial's wall time is its Tune trainable's, Ray Train start-up and tear-down included;
 - Ray's per-trial overhead: trial wall time minus the time spent inside the training function,
-  per trial and as a share of the sweep's slot-time (target < 20 %).
+  per trial and as a share of the sweep's slot-time (target < 20 %), split into Ray Train's
+  start-up (``fit()`` called → the worker runs the training function), the worker's imports (torch,
+  transformers, MLflow) and the tear-down (the worker saved its trial → ``fit()`` returned).
 """
 
 from __future__ import annotations
@@ -54,23 +56,30 @@ def main() -> None:
     trials = []
     for result_file in (store / "models").glob("*/result.json"):
         result = json.loads(result_file.read_text())
-        timing = store / "ray" / result["key"] / "trial_time.json"
-        trials.append((result["name"], json.loads(timing.read_text())["wall_s"], result["worker_s"]))
+        fit = json.loads((store / "ray" / result["key"] / "trial_time.json").read_text())
+        worker = result["timing"]
+        trials.append({"name": result["name"], "trial": fit["wall_s"],
+                       "start-up": worker["entered"] - fit["fit_started"],
+                       "imports": worker["imported"] - worker["entered"],
+                       "in loop": worker["finished"] - worker["imported"],
+                       "tear-down": fit["fit_ended"] - worker["finished"]})
     spec = yaml.safe_load(args.space.read_text())
     resources = spec.get("resources", {})
     slots = max(1, int((os.cpu_count() or 1) // (resources.get("workers_per_trial", 1) * resources.get("cpus_per_worker", 1))))
-    total_trial = sum(t[1] for t in trials)
-    total_worker = sum(t[2] for t in trials)
-    overhead = total_trial - total_worker
+    columns = ["trial", "start-up", "imports", "in loop", "tear-down"]
+    total = {c: sum(t[c] for t in trials) for c in columns}
+    overhead = total["trial"] - total["in loop"]
     print(f"machine: {os.cpu_count()} cores; space {args.space.name}: {len(trials)} trials, {slots} concurrent slots")
-    print(f"{'trial':<58} {'trial s':>8} {'in loop s':>9} {'overhead s':>10}")
-    for name, trial_s, worker_s in sorted(trials):
-        print(f"{name:<58} {trial_s:>8.1f} {worker_s:>9.1f} {trial_s - worker_s:>10.1f}")
+    print(f"{'trial (seconds)':<58}" + "".join(f"{c:>10}" for c in columns))
+    for trial in sorted(trials, key=lambda t: t["name"]):
+        print(f"{trial['name']:<58}" + "".join(f"{trial[c]:>10.1f}" for c in columns))
+    print(f"{'mean':<58}" + "".join(f"{total[c] / len(trials):>10.1f}" for c in columns))
     print(f"sweep wall time, end to end: {wall:.0f} s = {wall / 60:.1f} min (target for the default: ≤ 10 min)")
-    print(f"Σ trial wall ÷ slots: {total_trial / slots:.0f} s; sweep wall ÷ that: {wall / (total_trial / slots):.2f}× (target ≤ 1.10×)")
-    print(f"Ray per-trial overhead: {overhead / len(trials):.1f} s a trial, {overhead / (wall * slots):.0%} of the "
-          f"sweep's slot-time (target < 20 %); outside trials (start-up, report): {wall - total_trial / slots:.0f} s")
-
+    print(f"Σ trial wall ÷ slots: {total['trial'] / slots:.0f} s; sweep wall ÷ that: {wall / (total['trial'] / slots):.2f}× (target ≤ 1.10×)")
+    print(f"Ray per-trial overhead: {overhead / len(trials):.1f} s a trial (start-up {total['start-up'] / len(trials):.1f}, "
+          f"imports {total['imports'] / len(trials):.1f}, tear-down {total['tear-down'] / len(trials):.1f}), "
+          f"{overhead / (wall * slots):.0%} of the sweep's slot-time (target < 20 %); "
+          f"outside trials (start-up, report): {wall - total['trial'] / slots:.0f} s")
 
 if __name__ == "__main__":
     main()

@@ -34,10 +34,10 @@ FAULT_EPOCH_ENV = "METADISTIL_FAULT_EPOCH"
 FAULT_MARKER_ENV = "METADISTIL_FAULT_MARKER"
 
 
-def train_loop_per_worker(payload: dict[str, Any]) -> None:
+def train_loop_per_worker(payload: dict[str, Any], entered_at: float) -> None:
     """Entry point given to ``TorchTrainer``. ``payload``: config, key, name, storage, run_id,
-    tracking_uri, threads."""
-    started = time.perf_counter()
+    tracking_uri, threads; ``entered_at``: when the worker started this trial, before its imports."""
+    imported_at = time.time()
     torch.set_num_threads(int(payload.get("threads", 1)))
     config = TrainConfig.from_dict(payload["config"])
     storage = Path(payload["storage"])
@@ -64,11 +64,12 @@ def train_loop_per_worker(payload: dict[str, Any]) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     if rank == 0:
         folder = storage / "models" / payload["key"]
-        finish(result, config, folder, payload, run_log, worker_s=time.perf_counter() - started)
+        timing = {"entered": entered_at, "imported": imported_at, "finished": time.time()}
+        finish(result, config, folder, payload, run_log, timing)
 
 
 def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict[str, Any],
-           run_log: RunLog | None, worker_s: float) -> None:
+           run_log: RunLog | None, timing: dict[str, float]) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -79,7 +80,9 @@ def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict
     config.save(staging / CONFIG_ARTIFACT)
     summary = {"key": payload["key"], "name": payload["name"], "run_id": payload["run_id"],
                "final": result.final, "history": result.history,
-               "worker_s": worker_s}  # the trial's own time, start-up to saved (for the overhead figures)
+               # When the worker entered, finished importing and finished (a restarted worker: its
+               # last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
+               "timing": timing, "worker_s": timing["finished"] - timing["imported"]}
     (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
