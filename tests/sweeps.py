@@ -4,7 +4,6 @@ runs it (its own process group, Ray in its own temp dir, a SQLite MLflow store).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,17 @@ class Sweep:
         return f"sqlite:///{self.workdir / 'mlflow.db'}"
 
 
+def kill_session(leader: int, ray_tmp: str) -> None:
+    """SIGKILL everything a command started in its own session, Ray included. Ray's workers run in
+    process groups of their own and rename themselves (``ray::…``), so neither ``killpg`` nor
+    ``pkill -f`` finds them; they stay in the session. ``ray stop`` is never an option: it would
+    also stop clusters that are not the test's."""
+    subprocess.run(["pkill", "-9", "-s", str(leader)], capture_output=True)
+    subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
+
+
 def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m orchestrator.sweep`` in its own process group, Ray in its own short temp dir."""
+    """``python -m orchestrator.sweep`` in its own session, Ray in its own short temp dir."""
     command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
                "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
                "--report-dir", str(workdir / "report"), *extra]
@@ -53,11 +61,7 @@ def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> 
     try:
         out, _ = process.communicate(timeout=TIMEOUT_S)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        # Whatever Ray left behind is found by its own temp dir: `ray stop` would also stop
-        # clusters that are not the test's.
-        subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
+        kill_session(process.pid, ray_tmp)
     return subprocess.CompletedProcess(command, process.returncode, out, "")
 
 

@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestrator import demo
 from tests.conftest import ROOT
-from tests.sweeps import Sweep
+from tests.sweeps import Sweep, kill_session
 
 # In the table's order: the teachers first, then by name.
 MODELS = ("BERT (teacher)", "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)",
@@ -59,9 +59,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def ray_processes(ray_tmp: str) -> list[str]:
-    found = subprocess.run(["pgrep", "-f", ray_tmp], capture_output=True, text=True)
-    return found.stdout.split()
+def ray_processes(running: RunningDemo, grace_s: float = 20.0) -> list[str]:
+    """What is left of the demo's session (Ray's renamed workers included) after ``grace_s``:
+    Ray's workers exit on their own a few seconds after the node they belong to."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        left = [pid for query in (["-s", str(running.process.pid)], ["-f", running.ray_tmp])
+                for pid in subprocess.run(["pgrep", *query], capture_output=True, text=True).stdout.split()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
 
 
 def start_demo(sweep: Sweep) -> RunningDemo:
@@ -87,14 +94,9 @@ def start_demo(sweep: Sweep) -> RunningDemo:
 
 
 def stop_demo(running: RunningDemo) -> None:
-    """Whatever is left of the demo and its Ray, found by process group and Ray temp dir (never
-    `ray stop`: it would also stop clusters that are not the test's)."""
-    try:
-        os.killpg(running.process.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the demo and all of its group are gone already
-        pass
+    """Whatever is left of the demo and its Ray: everything in its session."""
+    kill_session(running.process.pid, running.ray_tmp)
     running.process.wait()
-    subprocess.run(["pkill", "-9", "-f", running.ray_tmp], capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +208,7 @@ def test_ctrl_c_stops_serve_and_ray(served):
     printed = served.printed()
     assert "stopping the demo" in printed and printed.rstrip().endswith("stopped")
     assert "Traceback" not in printed
-    assert ray_processes(served.ray_tmp) == [], "Ray processes outlived the demo"
+    assert ray_processes(served) == [], "Ray processes outlived the demo"
 
 
 # ------------------------------------------------------------------------ bad input, no Ray

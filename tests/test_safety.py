@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, VOCAB
+from tests.sweeps import kill_session
 from trainers.models import ModelError, build_model
 
 
@@ -82,13 +83,14 @@ print(json.dumps({"host": host, "listening": [line.split()[3] for line in listen
 def test_local_ray_dashboard_on_loopback_and_token_auth_on(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_AUTH_MODE": "token"}
+    probe = subprocess.Popen([sys.executable, "-c", PROBE], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        probe = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
-                               text=True, timeout=400)
+        out, err = probe.communicate(timeout=400)
     finally:
-        subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
-    assert probe.returncode == 0, probe.stderr[-3000:]
-    seen = json.loads(probe.stdout.strip().splitlines()[-1])
+        kill_session(probe.pid, ray_tmp)
+    assert probe.returncode == 0, err[-3000:]
+    seen = json.loads(out.strip().splitlines()[-1])
     assert seen["host"] == "127.0.0.1"
     assert seen["listening"] and all(address.startswith("127.0.0.1:") for address in seen["listening"])
     assert seen["anonymous"] == 401  # the dashboard's API wants the token

@@ -1,0 +1,177 @@
+"""Faults survived, through real Ray and a real MLflow store, and checked against an uninterrupted run.
+
+One scenario, three invocations of the same command on the e2e space (own storage, own store):
+
+1. a training worker hard-exits once at the end of epoch 1 (the worker's fault hook); Ray Train
+   restarts it from that epoch's checkpoint. When the stage-2 trial has its first checkpoint, the
+   driver and its Ray are SIGKILLed, as a lost machine would be;
+2. the same command again, interrupted with Ctrl-C (SIGINT to its process group, as a terminal
+   sends it) as soon as stage 2 starts;
+3. the same command again, left to finish.
+
+The e2e sweep ran the same space once without any fault, so every trial must end with exactly its
+metrics: Ray restarts, resumes and re-runs change nothing (determinism through Ray, on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import ROOT
+from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session
+
+# Timing metrics differ between any two runs; everything else must not.
+TIMING = {"epoch_time_s", "samples_per_s"}
+
+
+@dataclass
+class Invocation:
+    returncode: int
+    out: str
+    event: float  # when the watched-for moment came (time.time()), 0 if never
+
+
+def launch(workdir: Path, ray_tmp: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
+               "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+               "--no-report"]
+    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    return subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def invoke(workdir: Path, until=None, then: signal.Signals | None = None,
+           env: dict[str, str] | None = None) -> Invocation:
+    """Run the sweep; when ``until(output so far)`` turns true: SIGINT to the driver's process group,
+    as a terminal's Ctrl-C; SIGKILL to everything it started, its Ray's workers included, as a lost
+    machine. (A SIGKILL to the driver alone leaves its Ray's workers running long enough to finish
+    their trial.)"""
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
+    process = launch(workdir, ray_tmp, env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    event, deadline = 0.0, time.time() + TIMEOUT_S
+    try:
+        while process.poll() is None and time.time() < deadline:
+            if until is not None and not event and until("".join(lines)):
+                event = time.time()
+                if then == signal.SIGKILL:
+                    kill_session(process.pid, ray_tmp)
+                else:
+                    os.killpg(process.pid, then)
+            time.sleep(0.1)
+        process.wait(timeout=max(1.0, deadline - time.time()))
+    finally:
+        kill_session(process.pid, ray_tmp)
+    reader.join(timeout=10)
+    return Invocation(process.returncode, "".join(lines), event)
+
+
+def results(workdir: Path) -> dict[str, dict]:
+    """Finished trials by name: their history and final metrics without the timing ones."""
+    found = {}
+    for path in (workdir / "store" / "models").glob("*/result.json"):
+        result = json.loads(path.read_text())
+        found[result["name"]] = {
+            "history": [{k: v for k, v in row.items() if k not in TIMING} for row in result["history"]],
+            "final": result["final"], "mtime": path.stat().st_mtime_ns}
+    return found
+
+
+def trial_runs(workdir: Path) -> list:
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(E2E_SPACE["name"])
+    return client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
+
+
+def first_checkpoint_of_stage_2(workdir: Path):
+    """True once the stage-2 trial has reported a checkpoint (its epoch 1 is on disk)."""
+    def seen(out: str) -> bool:
+        if "stage 2: training" not in out:
+            return False
+        stage_1 = {json.loads(p.read_text())["key"] for p in (workdir / "store" / "models").glob("*/result.json")}
+        return any(snapshot.parent.name not in stage_1 for snapshot in
+                   (workdir / "store" / "ray").glob("*/checkpoint_manager_snapshot.json"))
+    return seen
+
+
+@pytest.fixture(scope="module")
+def faulted(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("faults")
+    (workdir / "space.yaml").write_text(yaml.safe_dump(E2E_SPACE))
+    marker = workdir / "fault.json"
+    crash = {"METADISTIL_FAULT_EPOCH": "1", "METADISTIL_FAULT_MARKER": str(marker)}
+
+    killed = invoke(workdir, until=first_checkpoint_of_stage_2(workdir), then=signal.SIGKILL, env=crash)
+    after_kill = {"results": results(workdir), "runs": trial_runs(workdir)}
+    interrupted = invoke(workdir, until=lambda out: "stage 2: training" in out, then=signal.SIGINT)
+    after_interrupt = {"results": results(workdir), "runs": trial_runs(workdir),
+                       "partial": sorted(p.name for p in (workdir / "store" / "models").glob("*.tmp-*"))}
+    finished = invoke(workdir)
+    return {"workdir": workdir, "marker": json.loads(marker.read_text()), "killed": killed,
+            "after_kill": after_kill, "interrupted": interrupted, "after_interrupt": after_interrupt,
+            "finished": finished, "final": results(workdir)}
+
+
+def test_the_faults_really_happened(faulted):
+    assert faulted["marker"]["epoch"] == 1
+    assert faulted["killed"].event and faulted["killed"].returncode == -signal.SIGKILL
+    assert len(faulted["after_kill"]["results"]) == 2, "the driver was killed before stage 2's trial finished"
+    assert faulted["interrupted"].event
+
+
+def test_a_crashed_worker_resumes_and_its_run_stays_one_and_continuous(faulted, swept):
+    crashed = faulted["marker"]["trial"]
+    runs = [r for r in trial_runs(faulted["workdir"]) if r.info.run_name == crashed]
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    client = MlflowClient(f"sqlite:///{faulted['workdir'] / 'mlflow.db'}")
+    for metric in ("val_accuracy", "train_loss"):
+        assert sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, metric)) == [1, 2]
+    assert faulted["final"][crashed]["history"] == results(swept.workdir)[crashed]["history"]
+
+
+def test_after_a_killed_driver_the_same_command_finishes_without_retraining(faulted):
+    killed_runs = {r.info.run_name: r for r in faulted["after_kill"]["runs"]}
+    final_runs = {r.info.run_name: r for r in trial_runs(faulted["workdir"])}
+    assert len(final_runs) == len(trial_runs(faulted["workdir"])) == 3, "a run was duplicated"
+    assert all(r.info.status == "FINISHED" for r in final_runs.values())
+    (orphan,) = [r for r in killed_runs.values() if r.info.status == "RUNNING"]  # the killed stage-2 trial
+    assert final_runs[orphan.info.run_name].info.run_id == orphan.info.run_id  # resumed, not replaced
+    for name, before in faulted["after_kill"]["results"].items():
+        assert faulted["final"][name]["mtime"] == before["mtime"], f"{name} was trained again"
+    assert "3 trials: 1 trained, 2 reused, 0 failed" in faulted["finished"].out
+    assert faulted["finished"].returncode == 0, faulted["finished"].out[-3000:]
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(faulted):
+    interrupted = faulted["interrupted"]
+    assert interrupted.returncode == 130, interrupted.out[-3000:]
+    assert "re-run the same command to resume" in interrupted.out
+    assert "Traceback" not in interrupted.out
+    assert faulted["after_interrupt"]["partial"] == []
+    assert faulted["after_interrupt"]["results"].keys() == faulted["after_kill"]["results"].keys()
+    assert not [r for r in faulted["after_interrupt"]["runs"] if r.info.status == "RUNNING"]
+
+
+def test_every_trial_ends_exactly_as_the_uninterrupted_run(faulted, swept):
+    """Determinism through Ray: a worker crash, a killed driver and a Ctrl-C change no metric."""
+    reference = results(swept.workdir)
+    assert faulted["final"].keys() == reference.keys()
+    for name, result in faulted["final"].items():
+        assert result["history"] == reference[name]["history"], name
+        assert result["final"] == reference[name]["final"], name
