@@ -4,6 +4,7 @@ runs it (its own process group, Ray in its own temp dir, a SQLite MLflow store).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ def kill_session(leader: int, ray_tmp: str) -> None:
     also stop clusters that are not the test's."""
     subprocess.run(["pkill", "-9", "-s", str(leader)], capture_output=True)
     subprocess.run(["pkill", "-9", "-f", ray_tmp], capture_output=True)
+    shutil.rmtree(ray_tmp, ignore_errors=True)  # Ray's logs of the run: megabytes each, never read again
 
 
 def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
