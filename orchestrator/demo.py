@@ -41,8 +41,8 @@ APP_NAME = "metadistil-demo"
 SERVE_LOGGER = "ray.serve"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-# The replica only waits for requests and runs tiny models one sentence at a time: it must not
-# hold back a CPU that a sweep on the same (2-core) machine could use.
+# The replica only waits for requests and runs small models one sentence at a time: it reserves no
+# CPU, so the demo also starts on a machine whose CPUs are all reserved by a cluster's trials.
 REPLICA_CPUS = 0
 # Longer texts are refused rather than tokenized: every model would cut them at a few hundred
 # tokens anyway, and tokenizing megabytes would stall the demo for everyone.
@@ -83,7 +83,7 @@ class SentimentDemo:
 
     def __init__(self, sweep: str, sources: list[tuple[str, str]]) -> None:
         self.sweep = sweep
-        self.models = [LoadedModel(label, Path(folder)) for label, folder in sources]
+        self.models = [LoadedModel.load(label, Path(folder)) for label, folder in sources]
         # FastAPI runs plain endpoints in a thread pool, and a fast tokenizer must not be used by
         # two threads at once ("Already borrowed"): sentences are classified one at a time.
         self.lock = threading.Lock()
@@ -132,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         except (ReportError, preflight.UserError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # while reading MLflow or fetching models: nothing started yet
+            print("\ninterrupted before the demo started", file=sys.stderr)
+            return 130
         return serve_demo(args, sweep, [(label, str(folder)) for label, folder in sources])
 
 
@@ -152,10 +155,9 @@ def check_port(host: str, port: int) -> None:
 def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, str]]) -> int:
     """Start Ray and the deployment, then wait for Ctrl-C; the models' folders must stay on disk
     until the replica has loaded them."""
-    # Read by Ray at import, so set first; the same settings as the sweep (orchestrator.sweep).
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Read by Ray at import, so set first: token auth is Ray's default, said explicitly so that
+    # Ray does not warn about it (as the sweep does).
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     import ray
     from ray import serve
 

@@ -94,16 +94,20 @@ def token_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> i
 class LoadedModel:
     """One saved model in memory, ready to classify any number of sentences."""
 
-    def __init__(self, label: str, folder: Path) -> None:
+    def __init__(self, label: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.label = label
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.limit = token_limit(model, tokenizer)
+        self.parameters = count_parameters(model)
+
+    @classmethod
+    def load(cls, label: str, folder: Path) -> LoadedModel:
         try:
             built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
         except ModelError as error:
             raise ModelError(f"{label}: {error}") from None
-        self.label = label
-        self.model = built.model.eval()
-        self.tokenizer = built.tokenizer
-        self.limit = token_limit(self.model, self.tokenizer)
-        self.parameters = count_parameters(self.model)
+        return cls(label, built.model, built.tokenizer)
 
     def classify(self, text: str) -> Answer:
         """The label, its probability and the median latency; text past the limit is cut off."""
@@ -123,7 +127,7 @@ class LoadedModel:
 
 
 def predict(client: MlflowClient, sweep: str, text: str, cache: Path) -> list[Answer]:
-    return [LoadedModel(label, folder).classify(text) for label, folder in model_sources(client, sweep, cache)]
+    return [LoadedModel.load(label, folder).classify(text) for label, folder in model_sources(client, sweep, cache)]
 
 
 def format_table(answers: list[Answer]) -> str:
