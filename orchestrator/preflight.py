@@ -82,13 +82,15 @@ def check_ray_address(address: str | None, timeout_s: float = 3.0) -> None:
                         "start it with `ray start --head` or fix the address") from None
 
 
-def check_cpus(spec: SweepSpec, have_cpu: float, where: str = "the cluster") -> None:
+def check_cpus(spec: SweepSpec, have_cpu: float, local: bool = False) -> None:
     res = spec.resources
     need_cpu = res.workers_per_trial * res.cpus_per_worker
     if need_cpu > have_cpu:
+        where, fix = (("this machine", "attach to a larger cluster with --address") if local
+                      else ("the cluster", "add nodes"))
         raise UserError(f"resources: a trial needs {need_cpu:g} CPUs (workers_per_trial "
                         f"{res.workers_per_trial} × cpus_per_worker {res.cpus_per_worker:g}) but "
-                        f"{where} has {have_cpu:g}; lower them or add nodes")
+                        f"{where} has {have_cpu:g}; lower them or {fix}")
 
 
 def check_resources(spec: SweepSpec, cluster: dict[str, float]) -> None:

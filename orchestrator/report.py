@@ -41,6 +41,7 @@ from mlflow.entities import Experiment, Run
 from mlflow.exceptions import MlflowException
 
 from orchestrator import paths, stats, tracking
+from orchestrator.runs import redact
 
 FINETUNE, KD, METADISTIL = "finetune", "kd", "metadistil"
 NOT_RUN = "not run"
@@ -240,7 +241,7 @@ def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
         if len(names) == 1:
             return names[0]
         if not names:
-            raise ReportError(f"no sweeps in {client.tracking_uri}; "
+            raise ReportError(f"no sweeps in {redact(client.tracking_uri)}; "
                               f"run one with: python -m orchestrator.sweep --name NAME")
         raise ReportError(f"several sweeps, pick one with --sweep: {', '.join(names)}")
     if sweep not in names:
@@ -249,8 +250,11 @@ def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
 
 
 def _unknown_sweep(client: MlflowClient, sweep: str, names: Sequence[str]) -> ReportError:
-    return ReportError(f"unknown sweep {sweep!r}; sweeps in {client.tracking_uri}: "
-                       f"{', '.join(names) or 'none'}; run it with: python -m orchestrator.sweep --name {sweep}")
+    where = redact(client.tracking_uri)
+    if names:
+        return ReportError(f"unknown sweep {sweep!r}; sweeps in {where}: {', '.join(names)}; pick one with --sweep")
+    return ReportError(f"unknown sweep {sweep!r}: {where} holds no sweep; run it with: "
+                       f"python -m orchestrator.sweep --name {sweep}")
 
 
 def load_sweep(client: MlflowClient, sweep: str) -> SweepData:

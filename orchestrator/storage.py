@@ -36,7 +36,9 @@ def check_shared(storage: Path, timeout_s: float = ANSWER_TIMEOUT_S) -> None:
     try:
         pending = {look.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
                    .remote(str(probe), token, node): node for node in nodes}
-        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
+        ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
+        for ref in late:  # the driver gives up on them: they must not stay queued on their node
+            ray.cancel(ref, force=True)
         answered = {pending[ref]: _result(ref) for ref in ready}
         answers = {node: _verdict(answered.get(node), answer_path(probe, node), timeout_s) for node in nodes}
     finally:

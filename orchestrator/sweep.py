@@ -83,13 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         preflight.check_storage(storage)
         check_reachable(args.tracking_uri)
         if not args.address:  # the local cluster is this machine: a trial too big fails before Ray starts
-            preflight.check_cpus(spec, os.cpu_count() or 1, where="this machine")
+            preflight.check_cpus(spec, os.cpu_count() or 1, local=True)
         if args.resume:
             check_resumable(args.tracking_uri, spec.name)
     except preflight.USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return _run(args, spec, plan, storage)
+    try:
+        return _run(args, spec, plan, storage)
+    except KeyboardInterrupt:  # before the stages (Ray starting, the checks): no trial had started
+        print(f"\ninterrupted before any trial started; re-run the same command to start ({_command()})",
+              file=sys.stderr)
+        return 130
 
 
 def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, Path]:

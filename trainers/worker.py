@@ -82,7 +82,7 @@ def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict
                "final": result.final, "history": result.history,
                # When the worker entered, finished importing and finished (a restarted worker: its
                # last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
-               "timing": timing, "worker_s": timing["finished"] - timing["imported"]}
+               "timing": timing}
     (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
