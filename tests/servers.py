@@ -3,8 +3,9 @@ an MLflow tracking server on it that serves the artifacts, and a multi-node Ray 
 ``ray start`` and token auth, as docker/compose.yaml runs them.
 
 Each is a context manager that stops what it started, and only that: every file and process lives
-under a folder of the caller's (``root``), so a ``pkill -f <root>/`` catches the stragglers without
-touching other servers on the machine (``ray stop`` would stop every Ray cluster here).
+under a folder of the caller's (``root``), so killing whatever names it in its command line or
+environment catches the stragglers without touching other servers on the machine (``ray stop``
+would stop every Ray cluster here).
 """
 
 from __future__ import annotations
@@ -91,8 +92,17 @@ def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
 
 
 def kill_under(root: Path) -> None:
-    """SIGKILL every process whose command line names a path under ``root``."""
+    """SIGKILL every process whose command line or environment names a path under ``root``: Ray's
+    workers rename themselves (``ray::…``), so only the environment their node gave them
+    (``RAY_TMPDIR``) still says where they belong."""
     subprocess.run(["pkill", "-9", "-f", f"{root}/"], capture_output=True)
+    marker = f"={root}".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes() and int(environ.parent.name) != os.getpid():
+                os.kill(int(environ.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
 
 
 @dataclass(frozen=True)

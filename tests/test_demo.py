@@ -171,6 +171,13 @@ def test_the_page_shows_every_models_answer(served, browser):
     assert SCREENSHOT.stat().st_size > 10_000
 
 
+def test_the_page_listens_on_loopback_only(served):
+    port = served.url.rstrip("/").rsplit(":", 1)[1]
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
+    addresses = [line.split()[3] for line in listening.splitlines()]
+    assert addresses and all(address.startswith("127.0.0.1:") for address in addresses), addresses
+
+
 def test_empty_text_is_refused_in_the_page_without_asking_the_models(served, browser):
     browser.get(served.url)
     # Count the page's requests: an empty text must not reach the server.

@@ -86,11 +86,24 @@ def results(workdir: Path) -> dict[str, dict]:
     """Finished trials by name: their history and final metrics without the timing ones."""
     found = {}
     for path in (workdir / "store" / "models").glob("*/result.json"):
+        if ".tmp-" in path.parent.name:  # a trial folder half-written when its worker was killed
+            continue
         result = json.loads(path.read_text())
         found[result["name"]] = {
             "history": [{k: v for k, v in row.items() if k not in TIMING} for row in result["history"]],
-            "final": result["final"], "mtime": path.stat().st_mtime_ns}
+            "final": result["final"], "mtime": path.stat().st_mtime_ns,
+            "epoch_1_s": result["history"][0]["epoch_time_s"]}
     return found
+
+
+def resumed_from_epoch_1(workdir: Path, name: str) -> bool:
+    """A trial that resumed from its epoch-1 checkpoint ends with the epoch-1 metrics that MLflow
+    logged before the fault (the checkpoint holds them); retrained from scratch, it would hold the
+    timing of a new epoch 1 (MLflow keeps the first value of a step it already has)."""
+    (run,) = [r for r in trial_runs(workdir) if r.info.run_name == name]
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    (logged,) = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_time_s") if m.step == 1]
+    return results(workdir)[name]["epoch_1_s"] == logged
 
 
 def trial_runs(workdir: Path) -> list:
@@ -142,6 +155,7 @@ def test_a_crashed_worker_resumes_and_its_run_stays_one_and_continuous(faulted, 
     client = MlflowClient(f"sqlite:///{faulted['workdir'] / 'mlflow.db'}")
     for metric in ("val_accuracy", "train_loss"):
         assert sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, metric)) == [1, 2]
+    assert resumed_from_epoch_1(faulted["workdir"], crashed)
     assert faulted["final"][crashed]["history"] == results(swept.workdir)[crashed]["history"]
 
 
@@ -152,6 +166,8 @@ def test_after_a_killed_driver_the_same_command_finishes_without_retraining(faul
     assert all(r.info.status == "FINISHED" for r in final_runs.values())
     (orphan,) = [r for r in killed_runs.values() if r.info.status == "RUNNING"]  # the killed stage-2 trial
     assert final_runs[orphan.info.run_name].info.run_id == orphan.info.run_id  # resumed, not replaced
+    assert resumed_from_epoch_1(faulted["workdir"], orphan.info.run_name)
+    assert "stage 1: all 2 trials already done" in faulted["interrupted"].out
     for name, before in faulted["after_kill"]["results"].items():
         assert faulted["final"][name]["mtime"] == before["mtime"], f"{name} was trained again"
     assert "3 trials: 1 trained, 2 reused, 0 failed" in faulted["finished"].out

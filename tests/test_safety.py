@@ -76,7 +76,8 @@ intruder = subprocess.run(
     [sys.executable, "-c", f"import ray; ray.init(address={context.address_info['gcs_address']!r})"],
     env={**os.environ, "RAY_AUTH_TOKEN": "not-the-token"}, capture_output=True, text=True, timeout=180)
 print(json.dumps({"host": host, "listening": [line.split()[3] for line in listening.splitlines()],
-                  "anonymous": anonymous, "intruder_rc": intruder.returncode}))
+                  "anonymous": anonymous, "intruder_rc": intruder.returncode,
+                  "intruder_said": intruder.stderr[-2000:]}))
 """
 
 
@@ -94,4 +95,4 @@ def test_local_ray_dashboard_on_loopback_and_token_auth_on(tmp_path):
     assert seen["host"] == "127.0.0.1"
     assert seen["listening"] and all(address.startswith("127.0.0.1:") for address in seen["listening"])
     assert seen["anonymous"] == 401  # the dashboard's API wants the token
-    assert seen["intruder_rc"] != 0  # a driver with a wrong token cannot join the cluster
+    assert seen["intruder_rc"] != 0 and "token" in seen["intruder_said"].lower()  # refused for its token
