@@ -14,7 +14,9 @@ Exit codes: 0 every trial finished, 1 some trials failed (listed) or Ray did not
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import platform
 import shlex
 import sys
@@ -206,8 +208,15 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
                     outcomes.append(Outcome(trial, "reused"))
             failed_teachers = {o.trial.key for o in outcomes if o.status == "failed"}
             blocked = [t for t in todo if failed_teachers & set(t.teacher_keys)]
-            outcomes += [Outcome(t, "failed", "a teacher of this trial failed in stage 1") for t in blocked]
+            failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
+            outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
+                failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in stage 1")
+                for t in blocked]
             todo = [t for t in todo if t not in blocked]
+            if blocked and not todo:
+                print(f"stage {stage}: nothing to train ({len(blocked)} of {len(trials)} trials wait on "
+                      "a teacher that failed)")
+                continue
             if not todo:
                 print(f"stage {stage}: all {len(trials)} trials already done")
                 continue
@@ -237,8 +246,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
     if failed:
         print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)
         for outcome in failed:
-            log = storage / "ray" / outcome.trial.key
-            print(f"  {outcome.trial.name}: {outcome.error} (logs: {log})", file=sys.stderr)
+            print(f"  {outcome.trial.name}: {outcome.error}", file=sys.stderr)
         return 1
     return 0
 
@@ -293,6 +301,9 @@ def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage:
 
     from orchestrator.trainable import run_trial
 
+    # A failed trial is listed at the end with its error in one line and its error.txt; Tune's own
+    # log of it is a page of Ray's internal traceback.
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), TRIAL_RESOURCES)
     reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
                                                 "val_accuracy": "val acc"},
@@ -308,8 +319,17 @@ def _tune_stage(spec: SweepSpec, stage: int, payloads: dict[str, dict], storage:
                                   progress_reporter=reporter, verbose=1),
     )
     results = tuner.fit()
-    return {r.config["name"]: (str(r.error).strip().splitlines() or ["unknown error"])[0][:300]
+    return {r.config["name"]: f"{error_line(r.error)} (logs: {Path(r.path) / 'error.txt'})"
             for r in results if r.error}
+
+
+def error_line(error: BaseException) -> str:
+    """What went wrong, in one line: the last line of the error that is not part of a traceback
+    (Ray wraps a worker's error in its own, with colour codes and frames)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith(("File ", "^", "Traceback", "~"))]
+    return (said or lines or [type(error).__name__])[-1][:240]
 
 
 def print_summary(outcomes: list[Outcome], storage: Path, elapsed: float) -> None:

@@ -191,3 +191,26 @@ def test_every_trial_ends_exactly_as_the_uninterrupted_run(faulted, swept):
     for name, result in faulted["final"].items():
         assert result["history"] == reference[name]["history"], name
         assert result["final"] == reference[name]["final"], name
+
+
+def test_a_teacher_that_keeps_failing_fails_its_students_and_the_sweep_says_where(tmp_path):
+    """No retries left (max_failures 0): the stage-1 teacher fails, its stage-2 student is not
+    started, exit code 1 lists both with the reason and where the logs are, and MLflow says FAILED."""
+    space = {**E2E_SPACE, "name": "failing",
+             "grid": [{"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}],
+             "resources": {"max_failures": 0}}
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    crash = {"METADISTIL_FAULT_EPOCH": "1", "METADISTIL_FAULT_MARKER": str(tmp_path / "fault.json")}
+    failed = invoke(tmp_path, env=crash)
+    assert failed.returncode == 1, failed.out[-3000:]
+    assert "2 trials: 0 trained, 0 reused, 2 failed" in failed.out
+    assert "stage 2: nothing to train (1 of 1 trials wait on a teacher that failed)" in failed.out
+    (line,) = [line for line in failed.out.splitlines() if line.startswith("  bert__finetune__seed0: ")]
+    assert "worker process has died" in line and line.endswith("/bert__finetune__seed0/error.txt)")
+    assert "tinybert_from_bert__kd__seed0: its teacher bert__finetune__seed0 failed in stage 1" in failed.out
+    assert "Traceback" not in failed.out
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("failing")
+    runs = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
+    assert [r.info.status for r in runs] == ["FAILED"]  # the student never got a run
+    assert not list((tmp_path / "store" / "models").glob("*/result.json"))
