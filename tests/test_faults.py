@@ -2,8 +2,10 @@
 
 One scenario, three invocations of the same command on the e2e space (own storage, own store):
 
-1. a training worker hard-exits once at the end of epoch 1 (the worker's fault hook); Ray Train
-   restarts it from that epoch's checkpoint. When the stage-2 trial has its first checkpoint, the
+1. a training worker hard-exits once right after reporting epoch 2 (the worker's fault hook); Ray
+   Train restarts it from its last registered checkpoint, epoch 1's. (A checkpoint is registered
+   when the controller next polls the worker, so one reported a moment before a crash is lost:
+   a crash right after epoch 1 restarted the trial from scratch.) When the stage-2 trial has its first checkpoint, the
    driver and its Ray are SIGKILLed, as a lost machine would be;
 2. the same command again, interrupted with Ctrl-C (SIGINT to its process group, as a terminal
    sends it) as soon as stage 2 starts;
@@ -128,7 +130,7 @@ def faulted(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("faults")
     (workdir / "space.yaml").write_text(yaml.safe_dump(E2E_SPACE))
     marker = workdir / "fault.json"
-    crash = {"METADISTIL_FAULT_EPOCH": "1", "METADISTIL_FAULT_MARKER": str(marker)}
+    crash = {"METADISTIL_FAULT_EPOCH": "2", "METADISTIL_FAULT_MARKER": str(marker)}
 
     killed = invoke(workdir, until=first_checkpoint_of_stage_2(workdir), then=signal.SIGKILL, env=crash)
     after_kill = {"results": results(workdir), "runs": trial_runs(workdir)}
@@ -142,7 +144,7 @@ def faulted(tmp_path_factory):
 
 
 def test_the_faults_really_happened(faulted):
-    assert faulted["marker"]["epoch"] == 1
+    assert faulted["marker"]["epoch"] == 2
     assert faulted["killed"].event and faulted["killed"].returncode == -signal.SIGKILL
     assert len(faulted["after_kill"]["results"]) == 2, "the driver was killed before stage 2's trial finished"
     assert faulted["interrupted"].event
