@@ -51,20 +51,34 @@ def kill_session(leader: int, ray_tmp: str) -> None:
     shutil.rmtree(ray_tmp, ignore_errors=True)  # Ray's logs of the run: megabytes each, never read again
 
 
-def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m orchestrator.sweep`` in its own session, Ray in its own short temp dir."""
-    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
-               "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-               "--report-dir", str(workdir / "report"), *extra]
+def start_module(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """``python -m <args>`` as a user starts it, in its own session (so that ``kill_session``
+    finds all it starts) with Ray in its own short temp dir; stdout and stderr in one pipe.
+    Returns the process and that temp dir."""
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
-    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", **(env or {})}
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=full_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    process = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    return process, ray_tmp
+
+
+def sweep_args(workdir: Path, *extra: str) -> list[str]:
+    """The sweep on ``workdir``'s space, storage and SQLite store."""
+    return ["orchestrator.sweep", "--space", str(workdir / "space.yaml"), "--storage", str(workdir / "store"),
+            "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
+
+
+def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m orchestrator.sweep`` to its end (report in ``workdir/report``)."""
+    process, ray_tmp = start_module(*sweep_args(workdir, "--report-dir", str(workdir / "report"), *extra),
+                                    env=env)
     try:
         out, _ = process.communicate(timeout=TIMEOUT_S)
     finally:
         kill_session(process.pid, ray_tmp)
-    return subprocess.CompletedProcess(command, process.returncode, out, "")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, "")
 
 
 def run_e2e_sweep(workdir: Path) -> Sweep:

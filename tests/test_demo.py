@@ -9,8 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -27,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestrator import demo
 from tests.conftest import ROOT
-from tests.sweeps import Sweep, kill_session
+from tests.sweeps import Sweep, kill_session, start_module
 
 # In the table's order: the teachers first, then by name.
 MODELS = ("BERT (teacher)", "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)",
@@ -75,12 +73,8 @@ def start_demo(sweep: Sweep) -> RunningDemo:
     """``python -m orchestrator.demo`` in its own session and Ray temp dir; returns once it prints
     the page's address (or fails the test with what it printed)."""
     port = free_port()
-    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
-    command = [sys.executable, "-m", "orchestrator.demo", "--sweep", "e2e",
-               "--tracking-uri", sweep.tracking_uri, "--port", str(port)]
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process, ray_tmp = start_module("orchestrator.demo", "--sweep", "e2e", "--tracking-uri", sweep.tracking_uri,
+                                    "--port", str(port))
     running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp)
     # Read the output all along, so that a full pipe never blocks the demo.
     threading.Thread(target=lambda: running.output.extend(process.stdout), daemon=True).start()

@@ -20,9 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -32,8 +29,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT
-from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session
+from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session, start_module, sweep_args
 
 # Timing metrics differ between any two runs; everything else must not.
 TIMING = {"epoch_time_s", "samples_per_s"}
@@ -46,24 +42,13 @@ class Invocation:
     event: float  # when the watched-for moment came (time.time()), 0 if never
 
 
-def launch(workdir: Path, ray_tmp: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    command = [sys.executable, "-m", "orchestrator.sweep", "--space", str(workdir / "space.yaml"),
-               "--storage", str(workdir / "store"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-               "--no-report"]
-    full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
-    return subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
 def invoke(workdir: Path, until=None, then: signal.Signals | None = None,
            env: dict[str, str] | None = None) -> Invocation:
     """Run the sweep; when ``until(output so far)`` turns true: SIGINT to the driver's process group,
     as a terminal's Ctrl-C; SIGKILL to everything it started, its Ray's workers included, as a lost
     machine. (A SIGKILL to the driver alone leaves its Ray's workers running long enough to finish
     their trial.)"""
-    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
-    process = launch(workdir, ray_tmp, env)
+    process, ray_tmp = start_module(*sweep_args(workdir, "--no-report"), env=env)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()
