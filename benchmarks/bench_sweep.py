@@ -10,7 +10,8 @@ the sweep itself, report included) and prints:
 - Ray's per-trial overhead: trial wall time minus the time spent inside the training function,
   per trial and as a share of the sweep's slot-time (target < 20 %), split into Ray Train's
   start-up (``fit()`` called → the worker runs the training function), the worker's imports (torch,
-  transformers, MLflow) and the tear-down (the worker saved its trial → ``fit()`` returned).
+  transformers, MLflow) and the tear-down (the worker saved its trial → ``fit()`` returned);
+- the Ray actors the sweep started, by class: each one a Python process of its own.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -46,10 +50,15 @@ def main() -> None:
         store = work / "store"
         command += ["--storage", str(store), "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
                     "--report-dir", str(work / "report")]
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp")})
+                          env={**os.environ, "RAY_TMPDIR": ray_tmp})
     wall = time.perf_counter() - started
+    actors = Counter()
+    for log in Path(ray_tmp).glob("**/logs/**/worker-*.out"):  # the actor's class heads its log
+        actors.update(re.findall(r":actor_name:(\w+)", log.read_text(errors="replace")[:4096])[:1])
+    shutil.rmtree(ray_tmp, ignore_errors=True)
     print(done.stdout[-2500:])
     if done.returncode != 0:
         sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -80,6 +89,8 @@ def main() -> None:
           f"imports {total['imports'] / len(trials):.1f}, tear-down {total['tear-down'] / len(trials):.1f}), "
           f"{overhead / (wall * slots):.0%} of the sweep's slot-time (target < 20 %); "
           f"outside trials (start-up, report): {wall - total['trial'] / slots:.0f} s")
+    print(f"Ray actors started, each a Python process: {sum(actors.values())} for {len(trials)} trials ("
+          + ", ".join(f"{name} {count}" for name, count in actors.most_common()) + ")")
 
 if __name__ == "__main__":
     main()

@@ -168,6 +168,11 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
     # by default): each trial waited a second on average at both ends for nothing. A local cluster
     # inherits this from the driver; an attached one keeps its own setting.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.25")
+    # Ray Train starts a preemption watcher per trial, a Python process of its own (1.5 s of CPU
+    # on this 2-core machine) that asks Ray every 5 s whether a node is being drained, as spot
+    # nodes of an autoscaled cluster are. The local Ray the sweep starts is never drained; an
+    # attached cluster keeps its own setting, as above.
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     import ray
     from mlflow.tracking import MlflowClient
 

@@ -4,6 +4,7 @@ runs it (its own process group, Ray in its own temp dir, a SQLite MLflow store).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,6 +36,7 @@ class Sweep:
 
     workdir: Path
     first: subprocess.CompletedProcess
+    actors: tuple[str, ...]  # the class of every Ray actor the first run started, once per actor
 
     @property
     def tracking_uri(self) -> str:
@@ -70,19 +72,33 @@ def sweep_args(workdir: Path, *extra: str) -> list[str]:
             "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
 
 
-def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m orchestrator.sweep`` to its end (report in ``workdir/report``)."""
+def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None,
+              actors: list[str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m orchestrator.sweep`` to its end (report in ``workdir/report``); ``actors``, if
+    given, receives the class of every actor that Ray started."""
     process, ray_tmp = start_module(*sweep_args(workdir, "--report-dir", str(workdir / "report"), *extra),
                                     env=env)
     try:
         out, _ = process.communicate(timeout=TIMEOUT_S)
+        if actors is not None:
+            actors += started_actors(ray_tmp)
     finally:
         kill_session(process.pid, ray_tmp)
     return subprocess.CompletedProcess(process.args, process.returncode, out, "")
 
 
+def started_actors(ray_tmp: str) -> list[str]:
+    """Ray names each actor's class in the first lines of its worker's log."""
+    names = []
+    for log in Path(ray_tmp).glob("**/logs/**/worker-*.out"):
+        with log.open(errors="replace") as handle:
+            names += re.findall(r":actor_name:(\w+)", handle.read(4096))[:1]
+    return names
+
+
 def run_e2e_sweep(workdir: Path) -> Sweep:
     (workdir / "space.yaml").write_text(yaml.safe_dump(E2E_SPACE))
-    first = run_sweep(workdir)
+    actors: list[str] = []
+    first = run_sweep(workdir, actors=actors)
     assert first.returncode == 0, first.stdout[-4000:]
-    return Sweep(workdir, first)
+    return Sweep(workdir, first, tuple(actors))

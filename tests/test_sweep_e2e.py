@@ -90,3 +90,10 @@ def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
     assert "truncated" in capsys.readouterr().out
     assert predict.main(["   ", *where]) == 2
     assert "the text is empty" in capsys.readouterr().err
+
+
+def test_a_local_sweep_starts_no_preemption_watcher(swept):
+    """Every actor is a Python process of its own, a second and a half of CPU to start here: on the
+    Ray the sweep starts itself, Ray Train's watcher for drained cloud nodes is not one of them."""
+    assert swept.actors.count("TrainController") == 3 and swept.actors.count("RayTrainWorker") == 3
+    assert "PreemptionWatcher" not in swept.actors
