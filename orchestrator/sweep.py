@@ -42,7 +42,7 @@ TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
 # single-threaded worker (benchmarks/bench_steps.py), and Ray's cost per trial with two trials side
 # by side (benchmarks/bench_sweep.py).
 TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0, "kd_live": 600.0}
-TRIAL_OVERHEAD_S = 24.0
+TRIAL_OVERHEAD_S = 19.0
 
 
 @dataclass
