@@ -39,10 +39,13 @@ from trainers.config import ConfigError
 # memory resource is a request that costs nothing.
 TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
 # Measured on the 2-core CI machine: tiny-preset training throughput in examples/s for one
-# single-threaded worker (benchmarks/bench_steps.py), and Ray's cost per trial with two trials side
-# by side (benchmarks/bench_sweep.py).
+# single-threaded worker (benchmarks/bench_steps.py); what a trial costs beyond its training epochs
+# with two trials side by side (Ray's start-up and tear-down, 18.5 s, and building the models,
+# evaluating and saving, about 7 s); and what a sweep costs outside its trials (Ray's start, the
+# report), from benchmarks/bench_sweep.py.
 TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0, "kd_live": 600.0}
-TRIAL_OVERHEAD_S = 19.0
+TRIAL_OVERHEAD_S = 26.0
+SWEEP_OVERHEAD_S = 30.0
 
 
 @dataclass
@@ -134,7 +137,7 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
           f"{spec.data.test_size} ({spec.data.test_split}); seeds {spec.seeds}")
     print(f"resources per trial: {res.workers_per_trial} worker(s) × {res.cpus_per_worker:g} CPU"
           f"{f' + {res.gpus_per_worker:g} GPU' if res.gpus_per_worker else ''}; retries {res.max_failures}")
-    total = 0.0
+    stage_seconds = []
     for stage, trials in sorted(plan.stages.items()):
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
         todo = [t for t in trials if not is_done(storage, t.key)]
@@ -142,18 +145,28 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
         for trial in trials:
             done = is_done(storage, trial.key)
             uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
-            seconds = 0.0 if done else estimate_seconds(trial)
-            total += seconds
-            status = "reuse" if done else (f"~{seconds / 60:.1f} min" if spec.models.size == "tiny" else "train")
+            status = ("reuse" if done else f"~{estimate_seconds(trial) / 60:.1f} min"
+                      if spec.models.size == "tiny" else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
+        stage_seconds.append([estimate_seconds(t) for t in todo])
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if spec.models.size == "tiny":
         cores = os.cpu_count() or 1
         slots = max(1, int(cores // (res.workers_per_trial * res.cpus_per_worker)))
+        total = SWEEP_OVERHEAD_S + sum(makespan(seconds, slots) for seconds in stage_seconds)
         print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
-              f"~{total / slots / 60:.0f} min (from throughput measured on a 2-core machine; "
+              f"~{total / 60:.0f} min (from throughput measured on a 2-core machine; "
               "real models are not estimated)")
+
+
+def makespan(seconds: list[float], slots: int) -> float:
+    """How long one stage runs when Tune starts its trials in order, each on the first free slot
+    (the next stage waits for all of them)."""
+    free = [0.0] * slots
+    for duration in seconds:
+        free[free.index(min(free))] += duration
+    return max(free)
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -> int:
