@@ -33,6 +33,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
 from orchestrator import preflight
+from orchestrator.local_ray import print_ray, start_ray
 from orchestrator.paths import DEFAULT_TRACKING_URI
 from orchestrator.predict import Answer, LoadedModel, model_sources
 from orchestrator.report import ReportError, check_tracking_uri, no_progress_bars, resolve_sweep
@@ -158,14 +159,12 @@ def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, st
     # Read by Ray at import, so set first: token auth is Ray's default, said explicitly so that
     # Ray does not warn about it (as the sweep does).
     os.environ.setdefault("RAY_AUTH_MODE", "token")
-    import ray
     from ray import serve
 
     # Serve's INFO lines on the driver repeat what print_start says, with timestamps.
     logging.getLogger(SERVE_LOGGER).setLevel(logging.WARNING)
     try:
-        context = ray.init(include_dashboard=True, dashboard_host="127.0.0.1",
-                           _node_ip_address="127.0.0.1", log_to_driver=False, logging_level="WARNING")
+        context = start_ray()
         serve.start(http_options={"host": args.host, "port": args.port}, proxy_location="HeadOnly")
         # One try: a model that does not load (a broken artifact) will not load on a retry either.
         deployment = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": REPLICA_CPUS},
@@ -214,9 +213,7 @@ def why_not_started(error: Exception) -> str:
 
 
 def print_start(context, args: argparse.Namespace, sweep: str, models: int) -> None:
-    dashboard = getattr(context, "dashboard_url", "") or "127.0.0.1:8265"
-    print(f"Ray: local Ray started · dashboard http://{dashboard} · log in with the token that "
-          "`ray get-auth-token` prints (also in ~/.ray/auth_token)")
+    print_ray(context)
     print(f"demo: sweep {sweep!r}, {models} models loaded")
     if args.host not in ("127.0.0.1", "localhost"):
         print(f"note: --host {args.host} makes the page reachable from other machines, without a login")

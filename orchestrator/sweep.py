@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import platform
+import re
 import shlex
 import sys
 import time
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import preflight
+from orchestrator.local_ray import print_ray, start_ray
 from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
 from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
 from orchestrator.runs import check_reachable, check_resumable, redact
@@ -142,13 +143,13 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
         todo = [t for t in trials if not is_done(storage, t.key)]
         print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done")
+        seconds = {t.key: estimate_seconds(t) for t in todo}
         for trial in trials:
-            done = is_done(storage, trial.key)
             uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
-            status = ("reuse" if done else f"~{estimate_seconds(trial) / 60:.1f} min"
+            status = ("reuse" if trial.key not in seconds else f"~{seconds[trial.key] / 60:.1f} min"
                       if spec.models.size == "tiny" else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
-        stage_seconds.append([estimate_seconds(t) for t in todo])
+        stage_seconds.append(list(seconds.values()))
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if spec.models.size == "tiny":
@@ -193,7 +194,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
 
     started = time.time()
     try:
-        context = _start_ray(args.address)
+        context = start_ray(args.address)
     except (RuntimeError, ConnectionError) as error:
         print(f"error: Ray did not start: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
@@ -205,7 +206,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
         print(f"error: {error}", file=sys.stderr)
         ray.shutdown()
         return 2
-    _print_ray(context, args.address)
+    print_ray(context, args.address)
     client = MlflowClient(args.tracking_uri)
     experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
@@ -224,9 +225,8 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
                 if trial not in todo:
                     runs.adopt_finished(client, experiment_id, parent_id, spec.name, trial, storage, existing)
                     outcomes.append(Outcome(trial, "reused"))
-            failed_teachers = {o.trial.key for o in outcomes if o.status == "failed"}
-            blocked = [t for t in todo if failed_teachers & set(t.teacher_keys)]
             failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
+            blocked = [t for t in todo if failed_names.keys() & set(t.teacher_keys)]
             outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
                 failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in stage 1")
                 for t in blocked]
@@ -272,23 +272,6 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
 def _command() -> str:
     """This invocation, for the record and for "re-run to resume", without secrets in URIs."""
     return shlex.join(["python", "-m", "orchestrator.sweep", *(redact(a) for a in sys.argv[1:])])
-
-
-def _start_ray(address: str | None):
-    """Attach to a cluster, or start a local one on loopback with the dashboard and token auth on."""
-    import ray
-
-    if address:
-        return ray.init(address=address, log_to_driver=False, logging_level="WARNING")
-    return ray.init(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
-                    log_to_driver=False, logging_level="WARNING")
-
-
-def _print_ray(context, address: str | None) -> None:
-    url = getattr(context, "dashboard_url", "") or "127.0.0.1:8265"
-    where = f"attached to {address}" if address else "local Ray started"
-    print(f"Ray: {where} · dashboard http://{url} · log in with the token that "
-          "`ray get-auth-token` prints (also in ~/.ray/auth_token)")
 
 
 def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:

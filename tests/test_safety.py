@@ -63,8 +63,8 @@ def test_remote_code_in_a_model_folder_never_runs(tmp_path):
 
 PROBE = """
 import json, os, subprocess, sys, urllib.error, urllib.request
-from orchestrator.sweep import _start_ray
-context = _start_ray(None)
+from orchestrator.local_ray import start_ray
+context = start_ray()
 host, port = context.dashboard_url.rsplit(":", 1)
 listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout
 try:
