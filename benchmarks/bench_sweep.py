@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +30,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sweeps import started_actors  # noqa: E402  (the e2e test reads Ray's logs the same way)
 
 
 def main() -> None:
@@ -55,9 +57,7 @@ def main() -> None:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "RAY_TMPDIR": ray_tmp})
     wall = time.perf_counter() - started
-    actors = Counter()
-    for log in Path(ray_tmp).glob("**/logs/**/worker-*.out"):  # the actor's class heads its log
-        actors.update(re.findall(r":actor_name:(\w+)", log.read_text(errors="replace")[:4096])[:1])
+    actors = Counter(started_actors(ray_tmp))
     shutil.rmtree(ray_tmp, ignore_errors=True)
     print(done.stdout[-2500:])
     if done.returncode != 0:

@@ -77,10 +77,15 @@ def wait_for(ready: Callable[[], bool], what: str, timeout_s: float = START_TIME
     deadline = time.monotonic() + timeout_s
     while not ready():
         if not alive() or time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else ""
+            tail = _tail(log)
             state = "exited" if not alive() else f"not ready after {timeout_s:g} s"
             raise RuntimeError(f"{what} {state}\n{tail}")
         time.sleep(0.5)
+
+
+def _tail(log: Path | None) -> str:
+    """The end of a server's log, if it wrote one."""
+    return log.read_text(errors="replace")[-3000:] if log and log.is_file() else ""
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
@@ -157,7 +162,7 @@ def _run(command: list[str], what: str, log: Path | None = None, env: dict[str, 
     """Run a start-up command; fail with its output (and the server's log) if it fails."""
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S + 10)
     if done.returncode != 0:
-        tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else ""
+        tail = _tail(log)
         raise RuntimeError(f"{what} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}\n{tail}")
 
 

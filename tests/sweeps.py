@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,12 @@ class Sweep:
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{self.workdir / 'mlflow.db'}"
+        return tracking_uri(self.workdir)
+
+
+def tracking_uri(workdir: Path) -> str:
+    """The SQLite MLflow store of a sweep run in ``workdir``."""
+    return f"sqlite:///{workdir / 'mlflow.db'}"
 
 
 def kill_session(leader: int, ray_tmp: str) -> None:
@@ -69,22 +75,30 @@ def start_module(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
 def sweep_args(workdir: Path, *extra: str) -> list[str]:
     """The sweep on ``workdir``'s space, storage and SQLite store."""
     return ["orchestrator.sweep", "--space", str(workdir / "space.yaml"), "--storage", str(workdir / "store"),
-            "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
+            "--tracking-uri", tracking_uri(workdir), *extra]
 
 
-def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None,
-              actors: list[str] | None = None) -> subprocess.CompletedProcess:
-    """``python -m orchestrator.sweep`` to its end (report in ``workdir/report``); ``actors``, if
-    given, receives the class of every actor that Ray started."""
+def read_output(process: subprocess.Popen) -> tuple[threading.Thread, list[str]]:
+    """Read ``process``'s output all along in a thread (a full pipe would block the process); the
+    list grows line by line."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    return reader, lines
+
+
+def run_sweep(workdir: Path, *extra: str, env: dict[str, str] | None = None
+              ) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """``python -m orchestrator.sweep`` to its end (report in ``workdir/report``), and the class of
+    every actor its Ray started."""
     process, ray_tmp = start_module(*sweep_args(workdir, "--report-dir", str(workdir / "report"), *extra),
                                     env=env)
     try:
         out, _ = process.communicate(timeout=TIMEOUT_S)
-        if actors is not None:
-            actors += started_actors(ray_tmp)
+        actors = started_actors(ray_tmp)
     finally:
         kill_session(process.pid, ray_tmp)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, "")
+    return subprocess.CompletedProcess(process.args, process.returncode, out, ""), actors
 
 
 def started_actors(ray_tmp: str) -> list[str]:
@@ -98,7 +112,6 @@ def started_actors(ray_tmp: str) -> list[str]:
 
 def run_e2e_sweep(workdir: Path) -> Sweep:
     (workdir / "space.yaml").write_text(yaml.safe_dump(E2E_SPACE))
-    actors: list[str] = []
-    first = run_sweep(workdir, actors=actors)
+    first, actors = run_sweep(workdir)
     assert first.returncode == 0, first.stdout[-4000:]
     return Sweep(workdir, first, tuple(actors))

@@ -4,7 +4,6 @@ exit code 2, nothing started, nothing written."""
 from __future__ import annotations
 
 import shutil
-import socket
 
 import pytest
 import yaml
@@ -12,6 +11,7 @@ import yaml
 from orchestrator import sweep
 
 from tests.conftest import SST2
+from tests.servers import free_ports
 
 GOOD = {
     "name": "bad-input",
@@ -120,23 +120,17 @@ def test_malformed_tsv_names_file_and_line(tmp_path, capsys):
     assert code == 2 and "validation.tsv:874: label '7' is not 0 or 1" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_tracking_server_is_found_before_ray_starts(tmp_path, capsys):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(GOOD))
     code = sweep.main(["--space", str(space), "--storage", str(tmp_path / "store"),
-                       "--tracking-uri", f"http://user:s3cret@127.0.0.1:{_free_port()}"])
+                       "--tracking-uri", f"http://user:s3cret@127.0.0.1:{free_ports(1)[0]}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "is unreachable" in err and "s3cret" not in err and "user:***@" in err
 
 
 def test_unreachable_ray_address(tmp_path, capsys):
-    code, err = _run(tmp_path, GOOD, "--address", f"127.0.0.1:{_free_port()}", capsys=capsys)
+    code, err = _run(tmp_path, GOOD, "--address", f"127.0.0.1:{free_ports(1)[0]}", capsys=capsys)
     assert code == 2 and "Ray cluster unreachable" in err
 
 

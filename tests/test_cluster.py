@@ -23,7 +23,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from orchestrator.paths import PROJECT_ROOT
-from orchestrator.storage import FIX, answer_path, answer_probe, first_problem
+from orchestrator.storage import FIX
 from tests.servers import BIN, Database, RayCluster, Server, kill_under, mlflow_server, postgres, \
     postgres_bin, ray_cluster
 
@@ -181,21 +181,3 @@ def test_a_node_that_cannot_see_the_storage_stops_the_sweep(stack):
     assert f"storage {store} is not shared: Ray node {blind[:12]}" in line
     assert "cannot see the driver's probe file" in line and FIX in line
     assert not list(store.glob(".shared-probe-*"))  # the probe files are cleaned up
-
-
-def test_probe_answers(tmp_path):
-    probe = tmp_path / ".shared-probe-x"
-    assert answer_probe(str(probe), "x", "node1").startswith("cannot see the driver's probe file")
-    probe.write_text("y")
-    assert answer_probe(str(probe), "x", "node1").startswith("sees another file")
-    probe.write_text("x")
-    assert answer_probe(str(probe), "x", "node1") == ""
-    assert answer_path(probe, "node1").read_text() == "x"
-
-
-def test_first_problem_names_the_node_and_the_fix():
-    nodes = {"a" * 56: "10.0.0.1", "b" * 56: "10.0.0.2"}
-    assert first_problem(Path("/s"), nodes, dict.fromkeys(nodes, "")) is None
-    problem = first_problem(Path("/s"), nodes, {"a" * 56: "", "b" * 56: "cannot see the driver's probe file /s/p"})
-    assert problem == (f"storage /s is not shared: Ray node {'b' * 12} (10.0.0.2) cannot see the driver's probe "
-                       f"file /s/p; {FIX}")

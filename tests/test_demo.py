@@ -9,12 +9,11 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -25,7 +24,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestrator import demo
 from tests.conftest import ROOT
-from tests.sweeps import Sweep, kill_session, start_module
+from tests.servers import free_ports, wait_for
+from tests.sweeps import Sweep, kill_session, read_output, start_module
 
 # In the table's order: the teachers first, then by name.
 MODELS = ("BERT (teacher)", "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)",
@@ -45,16 +45,10 @@ class RunningDemo:
     process: subprocess.Popen
     url: str
     ray_tmp: str
-    output: list[str] = field(default_factory=list)
+    output: list[str]  # grows as the demo prints
 
     def printed(self) -> str:
         return "".join(self.output)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ray_processes(running: RunningDemo, grace_s: float = 20.0) -> list[str]:
@@ -72,18 +66,17 @@ def ray_processes(running: RunningDemo, grace_s: float = 20.0) -> list[str]:
 def start_demo(sweep: Sweep) -> RunningDemo:
     """``python -m orchestrator.demo`` in its own session and Ray temp dir; returns once it prints
     the page's address (or fails the test with what it printed)."""
-    port = free_port()
+    (port,) = free_ports(1)
     process, ray_tmp = start_module("orchestrator.demo", "--sweep", "e2e", "--tracking-uri", sweep.tracking_uri,
                                     "--port", str(port))
-    running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp)
-    # Read the output all along, so that a full pipe never blocks the demo.
-    threading.Thread(target=lambda: running.output.extend(process.stdout), daemon=True).start()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while f"open {running.url}" not in running.printed():
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_demo(running)
-            pytest.fail(f"the demo did not start:\n{running.printed()[-4000:]}")
-        time.sleep(0.5)
+    _, output = read_output(process)
+    running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp, output)
+    try:
+        wait_for(lambda: f"open {running.url}" in running.printed(), "the demo", START_TIMEOUT_S,
+                 alive=lambda: process.poll() is None)
+    except RuntimeError:
+        stop_demo(running)
+        pytest.fail(f"the demo did not start:\n{running.printed()[-4000:]}")
     return running
 
 
@@ -227,7 +220,7 @@ def no_ray(monkeypatch):
 def refused(capsys, *args: str) -> str:
     """Run the demo's CLI on bad input: exit code 2 and one line on stderr, which is returned."""
     capsys.readouterr()  # not what setting up the stores printed
-    assert demo.main(["--port", str(free_port()), *args]) == 2
+    assert demo.main(["--port", str(free_ports(1)[0]), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     return err

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from orchestrator import sweep
+from orchestrator.paths import DEFAULT_SPACE
 from orchestrator.sweep import makespan
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+STAGES = [[30.0], [30.0, 30.0, 60.0], [5.0, 70.0, 20.0, 20.0, 65.0, 1.0], [float(n % 7 + 1) for n in range(40)]]
 
 
-@pytest.mark.parametrize("seconds", [[30.0], [30.0, 30.0, 60.0], [5.0, 70.0, 20.0, 20.0, 65.0, 1.0],
-                                     [float(n % 7 + 1) for n in range(40)]])
+@pytest.mark.parametrize("seconds", STAGES)
 @pytest.mark.parametrize("slots", [1, 2, 3, 8])
 def test_makespan_lies_between_the_bounds_of_list_scheduling(seconds, slots):
     span = makespan(seconds, slots)
     assert span >= max(seconds) and span >= sum(seconds) / slots - 1e-9
     assert span <= sum(seconds) / slots + max(seconds) + 1e-9  # Graham's bound for greedy order
+
+
+@pytest.mark.parametrize("seconds", STAGES)
+def test_one_slot_runs_one_trial_after_the_other(seconds):
     assert makespan(seconds, 1) == pytest.approx(sum(seconds))
 
 
@@ -30,7 +34,7 @@ def test_makespan_follows_tunes_order():
 
 
 def test_default_space_dry_run_plans_16_trials_within_ten_minutes(tmp_path, capsys):
-    code = sweep.main(["--space", str(ROOT / "search_spaces" / "smoke.yaml"), "--dry-run",
+    code = sweep.main(["--space", str(DEFAULT_SPACE), "--dry-run",
                        "--storage", str(tmp_path / "store")])
     out = capsys.readouterr().out
     assert code == 0 and "16 trials in 2 stage(s)" in out

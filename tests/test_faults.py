@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session, start_module, sweep_args
+from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session, read_output, start_module, sweep_args, tracking_uri
 
 # Timing metrics differ between any two runs; everything else must not.
 TIMING = {"epoch_time_s", "samples_per_s"}
@@ -49,9 +48,7 @@ def invoke(workdir: Path, until=None, then: signal.Signals | None = None,
     machine. (A SIGKILL to the driver alone leaves its Ray's workers running long enough to finish
     their trial.)"""
     process, ray_tmp = start_module(*sweep_args(workdir, "--no-report"), env=env)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
-    reader.start()
+    reader, lines = read_output(process)
     event, deadline = 0.0, time.time() + TIMEOUT_S
     try:
         while process.poll() is None and time.time() < deadline:
@@ -88,13 +85,13 @@ def resumed_from_epoch_1(workdir: Path, name: str) -> bool:
     logged before the fault (the checkpoint holds them); retrained from scratch, it would hold the
     timing of a new epoch 1 (MLflow keeps the first value of a step it already has)."""
     (run,) = [r for r in trial_runs(workdir) if r.info.run_name == name]
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri(workdir))
     (logged,) = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_time_s") if m.step == 1]
     return results(workdir)[name]["epoch_1_s"] == logged
 
 
 def trial_runs(workdir: Path) -> list:
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri(workdir))
     experiment = client.get_experiment_by_name(E2E_SPACE["name"])
     return client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
 
@@ -139,7 +136,7 @@ def test_a_crashed_worker_resumes_and_its_run_stays_one_and_continuous(faulted, 
     crashed = faulted["marker"]["trial"]
     runs = [r for r in trial_runs(faulted["workdir"]) if r.info.run_name == crashed]
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    client = MlflowClient(f"sqlite:///{faulted['workdir'] / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri(faulted['workdir']))
     for metric in ("val_accuracy", "train_loss"):
         assert sorted(m.step for m in client.get_metric_history(runs[0].info.run_id, metric)) == [1, 2]
     assert resumed_from_epoch_1(faulted["workdir"], crashed)
@@ -196,7 +193,7 @@ def test_a_teacher_that_keeps_failing_fails_its_students_and_the_sweep_says_wher
     assert "worker process has died" in line and line.endswith("/bert__finetune__seed0/error.txt)")
     assert "tinybert_from_bert__kd__seed0: its teacher bert__finetune__seed0 failed in stage 1" in failed.out
     assert "Traceback" not in failed.out
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri(tmp_path))
     experiment = client.get_experiment_by_name("failing")
     runs = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
     assert [r.info.status for r in runs] == ["FAILED"]  # the student never got a run

@@ -14,7 +14,7 @@ from tests.sweeps import run_sweep
 
 def test_runs_tags_metrics_and_artifacts(swept):
     workdir, first = swept.workdir, swept.first
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(swept.tracking_uri)
     experiment = client.get_experiment_by_name("e2e")
     runs = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
     names = sorted(r.info.run_name for r in runs)
@@ -46,7 +46,7 @@ def test_runs_tags_metrics_and_artifacts(swept):
 def test_report_from_the_real_runs(swept):
     """Every table cell traces to these runs; a method the space lacks (KD) is marked, not fatal."""
     workdir = swept.workdir
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(swept.tracking_uri)
     experiment = client.get_experiment_by_name("e2e")
     run_ids = {r.info.run_id for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
     listed = set((workdir / "report" / "runs.csv").read_text().split())
@@ -60,14 +60,14 @@ def test_report_from_the_real_runs(swept):
 def test_second_invocation_trains_nothing(swept):
     workdir = swept.workdir
     before = {p.name: (p / "result.json").stat().st_mtime_ns for p in (workdir / "store" / "models").iterdir()}
-    second = run_sweep(workdir)
+    second, _ = run_sweep(workdir)
     assert second.returncode == 0, second.stdout[-4000:]
     assert "stage 1: all 2 trials already done" in second.stdout
     assert "stage 2: all 1 trials already done" in second.stdout
     assert "3 trials: 0 trained, 3 reused, 0 failed" in second.stdout
     after = {p.name: (p / "result.json").stat().st_mtime_ns for p in (workdir / "store" / "models").iterdir()}
     assert after == before
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    client = MlflowClient(swept.tracking_uri)
     experiment = client.get_experiment_by_name("e2e")
     assert len(client.search_runs([experiment.experiment_id], "tags.trial_key != ''")) == 3
     result = json.loads(next((workdir / "store" / "models").iterdir()).joinpath("result.json").read_text())
@@ -77,8 +77,7 @@ def test_second_invocation_trains_nothing(swept):
 def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
     from orchestrator import predict
 
-    workdir = swept.workdir
-    where = ["--sweep", "e2e", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"]
+    where = ["--sweep", "e2e", "--tracking-uri", swept.tracking_uri]
     assert predict.main(["NLP is fun.", *where]) == 0
     out = capsys.readouterr().out
     for label in ("BERT (teacher)", "TinyBERT (fine-tuned)",
