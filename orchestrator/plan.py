@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,23 +21,29 @@ from orchestrator.spec import SweepSpec, TrainSpec
 from orchestrator.tracking import run_name, teachers_tag
 from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
 from trainers.config import ConfigError, DataConfig, TrainConfig
+from trainers.model_refs import Resolved
 
 TEACHER_SEED_STRIDE = 1000
 
 
 @dataclass(frozen=True)
 class PlannedTrial:
+    """One trial. ``config`` holds the models as workers load them (resolved sources);
+    ``student`` and ``teachers`` are their short labels, for run names, tags and reports."""
+
     key: str
     name: str
     stage: int
     config: TrainConfig
+    student: str
+    teachers: tuple[str, ...] = ()
     teacher_keys: tuple[str, ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:
         cfg = self.config
-        return {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(cfg.teachers),
-                "student": cfg.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
+        return {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(self.teachers),
+                "student": self.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
                 "warmup_epochs": str(cfg.warmup_epochs), "seed": str(cfg.seed), "trial_key": self.key}
 
 
@@ -68,12 +75,17 @@ DISTILLATION_ONLY = ("temperature", "alpha", "soft_loss", "teacher_lr", "pilot_l
 
 
 def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...],
-                world_size: int = 1) -> str:
+                world_size: int = 1, model_fingerprints: Mapping[str, str] | None = None) -> str:
     """Hash of everything that determines a trial's result, the number of workers included (it
-    sets the effective batch), the data by its fingerprint and the teachers by their keys."""
+    sets the effective batch), the data by its fingerprint, the teachers by their keys and each
+    model by its fingerprint (a folder: its path and a checksum of its weights, so new weights
+    train anew; ``model_refs.Resolved``)."""
     fields = config.to_dict()
     for key in ("teacher_dirs", "eval_batch_size") + (DISTILLATION_ONLY if not config.distils else ()):
         fields.pop(key)
+    prints = model_fingerprints or {}
+    fields["student"] = prints.get(config.student, config.student)
+    fields["teachers"] = [prints.get(t, t) for t in config.teachers]
     fields["data"] = {"fingerprint": data_fingerprint, "max_length": config.data.max_length}
     fields["teacher_keys"] = list(teacher_keys)
     fields["world_size"] = world_size
@@ -81,19 +93,22 @@ def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path) -> Plan:
+def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
+               models: Mapping[str, Resolved]) -> Plan:
+    """``models``: every model reference of the space, resolved (``preflight.resolve_models``)."""
     data = DataConfig(**spec.data.model_dump())
     workers = spec.resources.workers_per_trial
     stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
     skipped: list[str] = []
+    prints = {m.source: m.fingerprint for m in models.values()}
 
     def finetune(model: str, seed: int, hyper: TrainSpec) -> PlannedTrial:
-        config = _config(spec, hyper, data, method="finetune", student=model, seed=seed)
-        key = content_key(config, data_fingerprint, (), workers)
-        trial = PlannedTrial(key, run_name("finetune", model, (), 0.0, 0, seed), 1, config)
+        ref = models[model]
+        config = _config(spec, hyper, data, method="finetune", student=ref.source, seed=seed)
+        key = content_key(config, data_fingerprint, (), workers, prints)
+        trial = PlannedTrial(key, run_name("finetune", ref.label, (), 0.0, 0, seed), 1, config, ref.label)
         return stages[1].setdefault(key, trial)
 
-    teacher_hyper = spec.teacher_train_spec()
     for block_index, block in enumerate(spec.grid):
         for seed in spec.seeds:
             for method in block.methods:
@@ -102,24 +117,29 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path) -> Plan
                         skipped.append(f"grid[{block_index}]: finetune × noise/warm start skipped "
                                        "(they apply to distillation only)")
                     for student in block.students:
-                        finetune(student, seed, spec.train)
+                        finetune(student, seed, spec.train_spec(student))
                     continue
                 for teacher_set in block.teachers:
                     teachers = [finetune(name, seed + TEACHER_SEED_STRIDE * teacher_set[:i].count(name),
-                                         teacher_hyper) for i, name in enumerate(teacher_set)]
+                                         spec.train_spec(name, teacher=True))
+                                for i, name in enumerate(teacher_set)]
                     keys = tuple(t.key for t in teachers)
+                    labels = tuple(models[t].label for t in teacher_set)
                     for student in block.students:
+                        ref = models[student]
                         for noise_p in block.noise_p:
                             for warm in block.warmup_epochs:
                                 config = _config(
-                                    spec, spec.train, data, method=method, student=student, seed=seed,
-                                    teachers=tuple(teacher_set), noise_p=noise_p, warmup_epochs=warm,
+                                    spec, spec.train_spec(student), data, method=method, student=ref.source,
+                                    seed=seed, teachers=tuple(models[t].source for t in teacher_set),
+                                    noise_p=noise_p, warmup_epochs=warm,
                                     teacher_weights=block.teacher_weights,
                                     teacher_dirs=tuple(str(model_dir(storage, k) / MODEL_ARTIFACT_DIR)
                                                        for k in keys))
-                                key = content_key(config, data_fingerprint, keys, workers)
-                                name = run_name(method, student, teacher_set, noise_p, warm, seed)
-                                stages[2].setdefault(key, PlannedTrial(key, name, 2, config, keys))
+                                key = content_key(config, data_fingerprint, keys, workers, prints)
+                                name = run_name(method, ref.label, labels, noise_p, warm, seed)
+                                stages[2].setdefault(key, PlannedTrial(key, name, 2, config, ref.label,
+                                                                       labels, keys))
     plan = Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
                 sorted(set(skipped)))
     names = [t.name for t in plan.trials]

@@ -15,8 +15,7 @@ from orchestrator.runs import TrackingError
 from orchestrator.spec import SpecError, SweepSpec
 from trainers.config import ConfigError, DataConfig
 from trainers.data import DataError, Splits, load_splits
-from trainers.models import ModelError, validate_name
-
+from trainers.model_refs import ModelError, Resolved, resolve
 
 
 class UserError(ValueError):
@@ -40,16 +39,29 @@ def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
     return spec.model_copy(update={"data": data, "models": models})
 
 
-def check_models(spec: SweepSpec, source: str) -> None:
-    for index, block in enumerate(spec.grid):
-        for name in {*block.students, *(t for s in block.teachers for t in s)}:
-            try:
-                validate_name(name, spec.models.size)
-            except ModelError as error:
-                raise ModelError(f"{source}: grid[{index}]: {error}") from None
+def model_names(spec: SweepSpec) -> list[str]:
+    """Every model reference of the space, in order of first appearance."""
+    names: list[str] = []
+    for block in spec.grid:
+        for name in [*(t for teacher_set in block.teachers for t in teacher_set), *block.students]:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def resolve_models(spec: SweepSpec, spec_path: Path, strict: bool = True) -> dict[str, Resolved]:
+    """Resolve every model of the space once, on the driver: a folder relative to the space file
+    becomes absolute (Ray's workers run elsewhere), a hub id must be fetchable now (``strict``; a
+    dry run plans without it), a folder must hold a config, safetensors weights and a tokenizer.
+    One line naming the file and the model."""
+    try:
+        models = resolve(model_names(spec), spec.models.size, spec_path.resolve().parent, strict)
+    except ModelError as error:
+        raise ModelError(f"{spec_path}: {error}") from None
     vocab = spec.models.vocab_file
     if vocab and not Path(vocab).is_file():
-        raise ModelError(f"{source}: models.vocab_file={vocab!r} not found")
+        raise ModelError(f"{spec_path}: models.vocab_file={vocab!r} not found")
+    return models
 
 
 def check_data(spec: SweepSpec) -> Splits:

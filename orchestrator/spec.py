@@ -129,6 +129,9 @@ class SweepSpec(_Strict):
     models: ModelsSpec = ModelsSpec()
     train: TrainSpec = TrainSpec()
     teacher_train: dict[str, Any] = Field(default_factory=dict)
+    # Overrides for the trials that train a given model (as a teacher, a baseline or a distilled
+    # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
+    per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resources: ResourcesSpec = ResourcesSpec()
 
     @field_validator("seeds")
@@ -141,18 +144,26 @@ class SweepSpec(_Strict):
     @field_validator("teacher_train")
     @classmethod
     def _train_overrides(cls, values: dict[str, Any]) -> dict[str, Any]:
-        for key in values:
-            if key not in TrainSpec.model_fields:
-                raise ValueError(f"unknown key '{key}'{_did_you_mean(('train', key))}")
-        try:
-            TrainSpec(**values)
-        except ValidationError as error:
-            first = error.errors()[0]
-            raise ValueError(f"{_location(first)} = {first.get('input')!r}: {first['msg']}") from None
+        _check_overrides(values)
+        return values
+
+    @field_validator("per_model")
+    @classmethod
+    def _model_overrides(cls, values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for model, overrides in values.items():
+            try:
+                _check_overrides(overrides)
+            except ValueError as error:
+                raise ValueError(f"{model}: {error}") from None
         return values
 
     @model_validator(mode="after")
     def _warmup_below_epochs(self) -> SweepSpec:
+        named = {m for b in self.grid for m in [*b.students, *(t for s in b.teachers for t in s)]}
+        for model in self.per_model:
+            if model not in named:
+                raise ValueError(f"per_model names {model!r}, which no grid block trains; use one of "
+                                 f"{', '.join(sorted(named))}")
         for block in self.grid:
             for w in block.warmup_epochs:
                 if w >= self.train.epochs:
@@ -160,9 +171,23 @@ class SweepSpec(_Strict):
                                      "warm-started student needs epochs left to distil")
         return self
 
-    def teacher_train_spec(self) -> TrainSpec:
-        """Stage-1 hyper-parameters: ``train`` with the ``teacher_train`` overrides."""
-        return TrainSpec(**{**self.train.model_dump(), **self.teacher_train})
+    def train_spec(self, model: str, *, teacher: bool = False) -> TrainSpec:
+        """Hyper-parameters of a trial that trains ``model``: ``train``, then ``teacher_train``
+        for a stage-1 teacher, then ``per_model[model]``."""
+        return TrainSpec(**{**self.train.model_dump(), **(self.teacher_train if teacher else {}),
+                            **self.per_model.get(model, {})})
+
+
+def _check_overrides(values: dict[str, Any]) -> None:
+    """Keys of ``train`` with values ``train`` accepts."""
+    for key in values:
+        if key not in TrainSpec.model_fields:
+            raise ValueError(f"unknown key '{key}'{_did_you_mean(('train', key))}")
+    try:
+        TrainSpec(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ValueError(f"{_location(first)} = {first.get('input')!r}: {first['msg']}") from None
 
 
 def _location(error: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import preflight
+from orchestrator.estimate import SWEEP_OVERHEAD_S, makespan, trial_seconds
 from orchestrator.local_ray import print_ray, start_ray
 from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
 from orchestrator.plan import Plan, PlannedTrial, build_plan, is_done, model_dir
@@ -39,16 +40,6 @@ from trainers.config import ConfigError
 # first trial to end. Tune refuses a request of nothing ({"cpu": 0}); one byte of Ray's logical
 # memory resource is a request that costs nothing.
 TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
-# Measured on the 2-core CI machine: tiny-preset training throughput in examples/s for one
-# single-threaded worker (benchmarks/bench_steps.py); what a trial costs beyond its training epochs
-# with two trials side by side (Ray's start-up and tear-down, 18.5 s, and building the models,
-# evaluating and saving, about 7 s); and what a sweep costs outside its trials (Ray's start, the
-# report), from benchmarks/bench_sweep.py.
-TINY_SAMPLES_PER_S = {"finetune": 1000.0, "kd": 1000.0, "metadistil": 110.0, "kd_live": 600.0}
-TRIAL_OVERHEAD_S = 26.0
-SWEEP_OVERHEAD_S = 30.0
-
-
 @dataclass
 class Outcome:
     trial: PlannedTrial
@@ -108,27 +99,19 @@ def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, Path]:
     if args.name:
         spec = spec.model_copy(update={"name": args.name})
     source = str(args.space)
-    preflight.check_models(spec, source)
+    models = preflight.resolve_models(spec, args.space, strict=not args.dry_run)
+    if args.dry_run:
+        for model in models.values():
+            if model.unreachable:
+                print(f"note: model {model.written!r} ({model.source}) cannot be fetched here now "
+                      f"({model.unreachable}); the sweep itself would refuse it")
     splits = preflight.check_data(spec)
     storage = args.storage.resolve()
     try:
-        plan = build_plan(spec, data_fingerprint=splits.fingerprint, storage=storage)
+        plan = build_plan(spec, data_fingerprint=splits.fingerprint, storage=storage, models=models)
     except ConfigError as error:  # a combination the space allows but a trial cannot take
         raise ConfigError(f"{source}: {error}") from None
     return spec, plan, storage
-
-
-def estimate_seconds(trial: PlannedTrial) -> float:
-    """Rough wall time of one trial on this kind of machine (tiny presets; real models: unknown)."""
-    cfg = trial.config
-    rate = TINY_SAMPLES_PER_S[cfg.method]
-    if cfg.method == "metadistil":  # each further teacher adds a forward, a backward and a step;
-        rate /= 1 + 0.5 * (len(cfg.teachers) - 1)  # between meta steps a step costs a live KD step
-        rate = cfg.meta_interval / (1 / rate + (cfg.meta_interval - 1) / TINY_SAMPLES_PER_S["kd_live"])
-    distil_epochs = cfg.epochs - cfg.warmup_epochs if cfg.distils else 0
-    seconds = cfg.data.train_size * ((cfg.epochs - distil_epochs) / TINY_SAMPLES_PER_S["finetune"]
-                                     + distil_epochs / rate)
-    return seconds + TRIAL_OVERHEAD_S
 
 
 def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
@@ -143,31 +126,23 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
         todo = [t for t in trials if not is_done(storage, t.key)]
         print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done")
-        seconds = {t.key: estimate_seconds(t) for t in todo}
+        seconds = {t.key: trial_seconds(t.config) for t in todo}
         for trial in trials:
             uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
-            status = ("reuse" if trial.key not in seconds else f"~{seconds[trial.key] / 60:.1f} min"
-                      if spec.models.size == "tiny" else "train")
+            estimate = seconds.get(trial.key)
+            status = ("reuse" if trial.key not in seconds else
+                      f"~{estimate / 60:.1f} min" if estimate is not None else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
         stage_seconds.append(list(seconds.values()))
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
-    if spec.models.size == "tiny":
+    if all(s is not None for stage in stage_seconds for s in stage):
         cores = os.cpu_count() or 1
         slots = max(1, int(cores // (res.workers_per_trial * res.cpus_per_worker)))
         total = SWEEP_OVERHEAD_S + sum(makespan(seconds, slots) for seconds in stage_seconds)
         print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
-              f"~{total / 60:.0f} min (from throughput measured on a 2-core machine; "
-              "real models are not estimated)")
-
-
-def makespan(seconds: list[float], slots: int) -> float:
-    """How long one stage runs when Tune starts its trials in order, each on the first free slot
-    (the next stage waits for all of them)."""
-    free = [0.0] * slots
-    for duration in seconds:
-        free[free.index(min(free))] += duration
-    return max(free)
+              f"~{total / 60:.0f} min (from a cost model fitted on a 2-core machine; models from "
+              "the hub are not estimated)")
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -> int:

@@ -61,8 +61,15 @@ CASES = [
     ("empty teacher set", _with("grid.1.teachers", [[]]), "a teacher set is empty"),
     ("kd without teachers", _with("grid.1.teachers", _DELETE), "kd/metadistil need teachers"),
     ("student teaches itself", _with("grid.1.teachers", [["distilbert"]]), "student 'distilbert' is in its own teacher set"),
-    ("unknown student", _with("grid.0.students", ["gpt9"]), "model 'gpt9': unknown tiny preset"),
-    ("unknown teacher", _with("grid.1.teachers", [["bret"]]), "model 'bret': unknown tiny preset"),
+    ("unknown student", _with("grid.0.students", ["gpt9"]), "model 'gpt9': not a registry name"),
+    ("unknown teacher", _with("grid.1.teachers", [["bret"]]), "model 'bret': not a registry name"),
+    ("missing model folder", _with("grid.0.students", ["./models/mine"]), "(there is no folder"),
+    ("bad layer suffix", _with("grid.0.students", ["minilm@two"]), "model 'minilm@two': after '@' write a layer count"),
+    ("too many layers", _with("grid.0.students", ["minilm@7"]), "model 'minilm@7': keeps 7 layers but the model has 6"),
+    ("hub id offline", {**GOOD, "models": {"size": "real"}, "grid": [{"methods": ["finetune"], "students": ["google/bert_uncased_L-2_H-128_A-2"]}]},
+     "hub model 'google/bert_uncased_L-2_H-128_A-2' cannot be fetched"),
+    ("unknown per_model model", {**GOOD, "per_model": {"robertaa": {"lr": 1e-3}}}, "per_model names 'robertaa', which no grid block trains"),
+    ("unknown per_model key", {**GOOD, "per_model": {"bert": {"lr_rate": 1e-3}}}, "per_model = "),
     ("temperature zero", _with("train.temperature", 0), "train.temperature = 0"),
     ("alpha above one", _with("train.alpha", 1.5), "train.alpha = 1.5"),
     ("bad soft loss", _with("train.soft_loss", "l2"), "train.soft_loss = 'l2'"),
@@ -97,6 +104,21 @@ def test_bad_space_is_refused_in_one_line(tmp_path, capsys, label, raw, expected
     assert str(tmp_path / "space.yaml") in err or "model" in err or "data" in err
     assert expected in err, err
     assert not (tmp_path / "store").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("remove, said", [("model.safetensors", "lacks model.safetensors"),
+                                          ("vocab.txt", "lacks a tokenizer")])
+def test_incomplete_model_folder_is_refused_in_one_line(tmp_path, capsys, remove, said):
+    from trainers.model_refs import packaged_dir
+
+    folder = tmp_path / "models" / "mine"
+    folder.mkdir(parents=True)
+    for file in packaged_dir("minilm").iterdir():
+        if file.is_file() and file.name not in (remove, "tokenizer.json"):
+            (folder / file.name).symlink_to(file)
+    code, err = _run(tmp_path, _with("grid.0.students", ["models/mine"]), capsys=capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and said in err and str(folder) in err, err
+    assert not (tmp_path / "store").exists()
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from orchestrator.plan import TEACHER_SEED_STRIDE, build_plan
+from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,7 +20,8 @@ def _spec(grid, seeds=(0,), **extra):
 
 
 def _plan(spec, fingerprint="f0"):
-    return build_plan(spec, data_fingerprint=fingerprint, storage=STORE)
+    return build_plan(spec, data_fingerprint=fingerprint, storage=STORE,
+                      models=resolve_models(spec, ROOT / "test.yaml", strict=False))
 
 
 @pytest.mark.parametrize("seeds", [(0,), (0, 1), (0, 1, 2)])
@@ -89,7 +91,9 @@ def test_shipped_spaces_plan(space):
     assert any(t.config.noise_p > 0 for t in plan.trials)
     assert any(t.config.warmup_epochs > 0 for t in plan.trials)
     assert any(len(t.config.teachers) > 1 for t in plan.trials)
-    assert len(spec.seeds) >= (3 if space.stem == "paper" else 2)
+    # the default trades seeds for a pretrained teacher within 10 minutes; its intervals are over
+    # test examples (Wilson); the reproductions show spread over seeds
+    assert len(spec.seeds) >= {"paper": 3, "smoke": 1}.get(space.stem, 2)
 
 
 def test_paper_space_is_the_original_grid():

@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator import runs
 from orchestrator.plan import build_plan, model_dir
+from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
 
@@ -19,7 +20,8 @@ def setup(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     spec = parse_spec({"name": "s", "seeds": [0], "grid": [
         {"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}]}, "x.yaml")
-    plan = build_plan(spec, data_fingerprint="f", storage=tmp_path / "store")
+    plan = build_plan(spec, data_fingerprint="f", storage=tmp_path / "store",
+                      models=resolve_models(spec, tmp_path / "x.yaml"))
     experiment = runs.ensure_experiment(client, "s", tmp_path / "artifacts")
     parent = runs.ensure_parent_run(client, experiment, "s", {"space": "x"})
     return client, plan, experiment, parent, tmp_path

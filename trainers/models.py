@@ -1,8 +1,9 @@
-"""Model registry: short names → real Hugging Face ids, tiny presets, tokenizers, parameter counts.
+"""Building models: tiny presets, pretrained checkpoints, students cut from them, tokenizers.
 
-``size="real"`` loads pretrained weights from the hub (or any hub id / local directory).
-``size="tiny"`` builds a small, randomly initialised model of the same architecture, trained from
-scratch, for machines without hub access. Presets keep the real ordering of sizes: RoBERTa > BERT >
+What a model reference means is in ``model_refs.py``; here it is built. ``size="real"`` loads the
+registry's pretrained weights from the hub (any hub id or local directory loads the same way);
+``size="tiny"`` builds the paper's four names as small, randomly initialised models of the same
+architecture, trained from scratch, for machines without hub access. Presets keep the real ordering of sizes: RoBERTa > BERT >
 DistilBERT > TinyBERT. BERT-family presets use the real BERT uncased WordPiece vocabulary; the
 RoBERTa preset uses a byte-level BPE trained on the training split, so teachers and students really
 tokenize differently, as BERT and RoBERTa do.
@@ -21,12 +22,9 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Ber
                           BertTokenizerFast, DistilBertConfig, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerBase, RobertaConfig, RobertaTokenizerFast)
 
-HUB_IDS = {
-    "bert": "bert-base-uncased",
-    "roberta": "roberta-base",
-    "distilbert": "distilbert-base-uncased",
-    "tinybert": "huawei-noah/TinyBERT_General_4L_312D",
-}
+from trainers.model_refs import (HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers,
+                                 resolve_one)
+
 NUM_LABELS = 2
 DEFAULT_VOCAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
 BPE_VOCAB_SIZE = 32_000
@@ -37,11 +35,25 @@ ROBERTA_VOCAB_ROWS = BPE_VOCAB_SIZE
 BPE_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
-class ModelError(ValueError):
-    """A model cannot be built or loaded; the message names the model and the fix."""
+def keep_layers(model: PreTrainedModel, layers: int | tuple[int, ...], name: str) -> list[int]:
+    """Cut ``model`` down to some of its transformer layers, in place; return which were kept.
+
+    The embeddings, the kept layers' weights and (for a classifier loaded from a bare encoder,
+    a fresh) head stay as they are. The kept indices go into the config (``kept_layers``), so the
+    saved model records where it came from.
+    """
+    encoder = getattr(model.base_model, "encoder", None) or getattr(model.base_model, "transformer", None)
+    blocks = getattr(encoder, "layer", None)
+    if not isinstance(blocks, torch.nn.ModuleList):
+        raise ModelError(f"model {name!r}: cannot find its transformer layers to keep some of them")
+    keep = kept_layers(layers, len(blocks), name)
+    encoder.layer = torch.nn.ModuleList(blocks[i] for i in keep)
+    model.config.num_hidden_layers = len(keep)  # DistilBERT maps this to n_layers
+    model.config.kept_layers = keep
+    return keep
 
 
-def _preset_config(name: str, vocab_size: int) -> PretrainedConfig:
+def preset_config(name: str, vocab_size: int) -> PretrainedConfig:
     """Tiny configs of the four architectures (the real ones are in :func:`reference_config`)."""
     if name == "bert":
         return BertConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=4,
@@ -84,16 +96,6 @@ def config_parameters(config: PretrainedConfig) -> int:
     """Exact parameter count of a sequence classifier built from ``config``, allocating nothing."""
     with torch.device("meta"):
         return count_parameters(AutoModelForSequenceClassification.from_config(config))
-
-
-def validate_name(name: str, size: str) -> None:
-    """Refuse an unusable model name up front, before anything trains."""
-    if size == "tiny" and name not in HUB_IDS and not Path(name).is_dir():
-        raise ModelError(f"model {name!r}: unknown tiny preset; use one of {', '.join(HUB_IDS)} "
-                         "or a local model directory")
-    if size == "real" and name not in HUB_IDS and "/" not in name and not Path(name).is_dir():
-        raise ModelError(f"model {name!r}: not a registry name ({', '.join(HUB_IDS)}), a hub id "
-                         "(org/name) or a local directory")
 
 
 def bert_tokenizer(vocab_file: str | Path) -> PreTrainedTokenizerBase:
@@ -147,22 +149,36 @@ class Built:
 
 def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: Path,
                 vocab_file: str | Path = DEFAULT_VOCAB, seed: int = 0) -> Built:
-    """Build (tiny) or load (real, or a local directory) a sequence classifier and its tokenizer.
+    """Build (tiny) or load (pretrained) a sequence classifier and its tokenizer.
 
-    A local directory wins over everything: stage-1 checkpoints are loaded this way. Weights load
+    ``name`` is a resolved source (``model_refs.resolve``): a local directory (stage-1 checkpoints
+    load this way too), a hub id, or a preset name, with an optional ``@layers`` suffix. Weights load
     from safetensors only; ``trust_remote_code`` is never set.
     """
-    if Path(name).is_dir():
-        return _load_pretrained(name, local_only=True)
-    if size == "real":
-        return _load_pretrained(HUB_IDS.get(name, name), local_only=False)
+    ref = ModelRef.parse(name)
+    base = ref.base
+    if base in PACKAGED:  # a registry name not resolved by a driver (tests, benchmarks)
+        base = resolve_one(base, size, Path.cwd())[0]
+    if Path(base).is_dir():
+        built = _load_pretrained(base, local_only=True)
+    elif size == "real" or base not in PRESETS:
+        built = _load_pretrained(HUB_IDS.get(base, base), local_only=False)
+    else:
+        built = _preset(base, train_texts, cache_dir, vocab_file, seed)
+    if ref.layers is not None:
+        keep_layers(built.model, ref.layers, name)
+    return built
+
+
+def _preset(name: str, train_texts: Sequence[str], cache_dir: Path, vocab_file: str | Path,
+            seed: int) -> Built:
     if name == "roberta":
         tokenizer = bpe_tokenizer(train_texts, cache_dir)
         vocab_size = ROBERTA_VOCAB_ROWS
     else:
         tokenizer = bert_tokenizer(vocab_file)
         vocab_size = tokenizer.vocab_size
-    config = _preset_config(name, vocab_size)
+    config = preset_config(name, vocab_size)
     torch.manual_seed(seed)  # the random init is part of the trial's seed
     model = AutoModelForSequenceClassification.from_config(config)
     return Built(model, tokenizer)
