@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,7 +52,7 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
 
 MODEL_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "distilbert": "DistilBERT",
-               "tinybert": "TinyBERT"}
+               "tinybert": "TinyBERT", "minilm": "MiniLM"}
 METHOD_NAMES = {FINETUNE: "Fine-tune", KD: "KD", METADISTIL: "MetaDistil"}
 METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
 TABLE_HEADERS = ("Method", "Accuracy (mean ± std, n)", "95 % interval", "No. of Parameters",
@@ -191,7 +192,8 @@ class Cells:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A distilled configuration against the KD row with the same teacher(s) and student."""
+    """A distilled configuration against a baseline row: the fine-tuned student, or KD with the
+    same teacher(s) and student."""
 
     row: Row
     baseline: Row
@@ -199,6 +201,18 @@ class Comparison:
     bootstrap: stats.BootstrapResult | None
     mcnemar: stats.McNemarResult | None
     note: str
+
+
+@dataclass(frozen=True)
+class RowTests:
+    """A distilled row's paired tests: against its fine-tuned student and (but KD itself) KD."""
+
+    finetuned: Comparison
+    kd: Comparison | None
+
+    @property
+    def row(self) -> Row:
+        return self.finetuned.row
 
 
 @dataclass(frozen=True)
@@ -210,6 +224,7 @@ class SweepData:
     runs: tuple[TrialRun, ...]
     skipped: tuple[str, ...]
     unfinished: int
+    span_ms: tuple[int, int | None] | None = None  # the sweep run's start and (last) end
 
     @property
     def is_paper(self) -> bool:
@@ -273,7 +288,8 @@ def load_sweep(client: MlflowClient, sweep: str) -> SweepData:
     runs, skipped = _trial_runs(finished)
     tags = {**experiment.tags, **(parent.data.tags if parent else {})}
     return SweepData(sweep, experiment, tags, parent.info.run_id if parent else None,
-                     runs, skipped, len(unfinished))
+                     runs, skipped, len(unfinished),
+                     (parent.info.start_time, parent.info.end_time) if parent else None)
 
 
 def _search(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
@@ -375,7 +391,9 @@ class Predictions:
 
 
 def model_name(model: str) -> str:
-    return MODEL_NAMES.get(model, model)
+    """``minilm@2`` → ``MiniLM@2``: the registry's spelling, any layer cut kept."""
+    base, at, layers = model.partition("@")
+    return MODEL_NAMES.get(base, base) + (f"@{layers}" if at else "")
 
 
 def teacher_models(keys: Iterable[GroupKey]) -> set[str]:
@@ -521,35 +539,39 @@ def _original(key: GroupKey) -> OriginalNumber | None:
 
 
 def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, ...]],
-                teachers: set[str], predictions: Predictions) -> list[Comparison]:
-    """Every distilled configuration with runs against KD with the same teacher(s) and student
-    (no noise, no warm start), paired on the seeds both have."""
+                teachers: set[str], predictions: Predictions) -> list[RowTests]:
+    """Every distilled configuration with runs against the fine-tuned student (does distilling
+    help at all?) and, but KD itself, against KD with the same teacher(s) and student (no noise, no
+    warm start); each paired on the seeds both rows have."""
     seen: set[GroupKey] = set()
     result = []
     for row in (row for table in tables for row in table.rows):
-        baseline_key = GroupKey(KD, row.key.teachers, row.key.student)
-        if row.key.method == FINETUNE or row.key == baseline_key or not row.runs or row.key in seen:
+        if row.key.method == FINETUNE or not row.runs or row.key in seen:
             continue
         seen.add(row.key)
-        baseline = Row(full_label(baseline_key, teachers), baseline_key,
-                       groups.get(baseline_key, ()))
-        result.append(compare(replace(row, label=full_label(row.key, teachers)), baseline,
-                              predictions))
+        row = replace(row, label=full_label(row.key, teachers))
+
+        def against(key: GroupKey, what: str) -> Comparison:
+            return compare(row, Row(full_label(key, teachers), key, groups.get(key, ())), predictions, what)
+
+        kd_key = GroupKey(KD, row.key.teachers, row.key.student)
+        result.append(RowTests(against(GroupKey(FINETUNE, (), row.key.student), "fine-tuned baseline"),
+                               None if row.key == kd_key else against(kd_key, "KD baseline")))
     return result
 
 
-def compare(row: Row, baseline: Row, predictions: Predictions) -> Comparison:
+def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD baseline") -> Comparison:
     """Pool the per-example correctness of both rows over their common seeds, then test.
 
     Seed s of the row is paired with seed s of the baseline (same data split and test examples);
     examples are matched on ``index``. Δ = accuracy(row) − accuracy(baseline).
     """
     if not baseline.runs:
-        return Comparison(row, baseline, (), None, None, "KD baseline not run")
+        return Comparison(row, baseline, (), None, None, f"{what} not run")
     by_seed = {run.seed: run for run in baseline.runs}
     pairs = [(run, by_seed[run.seed]) for run in row.runs if run.seed in by_seed]
     if not pairs:
-        return Comparison(row, baseline, (), None, None, "no seed in common with the KD baseline")
+        return Comparison(row, baseline, (), None, None, f"no seed in common with the {what}")
     correct_row, correct_base = [], []
     for run, base in pairs:
         mine, theirs = predictions.get(run.run_id), predictions.get(base.run_id)
@@ -722,33 +744,50 @@ def table_notes(paper: bool, runs_column: bool) -> list[str]:
     return notes
 
 
-SIGNIFICANCE_HEADERS = ("Method", "vs. KD baseline", "Seeds", "Examples",
+SIGNIFICANCE_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "p vs. fine-tuned",
+                        "vs. KD baseline", "Seeds", "Examples",
                         "Δ accuracy (points) [95 % CI]", "p (bootstrap)",
                         "Only this right / only KD right", "p (McNemar)", RUNS_HEADER)
 
 
-SIGNIFICANCE_LATEX_HEADERS = ("Method", "Seeds", "Δ accuracy (points) [95 % CI]", "p (bootstrap)",
-                              "p (McNemar)")
+SIGNIFICANCE_LATEX_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "Seeds",
+                              "Δ accuracy (points) [95 % CI]", "p (bootstrap)", "p (McNemar)")
 
 
-def significance_cells(comparison: Comparison) -> list[str]:
-    c = comparison
-    runs = ", ".join(r.run_id[:8] for r in (*c.row.runs, *c.baseline.runs))
+def _difference(boot: stats.BootstrapResult) -> str:
+    return f"{100 * boot.diff:+.2f} [{100 * boot.ci_low:+.2f}, {100 * boot.ci_high:+.2f}]"
+
+
+def significance_cells(tests: RowTests) -> list[str]:
+    ft, c = tests.finetuned, tests.kd
+    vs_ft = ([_difference(ft.bootstrap), format_p(ft.bootstrap.p_value)] if ft.bootstrap
+             else [ft.note, "–"])
+    runs = ", ".join(r.run_id[:8] for r in (*tests.row.runs, *(c.baseline.runs if c else ())))
+    if c is None:
+        return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", runs]
     if c.bootstrap is None or c.mcnemar is None:
-        return [c.row.label, c.baseline.label, "–", "–", c.note, "–", "–", "–", runs]
+        return [c.row.label, *vs_ft, c.baseline.label, "–", "–", c.note, "–", "–", "–", runs]
     boot = c.bootstrap
-    return [c.row.label, c.baseline.label, ", ".join(map(str, c.seeds)), f"{boot.n:,}",
-            f"{100 * boot.diff:+.2f} [{100 * boot.ci_low:+.2f}, {100 * boot.ci_high:+.2f}]",
-            format_p(boot.p_value), f"{c.mcnemar.a_only} / {c.mcnemar.b_only}",
+    return [c.row.label, *vs_ft, c.baseline.label, ", ".join(map(str, c.seeds)), f"{boot.n:,}",
+            _difference(boot), format_p(boot.p_value), f"{c.mcnemar.a_only} / {c.mcnemar.b_only}",
             format_p(c.mcnemar.p_value), runs]
 
 
-def significance_csv(items: Sequence[Comparison]) -> pd.DataFrame:
+def significance_csv(items: Sequence[RowTests]) -> pd.DataFrame:
     records = []
-    for c in items:
-        boot, mc = c.bootstrap, c.mcnemar
+    for tests in items:
+        ft = tests.finetuned
+        c = tests.kd or replace(ft, baseline=Row("", ft.row.key, ()), seeds=(), bootstrap=None,
+                                mcnemar=None, note="is the KD baseline")
+        boot, mc, ft_boot = c.bootstrap, c.mcnemar, ft.bootstrap
         records.append({
-            "method": c.row.label, "baseline": c.baseline.label,
+            "method": c.row.label, "finetuned_baseline": ft.baseline.label,
+            "finetuned_diff_points": 100 * ft_boot.diff if ft_boot else None,
+            "finetuned_ci_low_points": 100 * ft_boot.ci_low if ft_boot else None,
+            "finetuned_ci_high_points": 100 * ft_boot.ci_high if ft_boot else None,
+            "finetuned_p_bootstrap": ft_boot.p_value if ft_boot else None,
+            "finetuned_p_mcnemar": ft.mcnemar.p_value if ft.mcnemar else None,
+            "finetuned_note": ft.note, "baseline": c.baseline.label,
             "seeds": ";".join(map(str, c.seeds)), "n_examples": boot.n if boot else None,
             "diff_points": 100 * boot.diff if boot else None,
             "ci_low_points": 100 * boot.ci_low if boot else None,
@@ -760,7 +799,9 @@ def significance_csv(items: Sequence[Comparison]) -> pd.DataFrame:
             "run_ids": ";".join(r.run_id for r in c.row.runs),
             "baseline_run_ids": ";".join(r.run_id for r in c.baseline.runs)})
     return pd.DataFrame.from_records(records, columns=[
-        "method", "baseline", "seeds", "n_examples", "diff_points", "ci_low_points",
+        "method", "finetuned_baseline", "finetuned_diff_points", "finetuned_ci_low_points",
+        "finetuned_ci_high_points", "finetuned_p_bootstrap", "finetuned_p_mcnemar", "finetuned_note",
+        "baseline", "seeds", "n_examples", "diff_points", "ci_low_points",
         "ci_high_points", "p_bootstrap", "only_method_correct", "only_baseline_correct",
         "p_mcnemar", "note", "run_ids", "baseline_run_ids"]).astype(
         {"n_examples": "Int64", "only_method_correct": "Int64", "only_baseline_correct": "Int64"})
@@ -768,9 +809,10 @@ def significance_csv(items: Sequence[Comparison]) -> pd.DataFrame:
 
 SIGNIFICANCE_NOTES = (
     f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
-    "of a row is paired with seed s of the KD row with the same teacher(s) and student (no noise, "
-    "no warm start), examples are matched by index and pooled over the common seeds.",
-    f"Δ = accuracy(row) − accuracy(KD); 95 % CI and two-sided p from a paired bootstrap "
+    "of a row is paired with seed s of the fine-tuned student, and of the KD row with the same "
+    "teacher(s) and student (no noise, no warm start); examples are matched by index and pooled "
+    "over the common seeds.",
+    f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a paired bootstrap "
     f"({BOOTSTRAP_RESAMPLES:,} resamples of the pooled examples, seed {BOOTSTRAP_SEED}; "
     f"p ≥ 1/{BOOTSTRAP_RESAMPLES + 1:,}). McNemar: exact binomial test on the examples only one "
     "of the two gets right. Pooling treats examples as independent across seeds; the spread over "
@@ -782,29 +824,44 @@ SIGNIFICANCE_NOTES = (
 
 
 def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> None:
-    """Mean test accuracy against the student's parameters (log x), error bars = std over seeds."""
-    figure = Figure(figsize=(8, 5.5), layout="constrained")
-    axes = figure.add_subplot()
+    """Mean test accuracy against the student's parameters (log x), error bars = std over seeds.
+
+    Many rows share a student, so many points share an x: each point gets a number, points at one
+    x are spread a little sideways, and the numbers are keyed to the rows' names beside the axes.
+    """
+    points = [(row, cells) for row, cells in rows if cells.summary is not None and cells.params]
+    figure = Figure(figsize=(11, max(4.5, 1.2 + 0.22 * len(points))), layout="constrained")
+    axes, key = figure.subplots(1, 2, width_ratios=[3, 2])
+    by_x: dict[int, int] = {}
+    for row, cells in points:
+        by_x[cells.params] = by_x.get(cells.params, 0) + 1
+    seen: dict[int, int] = {}
     labelled: set[str] = set()
-    for row, cells in rows:
-        if cells.summary is None or not cells.params:
-            continue
+    lines = []
+    for number, (row, cells) in enumerate(points, start=1):
         method = row.key.method
         name = METHOD_NAMES.get(method, method)
         std = 0.0 if math.isnan(cells.summary.std) else cells.summary.std
-        axes.errorbar(cells.params, cells.summary.mean, yerr=std, capsize=3, linestyle="none",
+        crowd, place = by_x[cells.params], seen.get(cells.params, 0)
+        seen[cells.params] = place + 1
+        x = cells.params * 10 ** (0.012 * (place - (crowd - 1) / 2))  # 2.8 % apart
+        axes.errorbar(x, cells.summary.mean, yerr=std, capsize=3, linestyle="none",
                       marker=METHOD_MARKERS.get(method, "o"), color=_method_colour(method),
                       label=None if name in labelled else name)
         labelled.add(name)
-        axes.annotate(row.label, (cells.params, cells.summary.mean), fontsize=6,
-                      textcoords="offset points", xytext=(5, 3))
+        axes.annotate(str(number), (x, cells.summary.mean), fontsize=7, textcoords="offset points",
+                      xytext=(4, 4))
+        lines.append(f"{number:>2}  {row.label}: {cells.summary.mean:.1f}")
     axes.set_xscale("log")
-    axes.set_xlabel("No. of parameters (student; log scale)")
+    axes.set_xlabel("No. of parameters (student; log scale; points of one size set apart)")
     axes.set_ylabel("Test accuracy (%)")
     axes.set_title("Accuracy vs. parameters (mean ± std over seeds)")
     axes.grid(True, which="both", alpha=0.3)
     if labelled:
-        axes.legend(title="Method")
+        axes.legend(title="Method", fontsize=8)
+    key.axis("off")
+    key.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7,
+             transform=key.transAxes)
     _save(figure, path)
 
 
@@ -926,18 +983,20 @@ def _write_table(table: Table, cells: dict[Row, Cells], paper: bool, out_dir: Pa
     return markdown
 
 
-def _write_significance(items: Sequence[Comparison], out_dir: Path, files: list[Path]) -> str:
+def _write_significance(items: Sequence[RowTests], out_dir: Path, files: list[Path]) -> str:
     rows = [significance_cells(c) for c in items]
     if not rows:
         rows = [["no distilled configuration with runs"] + ["–"] * (len(SIGNIFICANCE_HEADERS) - 1)]
     markdown = markdown_table(SIGNIFICANCE_HEADERS, [("", rows)])
     (out_dir / "significance.md").write_text(
-        f"**Significance: each distilled configuration against KD**\n\n{markdown}",
+        f"**Significance: each distilled configuration against its fine-tuned student and against "
+        f"KD**\n\n{markdown}",
         encoding="utf-8")
     # A paper page has room for five columns; the baseline is in the caption, the counts in the CSV.
     pick = [SIGNIFICANCE_HEADERS.index(h) for h in SIGNIFICANCE_LATEX_HEADERS]
     (out_dir / "significance.tex").write_text(
-        latex_table("Paired tests against KD with the same teacher(s) and student",
+        latex_table("Paired tests against the fine-tuned student and against KD with the same "
+                    "teacher(s) and student",
                     "tab:significance", SIGNIFICANCE_LATEX_HEADERS,
                     [("", [[r[i] for i in pick] for r in rows])], SIGNIFICANCE_NOTES),
         encoding="utf-8")
@@ -986,6 +1045,16 @@ def _warnings(data: SweepData, groups: dict[GroupKey, tuple[TrialRun, ...]],
     return warnings
 
 
+def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
+    """The sweep run's wall time (a resumed sweep's run spans its interruptions too)."""
+    if not span_ms or not span_ms[1]:
+        return ""
+    start, end = (datetime.fromtimestamp(t / 1000, timezone.utc) for t in span_ms)
+    return (f"- Time: {(end - start).total_seconds() / 60:.0f} min, from {start:%Y-%m-%d %H:%M} to "
+            f"{end:%H:%M} UTC (the sweep run: Ray's start to the last trial; a resumed sweep spans its "
+            "interruptions)")
+
+
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, warnings: Sequence[str]) -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes."""
@@ -1004,6 +1073,7 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         f"- Search space: `{data.tags['space']}`" if "space" in data.tags else "",
         f"- Runs: {len(data.runs)} finished trial runs, seeds {', '.join(map(str, seeds))}"
         + (f"; model size: {', '.join(sizes)}" if sizes else ""),
+        _time_taken(data.span_ms),
     ]
     parts = [f"# Sweep `{data.name}`: results\n",
              "Tables and plots regenerated from the MLflow runs of this sweep (never from Ray's "
@@ -1014,7 +1084,7 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         parts.append(f"## {table.heading}\n\n{markdown[table.name]}\n"
                      f"Files: [{table.name}.md]({table.name}.md) · [{table.name}.csv]"
                      f"({table.name}.csv) · [{table.name}.tex]({table.name}.tex)\n")
-    parts.append("## Significance against KD\n\n" + significance_md + "\n"
+    parts.append("## Significance against the fine-tuned student and KD\n\n" + significance_md + "\n"
                  + "\n".join(f"- {note}" for note in SIGNIFICANCE_NOTES)
                  + "\n\nFiles: [significance.csv](significance.csv) · "
                    "[significance.tex](significance.tex)\n")

@@ -273,7 +273,14 @@ def test_significance_against_kd(paper: report.ReportResult) -> None:
     assert (int(warm.only_method_correct), int(warm.only_baseline_correct)) == (8, 0)
     multi = frame.loc["MetaDistil BERT+RoBERTa→DistilBERT"]
     assert multi.note == "KD baseline not run" and multi.p_mcnemar == ""
-    assert "KD BERT→DistilBERT" not in frame.index      # the baseline is not tested against itself
+    # Beside it, against the fine-tuned student (wrong on 0–13 and 0–14): 4 + 4 discordant pairs,
+    # all for MetaDistil: Δ = +2 points; KD (wrong on 0–19, 0–20) loses 6 + 6: Δ = −3 points.
+    assert row.finetuned_baseline == "DistilBERT (fine-tuned)"
+    assert float(row.finetuned_diff_points) == pytest.approx(2.0)
+    assert float(row.finetuned_p_mcnemar) == pytest.approx(2 * 0.5 ** 8)
+    kd = frame.loc["KD BERT→DistilBERT"]
+    assert float(kd.finetuned_diff_points) == pytest.approx(-3.0)
+    assert kd.note == "is the KD baseline" and kd.diff_points == ""  # not tested against itself
     markdown = (paper.out_dir / "significance.md").read_text(encoding="utf-8")
     assert "+5.00 [" in markdown
 
