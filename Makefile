@@ -1,6 +1,6 @@
 # Two entry points, each self-installing into .venv on first use (pinned by constraints.txt):
-#   make sweep   install, then run the default sweep (local Ray, MLflow in results/, tiny presets)
-#   make test    install, then run the test suite
+#   make sweep   install, then run the default sweep (local Ray, MLflow in results/)
+#   make test    install (the Debian packages the tests drive too), then run the test suite
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -23,4 +23,5 @@ report: $(STAMP)
 	$(BIN)/python -m orchestrator.report $(ARGS)
 
 test: $(STAMP)
+	bash tests/system/packages.sh
 	$(BIN)/python -m pytest -q $(ARGS)

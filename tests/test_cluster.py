@@ -51,7 +51,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack() -> Stack:
     if postgres_bin() is None:
-        pytest.skip("PostgreSQL server binaries missing (apt-get install postgresql; .ci/run does)")
+        pytest.skip("PostgreSQL server binaries missing (apt-get install postgresql; make test does)")
     # Short (Ray's socket paths live under it) and traversable by the postgres user.
     root = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
     root.chmod(0o711)
