@@ -41,6 +41,7 @@ def folder_copy(minilm_dir, tmp_path) -> Path:
 @pytest.mark.parametrize("text, ref", [
     ("minilm", ModelRef("minilm")), ("minilm@2", ModelRef("minilm", 2)),
     ("minilm@0_3_5", ModelRef("minilm", (0, 3, 5))), ("org/name@1", ModelRef("org/name", 1)),
+    ("/home/me@corp/model", ModelRef("/home/me@corp/model")),
 ])
 def test_references_parse(text, ref):
     assert ModelRef.parse(text) == ref

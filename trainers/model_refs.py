@@ -59,7 +59,7 @@ class ModelRef:
     @classmethod
     def parse(cls, text: str) -> ModelRef:
         base, at, spec = text.rpartition("@") if "@" in text else (text, "", "")
-        if not at:
+        if not at or "/" in spec:  # no cut, or an '@' inside a path (/home/me@corp/model)
             return cls(text)
         if not base or not _LAYERS.match(spec):
             raise ModelError(f"model {text!r}: after '@' write a layer count (minilm@2) or layers "

@@ -155,7 +155,7 @@ def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: 
     load this way too), a hub id, or a preset name, with an optional ``@layers`` suffix. Weights load
     from safetensors only; ``trust_remote_code`` is never set.
     """
-    ref = ModelRef.parse(name)
+    ref = ModelRef(name) if Path(name).is_dir() else ModelRef.parse(name)  # a folder named x@2
     base = ref.base
     if base in PACKAGED:  # a registry name not resolved by a driver (tests, benchmarks)
         base = resolve_one(base, size, Path.cwd())[0]
