@@ -27,6 +27,8 @@ from orchestrator.storage import FIX
 from tests.servers import BIN, Database, RayCluster, Server, kill_under, mlflow_server, postgres, \
     postgres_bin, ray_cluster
 
+pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+
 SPACE = {
     "name": "cluster",
     "seeds": [0],

@@ -10,7 +10,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, SST2
+
+pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
 
 SCRIPT = """
 import hashlib, json, shutil, sys

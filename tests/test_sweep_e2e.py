@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.sweeps import run_sweep
+
+pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
 
 
 def test_runs_tags_metrics_and_artifacts(swept):

@@ -16,6 +16,8 @@ from trainers.model_refs import packaged_dir
 
 from tests.sweeps import run_sweep, tracking_uri
 
+pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+
 HUB_ID = "test-org/minilm-cached"
 SPACE = {
     "name": "pretrained",
