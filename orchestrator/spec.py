@@ -158,12 +158,16 @@ class SweepSpec(_Strict):
         return values
 
     @model_validator(mode="after")
-    def _warmup_below_epochs(self) -> SweepSpec:
+    def _per_model_names_trained_models(self) -> SweepSpec:
         named = {m for b in self.grid for m in [*b.students, *(t for s in b.teachers for t in s)]}
         for model in self.per_model:
             if model not in named:
                 raise ValueError(f"per_model names {model!r}, which no grid block trains; use one of "
                                  f"{', '.join(sorted(named))}")
+        return self
+
+    @model_validator(mode="after")
+    def _warmup_below_epochs(self) -> SweepSpec:
         for block in self.grid:
             for w in block.warmup_epochs:
                 if w >= self.train.epochs:
