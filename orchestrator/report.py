@@ -844,13 +844,13 @@ def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> No
         std = 0.0 if math.isnan(cells.summary.std) else cells.summary.std
         crowd, place = by_x[cells.params], seen.get(cells.params, 0)
         seen[cells.params] = place + 1
-        x = cells.params * 10 ** (0.012 * (place - (crowd - 1) / 2))  # 2.8 % apart
+        x = cells.params * 10 ** (0.02 * (place - (crowd - 1) / 2))  # 4.7 % apart
         axes.errorbar(x, cells.summary.mean, yerr=std, capsize=3, linestyle="none",
                       marker=METHOD_MARKERS.get(method, "o"), color=_method_colour(method),
                       label=None if name in labelled else name)
         labelled.add(name)
         axes.annotate(str(number), (x, cells.summary.mean), fontsize=7, textcoords="offset points",
-                      xytext=(4, 4))
+                      xytext=(3, 4 if place % 2 == 0 else -11))  # neighbours' numbers above, below
         lines.append(f"{number:>2}  {row.label}: {cells.summary.mean:.1f}")
     axes.set_xscale("log")
     axes.set_xlabel("No. of parameters (student; log scale; points of one size set apart)")
