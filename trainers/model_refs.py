@@ -63,7 +63,7 @@ class ModelRef:
             return cls(text)
         if not base or not _LAYERS.match(spec):
             raise ModelError(f"model {text!r}: after '@' write a layer count (minilm@2) or layers "
-                                "joined by '_' (minilm@0_3_5)")
+                             "joined by '_' (minilm@0_3_5)")
         if "_" in spec:
             layers = tuple(int(i) for i in spec.split("_"))
             if list(layers) != sorted(set(layers)):

@@ -3,10 +3,10 @@
 What a model reference means is in ``model_refs.py``; here it is built. ``size="real"`` loads the
 registry's pretrained weights from the hub (any hub id or local directory loads the same way);
 ``size="tiny"`` builds the paper's four names as small, randomly initialised models of the same
-architecture, trained from scratch, for machines without hub access. Presets keep the real ordering of sizes: RoBERTa > BERT >
-DistilBERT > TinyBERT. BERT-family presets use the real BERT uncased WordPiece vocabulary; the
-RoBERTa preset uses a byte-level BPE trained on the training split, so teachers and students really
-tokenize differently, as BERT and RoBERTa do.
+architecture, trained from scratch, for machines without hub access. Presets keep the real
+ordering of sizes: RoBERTa > BERT > DistilBERT > TinyBERT. BERT-family presets use the real BERT
+uncased WordPiece vocabulary; the RoBERTa preset uses a byte-level BPE trained on the training
+split, so teachers and students really tokenize differently, as BERT and RoBERTa do.
 """
 
 from __future__ import annotations
