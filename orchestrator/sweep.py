@@ -21,10 +21,11 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import preflight
+from orchestrator import interrupts, preflight
 from orchestrator.estimate import SWEEP_OVERHEAD_S, makespan, trial_seconds
 from orchestrator.local_ray import print_ray, start_ray
 from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
@@ -86,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except preflight.USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    try:
-        return _run(args, spec, plan, storage)
-    except KeyboardInterrupt:  # before the stages (Ray starting, the checks): no trial had started
-        print(f"\ninterrupted before any trial started; re-run the same command to start ({_command()})",
-              file=sys.stderr)
-        return 130
+    with interrupts.landing() as caught:
+        try:
+            return _run(args, spec, plan, storage, caught)
+        except KeyboardInterrupt:  # before the stages (Ray starting, the checks): no trial started
+            caught()
+            print(f"\ninterrupted before any trial started; re-run the same command to start "
+                  f"({_command()})", file=sys.stderr)
+            return 130
 
 
 def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, Path]:
@@ -145,7 +148,8 @@ def print_plan(spec: SweepSpec, plan: Plan, storage: Path) -> None:
               "the hub are not estimated)")
 
 
-def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -> int:
+def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path,
+         caught: Callable[[], None]) -> int:
     # Read by Ray at import, so set first. Tune's classic reporter shows the columns we choose (the
     # new output engine ignores reporters); token auth is Ray's default, said explicitly so that
     # Ray does not warn about it.
@@ -223,6 +227,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path) -
                 else:
                     outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
     except KeyboardInterrupt:
+        caught()
         print("\ninterrupted: finished trials are kept; re-run the same command to resume "
               f"({_command()})", file=sys.stderr)
         ray.shutdown()

@@ -1,0 +1,47 @@
+"""A Ctrl-C that lands in a weakref callback is dropped by Python; the sweep's handler repeats it
+until the main loop catches it (orchestrator/interrupts.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPT = """
+import contextlib, os, signal, sys, threading, time, weakref
+from orchestrator import interrupts
+
+class Thing:
+    pass
+
+def slow_callback(ref):  # like SQLAlchemy's registry cleanup during garbage collection
+    end = time.time() + 1.0
+    while time.time() < end:
+        pass
+
+handling = interrupts.landing() if sys.argv[1] == "landing" else contextlib.nullcontext(lambda: None)
+with handling as caught:
+    thing = Thing()
+    ref = weakref.ref(thing, slow_callback)
+    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+        del thing  # the callback runs now, in the main thread: the first SIGINT lands in it
+        end = time.time() + 5
+        while time.time() < end:
+            time.sleep(0.05)
+        print("ran on")
+    except KeyboardInterrupt:
+        caught()
+        print("caught")
+"""
+
+
+@pytest.mark.parametrize("handling, printed", [("landing", "caught"), ("python", "ran on")])
+def test_a_dropped_ctrl_c_is_repeated_until_caught(handling, printed):
+    done = subprocess.run([sys.executable, "-c", SCRIPT, handling], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.strip() == printed, done.stderr
+    assert "KeyboardInterrupt" in done.stderr  # Python did drop the first one, in the callback
