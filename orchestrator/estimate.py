@@ -20,19 +20,17 @@ per training example, with student S, teachers T_i, quiz q and batch b:
     MetaDistil, between meta steps      c(S) + Σ c(T_i)/3   (a live-teacher KD step)
 
 plus a forward pass (c/5: evaluation batches of 256) over validation every epoch and over test at
-the end, and a fixed cost a
-trial (Ray Train's start-up and tear-down, building and saving the models). Models from the hub are
-not estimated: their size is unknown until downloaded.
+the end, and a fixed cost a trial (Ray Train's start-up and tear-down, building and saving the
+models). Models from the hub are not estimated: their size is unknown until downloaded.
 """
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
 from trainers.config import TrainConfig
-from trainers.model_refs import PRESETS, ModelRef, kept_layers
+from trainers.model_refs import PRESETS, ModelRef, depth, kept_layers
 
 A_S = 2.0e-3         # s per example, whatever the model: tokens to tensors, the loss, the step
 B_S = 1.6e-9         # s per example and non-embedding parameter (fwd + bwd + AdamW, one thread)
@@ -54,9 +52,7 @@ def example_cost(source: str, size: str) -> float | None:
     if Path(ref.base).is_dir():
         config = AutoConfig.from_pretrained(ref.base)
         if ref.layers is not None:
-            raw = json.loads((Path(ref.base) / "config.json").read_text())
-            depth = raw.get("num_hidden_layers", raw.get("n_layers"))
-            config.num_hidden_layers = len(kept_layers(ref.layers, depth, source))
+            config.num_hidden_layers = len(kept_layers(ref.layers, depth(Path(ref.base)), source))
     elif ref.base in PRESETS and size == "tiny":
         config = preset_config(ref.base, vocab_size=30_522)
     else:

@@ -150,6 +150,13 @@ def check_dir(folder: Path, written: str) -> None:
                          "(auto_map); only models that transformers implements are loaded")
 
 
+def depth(folder: Path) -> int | None:
+    """How many transformer layers the model saved in ``folder`` has, from its config."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    layers = config.get("num_hidden_layers", config.get("n_layers"))
+    return layers if isinstance(layers, int) else None
+
+
 def weights_digest(folder: Path) -> str:
     """sha256 of the folder's weights: replacing the weights changes every key that uses them."""
     digest = hashlib.sha256()
@@ -211,10 +218,9 @@ def resolve(written: list[str], size: str, base_dir: Path, strict: bool = True) 
             bases[ref.base] = resolve_one(ref.base, size, base_dir, strict)
         source = bases[ref.base][0]
         if ref.layers is not None and Path(source).is_dir():  # hub models are checked when built
-            config = json.loads((Path(source) / "config.json").read_text(encoding="utf-8"))
-            depth = config.get("num_hidden_layers", config.get("n_layers"))
-            if isinstance(depth, int):
-                kept_layers(ref.layers, depth, text)
+            total = depth(Path(source))
+            if total is not None:
+                kept_layers(ref.layers, total, text)
     labels: dict[str, str] = {}  # base → label
     taken: set[str] = set()
     for base in sorted(bases, key=lambda b: b not in HUB_IDS):  # registry names first
