@@ -1,12 +1,13 @@
 # Two entry points, each self-installing into .venv on first use (pinned by constraints.txt):
 #   make sweep   install, then run the default sweep (local Ray, MLflow in results/)
 #   make test    install (the Debian packages the tests drive too), then run the test suite
+# and, for the inner loop, `make test-fast`: every test that starts no Ray, server or browser.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sweep test report install
+.PHONY: sweep test test-fast report install
 
 install: $(STAMP)
 
@@ -25,3 +26,6 @@ report: $(STAMP)
 test: $(STAMP)
 	bash tests/system/packages.sh
 	$(BIN)/python -m pytest -q $(ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m 'not system' $(ARGS)

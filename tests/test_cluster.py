@@ -27,7 +27,7 @@ from orchestrator.storage import FIX
 from tests.servers import BIN, Database, RayCluster, Server, kill_under, mlflow_server, postgres, \
     postgres_bin, ray_cluster
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 SPACE = {
     "name": "cluster",

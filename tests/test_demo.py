@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 from tests.servers import free_ports, wait_for
 from tests.sweeps import Sweep, kill_session, read_output, start_module
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 # In the table's order: the teachers first, then by name.
 MODELS = ("BERT (teacher)", "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)",

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, SST2
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 SCRIPT = """
 import hashlib, json, shutil, sys

@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session, read_output, start_module, sweep_args, tracking_uri
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 # Timing metrics differ between any two runs; everything else must not.
 TIMING = {"epoch_time_s", "samples_per_s"}

@@ -16,7 +16,7 @@ from trainers.loop import Trial, run
 
 from tests.conftest import SST2
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 DATA = DataConfig(source=str(SST2), train_size=1500, quiz_size=50, test_size=300, max_length=48)
 FAST = {"epochs": 3, "lr": 1e-3, "teacher_lr": 1e-6, "pilot_lr": 1e-3, "batch_size": 32}

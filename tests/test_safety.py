@@ -81,7 +81,7 @@ print(json.dumps({"host": host, "listening": [line.split()[3] for line in listen
 """
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_local_ray_dashboard_on_loopback_and_token_auth_on(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_AUTH_MODE": "token"}

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.sweeps import run_sweep
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 
 def test_runs_tags_metrics_and_artifacts(swept):

@@ -16,7 +16,7 @@ from trainers.model_refs import packaged_dir
 
 from tests.sweeps import run_sweep, tracking_uri
 
-pytestmark = pytest.mark.slow  # real Ray, servers or full training runs: `-m 'not slow'` skips them
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 HUB_ID = "test-org/minilm-cached"
 SPACE = {
