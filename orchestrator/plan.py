@@ -11,16 +11,17 @@ with seed ``seed + 1000·k``: two copies of one teacher would teach nothing new.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.spec import SweepSpec, TrainSpec
+from orchestrator.spec import SweepSpec
 from orchestrator.tracking import run_name, teachers_tag
 from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
-from trainers.config import ConfigError, DataConfig, TrainConfig
+from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed
 from trainers.model_refs import Resolved
 
 TEACHER_SEED_STRIDE = 1000
@@ -66,22 +67,15 @@ def is_done(storage: Path, key: str) -> bool:
     return (model_dir(storage, key) / RESULT_FILE).is_file()
 
 
-# What only distillation reads: a fine-tune's result does not depend on it, so it stays out of a
-# fine-tune's key (one teacher serves sweeps whose KD settings differ). Evaluation batch size
-# changes no result either.
-DISTILLATION_ONLY = ("temperature", "alpha", "soft_loss", "teacher_lr", "pilot_lr", "quiz_batch_size",
-                     "meta_interval", "teacher_task_loss", "noise_token", "noise_teachers",
-                     "teacher_weights")
-
-
 def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...],
                 world_size: int = 1, model_fingerprints: Mapping[str, str] | None = None) -> str:
     """Hash of everything that determines a trial's result, the number of workers included (it
     sets the effective batch), the data by its fingerprint, the teachers by their keys and each
     model by its fingerprint (a folder: its path and a checksum of its weights, so new weights
-    train anew; ``model_refs.Resolved``)."""
+    train anew; ``model_refs.Resolved``). Settings that change no result are left out, and so are
+    those only distillation reads from a fine-tune's key (``trainers.config``'s field metadata)."""
     fields = config.to_dict()
-    for key in ("teacher_dirs", "eval_batch_size") + (DISTILLATION_ONLY if not config.distils else ()):
+    for key in unkeyed() + (distillation_only() if not config.distils else ()):
         fields.pop(key)
     prints = model_fingerprints or {}
     fields["student"] = prints.get(config.student, config.student)
@@ -96,15 +90,14 @@ def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[
 def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                models: Mapping[str, Resolved]) -> Plan:
     """``models``: every model reference of the space, resolved (``preflight.resolve_models``)."""
-    data = DataConfig(**spec.data.model_dump())
     workers = spec.resources.workers_per_trial
     stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
 
-    def finetune(model: str, seed: int, hyper: TrainSpec) -> PlannedTrial:
+    def finetune(model: str, seed: int, hyper: Hyper) -> PlannedTrial:
         ref = models[model]
-        config = _config(spec, hyper, data, method="finetune", student=ref.source, seed=seed)
+        config = _config(spec, hyper, method="finetune", student=ref.source, seed=seed)
         key = content_key(config, data_fingerprint, (), workers, prints)
         trial = PlannedTrial(key, run_name("finetune", ref.label, (), 0.0, 0, seed), 1, config, ref.label)
         return stages[1].setdefault(key, trial)
@@ -130,7 +123,7 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                         for noise_p in block.noise_p:
                             for warm in block.warmup_epochs:
                                 config = _config(
-                                    spec, spec.train_spec(student), data, method=method, student=ref.source,
+                                    spec, spec.train_spec(student), method=method, student=ref.source,
                                     seed=seed, teachers=tuple(models[t].source for t in teacher_set),
                                     noise_p=noise_p, warmup_epochs=warm,
                                     teacher_weights=block.teacher_weights,
@@ -151,8 +144,8 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
     return plan
 
 
-def _config(spec: SweepSpec, hyper: TrainSpec, data: DataConfig, **fields) -> TrainConfig:
+def _config(spec: SweepSpec, hyper: Hyper, **fields) -> TrainConfig:
     weights = fields.pop("teacher_weights", None)
-    return TrainConfig(data=data, size=spec.models.size, vocab_file=spec.models.vocab_file,
+    return TrainConfig(data=spec.data, size=spec.models.size, vocab_file=spec.models.vocab_file,
                        teacher_weights=tuple(weights) if weights else None,
-                       **hyper.model_dump(), **fields)
+                       **dataclasses.asdict(hyper), **fields)

@@ -6,24 +6,16 @@ the CLIs print it and exit 2. Nothing here starts Ray or writes to MLflow.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from orchestrator.runs import TrackingError
-from orchestrator.spec import SpecError, SweepSpec
-from trainers.config import ConfigError, DataConfig
-from trainers.data import DataError, Splits, load_splits
+from orchestrator.spec import SweepSpec
+from trainers.data import Splits, load_splits
+from trainers.errors import UserError
 from trainers.model_refs import ModelError, Resolved, resolve
-
-
-class UserError(ValueError):
-    """Bad input that is none of the specific kinds below."""
-
-
-# Every error a user's input can cause: the CLIs print these in one line and exit 2.
-USER_ERRORS = (UserError, SpecError, ConfigError, DataError, ModelError, TrackingError)
 
 
 def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
@@ -34,7 +26,7 @@ def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
             return value
         return str((spec_path.parent / value).resolve())
 
-    data = spec.data.model_copy(update={"source": absolute(spec.data.source)})
+    data = dataclasses.replace(spec.data, source=absolute(spec.data.source))
     models = spec.models.model_copy(update={"vocab_file": absolute(spec.models.vocab_file)})
     return spec.model_copy(update={"data": data, "models": models})
 
@@ -65,7 +57,7 @@ def resolve_models(spec: SweepSpec, spec_path: Path, strict: bool = True) -> dic
 
 
 def check_data(spec: SweepSpec) -> Splits:
-    return load_splits(DataConfig(**spec.data.model_dump()))
+    return load_splits(spec.data)
 
 
 def check_storage(storage: Path) -> None:

@@ -4,23 +4,31 @@ A space is plain data. ``grid`` is a list of blocks; each block is a cross produ
 and the sweep is the union of the blocks (duplicates removed), so a space can say "KD and MetaDistil
 for these pairs, warm start only for this one" without a full cross product. ``seeds`` apply to
 every block. Every error names the file, the key path and the fix, in one line.
+
+What a space says about training is not defined here: ``train:`` (and each ``teacher_train`` /
+``per_model`` override) is a ``trainers.config.Hyper`` and ``data:`` a ``DataConfig``, read
+straight into those dataclasses, so their defaults, ranges and messages are the trainers' own.
+This file holds only what is the sweep's: the grid, seeds, models, resources and overrides.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.paths import PROJECT_ROOT
+from trainers.config import ConfigError, DataConfig, Hyper, Method, Size
+from trainers.errors import UserError
 
-Method = Literal["finetune", "kd", "metadistil"]
+DEFAULT_DATA = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
 
 
-class SpecError(ValueError):
+class SpecError(UserError):
     """The search space is unusable; the message is one line with the file, key and fix."""
 
 
@@ -28,40 +36,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataSpec(_Strict):
-    source: str = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
-    train_size: int = Field(30_000, gt=0)
-    quiz_size: int = Field(100, gt=0)
-    test_size: int = Field(2_000, gt=0)
-    test_split: Literal["heldout", "sst2-test"] = "heldout"
-    split_seed: int = 0
-    max_length: int = Field(64, ge=8, le=512)
-
-
 class ModelsSpec(_Strict):
-    size: Literal["tiny", "real"] = "tiny"
+    size: Size = "tiny"
     vocab_file: str = ""
-
-
-class TrainSpec(_Strict):
-    """Hyper-parameters of every trial (see ``trainers.config.TrainConfig`` for their meaning)."""
-
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    temperature: float = Field(2.0, gt=0)
-    alpha: float = Field(0.5, ge=0, le=1)
-    soft_loss: Literal["kl", "mse"] = "kl"
-    teacher_lr: float = Field(1e-5, gt=0)
-    pilot_lr: float = Field(5e-5, gt=0)
-    quiz_batch_size: int | None = Field(None, ge=1)
-    meta_interval: int = Field(1, ge=1)
-    teacher_task_loss: bool = False
-    noise_token: str = "noise_word"
-    noise_teachers: bool = False
-    eval_batch_size: int = Field(256, ge=1)
 
 
 class GridBlock(_Strict):
@@ -125,14 +102,22 @@ class SweepSpec(_Strict):
     description: str = ""
     seeds: list[int] = Field(min_length=1)
     grid: list[GridBlock] = Field(min_length=1)
-    data: DataSpec = DataSpec()
+    data: DataConfig = DataConfig(source=DEFAULT_DATA)
     models: ModelsSpec = ModelsSpec()
-    train: TrainSpec = TrainSpec()
+    train: Hyper = Hyper()
     teacher_train: dict[str, Any] = Field(default_factory=dict)
     # Overrides for the trials that train a given model (as a teacher, a baseline or a distilled
     # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
     per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resources: ResourcesSpec = ResourcesSpec()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _default_source(cls, value: Any) -> Any:
+        """``data:`` without ``source`` reads the SST-2 files shipped beside the project."""
+        if isinstance(value, dict) and "source" not in value:
+            return {"source": DEFAULT_DATA, **value}
+        return value
 
     @field_validator("seeds")
     @classmethod
@@ -175,23 +160,22 @@ class SweepSpec(_Strict):
                                      "warm-started student needs epochs left to distil")
         return self
 
-    def train_spec(self, model: str, *, teacher: bool = False) -> TrainSpec:
+    def train_spec(self, model: str, *, teacher: bool = False) -> Hyper:
         """Hyper-parameters of a trial that trains ``model``: ``train``, then ``teacher_train``
         for a stage-1 teacher, then ``per_model[model]``."""
-        return TrainSpec(**{**self.train.model_dump(), **(self.teacher_train if teacher else {}),
-                            **self.per_model.get(model, {})})
+        return dataclasses.replace(self.train, **(self.teacher_train if teacher else {}),
+                                   **self.per_model.get(model, {}))
 
 
 def _check_overrides(values: dict[str, Any]) -> None:
     """Keys of ``train`` with values ``train`` accepts."""
     for key in values:
-        if key not in TrainSpec.model_fields:
+        if key not in _field_names(Hyper):
             raise ValueError(f"unknown key '{key}'{_did_you_mean(('train', key))}")
     try:
-        TrainSpec(**values)
-    except ValidationError as error:
-        first = error.errors()[0]
-        raise ValueError(f"{_location(first)} = {first.get('input')!r}: {first['msg']}") from None
+        Hyper(**values)
+    except ConfigError as error:
+        raise ValueError(f"{error.key} = {error.value!r}: {error.reason}" if error.key else str(error)) from None
 
 
 def _location(error: dict[str, Any]) -> str:
@@ -200,12 +184,17 @@ def _location(error: dict[str, Any]) -> str:
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """For an unknown key, the closest allowed key at that level of the schema."""
-    sections = {"data": DataSpec, "models": ModelsSpec, "train": TrainSpec,
-                "teacher_train": TrainSpec, "resources": ResourcesSpec, "grid": GridBlock}
-    model = sections.get(loc[0], SweepSpec) if len(loc) > 1 else SweepSpec
-    names = list(model.model_fields)
+    sections = {"data": DataConfig, "models": ModelsSpec, "train": Hyper,
+                "teacher_train": Hyper, "resources": ResourcesSpec, "grid": GridBlock}
+    names = _field_names(sections.get(loc[0], SweepSpec) if len(loc) > 1 else SweepSpec)
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(names)}"
+
+
+def _field_names(schema: type) -> list[str]:
+    if dataclasses.is_dataclass(schema):
+        return [f.name for f in dataclasses.fields(schema)]
+    return list(schema.model_fields)
 
 
 def parse_spec(raw: Any, source: str) -> SweepSpec:
@@ -218,7 +207,10 @@ def parse_spec(raw: Any, source: str) -> SweepSpec:
     except ValidationError as error:
         first = error.errors()[0]
         where = _location(first)
-        if first["type"] == "extra_forbidden":
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError) and cause.key:  # raised by a dataclass's __post_init__
+            raise SpecError(f"{source}: {where}.{cause.key} = {cause.value!r}: {cause.reason}") from None
+        if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             raise SpecError(f"{source}: unknown key '{where}'{_did_you_mean(first['loc'])}") from None
         if first["type"] == "missing":
             raise SpecError(f"{source}: missing key '{where}'") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from orchestrator.preflight import UserError
+from trainers.errors import UserError
 
 ANSWER_TIMEOUT_S = 120.0  # a node starts a Python worker for its task: seconds, more when loaded
 FIX = "on a multi-node cluster --storage must be a folder that every node mounts at the same path (NFS, a shared volume)"

@@ -35,6 +35,7 @@ from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.storage import check_shared
 from trainers.artifacts import RESULT_FILE
 from trainers.config import ConfigError
+from trainers.errors import UserError
 
 # The Tune wrapper only waits on its trainer, so it must hold no CPU: with even 0.01 CPU each, two
 # wrappers on a 2-CPU machine leave 1.98 CPUs and the second trainer's 1-CPU worker waits for the
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         spec, plan, storage = _prepare(args)
-    except preflight.USER_ERRORS as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.dry_run:
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             preflight.check_cpus(spec, os.cpu_count() or 1, local=True)
         if args.resume:
             check_resumable(args.tracking_uri, spec.name)
-    except preflight.USER_ERRORS as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with interrupts.landing() as caught:
@@ -181,7 +182,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, storage: Path,
     try:
         preflight.check_resources(spec, cluster)
         check_shared(storage)
-    except preflight.UserError as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         ray.shutdown()
         return 2

@@ -1,33 +1,75 @@
-"""Typed trial configuration, validated once in ``__post_init__``; the rest of the code trusts it.
+"""The hyper-parameter schema: typed trial configuration, validated once in ``__post_init__``.
 
-A bad value raises :class:`ConfigError` whose message names the key, the value and the fix, in one
-line, so every entry point can print it and exit 2.
+These dataclasses are the only definition of every training setting, its default and its range.
+The sweep's space reads its ``train:`` and ``data:`` sections straight into them (pydantic
+validates a dataclass by its annotations and then runs its ``__post_init__``), so a value means
+the same, and is refused with the same words, whether it comes from a YAML file or from code; the
+rest of the code trusts them.
+
+A bad value raises :class:`ConfigError`, whose message names the key, the value and the fix in
+one line, so every entry point can print it and exit 2.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-METHODS = ("finetune", "kd", "metadistil")
-SIZES = ("tiny", "real")
-SOFT_LOSSES = ("kl", "mse")
-TEST_SPLITS = ("heldout", "sst2-test")
+from trainers.errors import UserError
+
+Method = Literal["finetune", "kd", "metadistil"]
+Size = Literal["tiny", "real"]
+SoftLoss = Literal["kl", "mse"]
+TestSplit = Literal["heldout", "sst2-test"]
+METHODS: tuple[str, ...] = get_args(Method)
+SIZES: tuple[str, ...] = get_args(Size)
+SOFT_LOSSES: tuple[str, ...] = get_args(SoftLoss)
+TEST_SPLITS: tuple[str, ...] = get_args(TestSplit)
+
+# Field metadata read by the planner's content key (``plan.content_key``): a setting that only
+# distillation reads stays out of a fine-tune's key (one teacher serves sweeps whose KD settings
+# differ), and one that changes no result (where a checkpoint lies, the evaluation batch) stays
+# out of every key.
+DISTILS = {"distils": True}
+UNKEYED = {"keyed": False}
 
 
-class ConfigError(ValueError):
-    """A user's configuration value is wrong; the message is one line naming key, value and fix."""
+class ConfigError(UserError):
+    """A configuration value is wrong. ``key``, ``value`` and ``reason`` are kept apart so the
+    space's loader can say where in the file the key sits (``train.alpha = 1.5: ...``)."""
+
+    def __init__(self, message: str, key: str = "", value: Any = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.key, self.value, self.reason = key, value, reason
 
 
-def _require(ok: bool, message: str) -> None:
+def _require(ok: bool, key: str, value: Any, reason: str, prefix: str = "") -> None:
     if not ok:
-        raise ConfigError(message)
+        raise ConfigError(f"{prefix}{key}={value!r}: {reason}", key, value, reason)
 
 
-@dataclass(frozen=True)
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def distillation_only() -> tuple[str, ...]:
+    """Settings only distillation reads (see ``DISTILS``)."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("distils"))
+
+
+def unkeyed() -> tuple[str, ...]:
+    """Settings that change no result (see ``UNKEYED``)."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("keyed", True))
+
+
+@dataclass(frozen=True, kw_only=True)
 class DataConfig:
     """Where SST-2 comes from and how it is split (DESIGN.md: the original work's protocol).
 
@@ -41,101 +83,119 @@ class DataConfig:
     train_size: int = 30_000
     quiz_size: int = 100
     test_size: int = 2_000
-    test_split: str = "heldout"
+    test_split: TestSplit = "heldout"
     split_seed: int = 0
     max_length: int = 64
 
     def __post_init__(self) -> None:
         for key in ("train_size", "quiz_size", "test_size"):
             value = getattr(self, key)
-            _require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-                     f"data.{key}={value!r}: must be a positive integer")
-        _require(self.test_split in TEST_SPLITS,
-                 f"data.test_split={self.test_split!r}: use one of {', '.join(TEST_SPLITS)}")
-        _require(isinstance(self.max_length, int) and 8 <= self.max_length <= 512,
-                 f"data.max_length={self.max_length!r}: must be an integer in [8, 512]")
-        _require(isinstance(self.split_seed, int) and not isinstance(self.split_seed, bool),
-                 f"data.split_seed={self.split_seed!r}: must be an integer")
+            _require(_integer(value) and value > 0, key, value, "must be a positive integer", "data.")
+        _require(self.test_split in TEST_SPLITS, "test_split", self.test_split,
+                 f"use one of {', '.join(TEST_SPLITS)}", "data.")
+        _require(_integer(self.max_length) and 8 <= self.max_length <= 512, "max_length",
+                 self.max_length, "must be an integer in [8, 512]", "data.")
+        _require(_integer(self.split_seed), "split_seed", self.split_seed, "must be an integer", "data.")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """One trial: which method trains which student from which teachers, with what settings.
+@dataclass(frozen=True, kw_only=True)
+class Hyper:
+    """How a trial trains: the space's ``train:`` section, and the part of a trial's config that
+    ``teacher_train`` and ``per_model`` may override. Defaults follow the official MetaDistil
+    code: student lr 5e-5, teacher lr 1e-5, pilot step 5e-5.
 
-    For ``finetune`` the trained model is ``student`` and ``teachers`` is empty (a teacher's own
-    fine-tuning is a ``finetune`` trial whose ``student`` is the teacher's name). ``teacher_dirs``
-    holds the stage-1 checkpoints of the teachers, in the order of ``teachers``; the planner fills it.
-    Defaults follow the official MetaDistil code: student lr 5e-5, teacher lr 1e-5, pilot step 5e-5.
+    ``temperature`` T, ``alpha`` α and ``soft_loss`` make the distillation loss
+    ``α·T²·soft(s/T, t/T) + (1−α)·CE(s, y)`` (``trainers/losses.py``); ``teacher_lr``,
+    ``pilot_lr``, ``quiz_batch_size`` and ``meta_interval`` drive MetaDistil's teacher update
+    (``trainers/metadistil.py``). Fields marked ``DISTILS`` are read by distillation only.
     """
 
-    method: str
-    student: str
-    data: DataConfig
-    teachers: tuple[str, ...] = ()
-    teacher_dirs: tuple[str, ...] = ()
-    teacher_weights: tuple[float, ...] | None = None
-    size: str = "tiny"
     epochs: int = 3
     batch_size: int = 32
     lr: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    temperature: float = 2.0
-    alpha: float = 0.5
-    soft_loss: str = "kl"
-    teacher_lr: float = 1e-5
-    pilot_lr: float = 5e-5
-    quiz_batch_size: int | None = None
-    meta_interval: int = 1
-    teacher_task_loss: bool = False
+    temperature: float = field(default=2.0, metadata=DISTILS)
+    alpha: float = field(default=0.5, metadata=DISTILS)
+    soft_loss: SoftLoss = field(default="kl", metadata=DISTILS)
+    teacher_lr: float = field(default=1e-5, metadata=DISTILS)
+    pilot_lr: float = field(default=5e-5, metadata=DISTILS)
+    quiz_batch_size: int | None = field(default=None, metadata=DISTILS)
+    meta_interval: int = field(default=1, metadata=DISTILS)
+    teacher_task_loss: bool = field(default=False, metadata=DISTILS)
+    noise_token: str = field(default="noise_word", metadata=DISTILS)
+    noise_teachers: bool = field(default=False, metadata=DISTILS)
+    eval_batch_size: int = field(default=256, metadata=UNKEYED)
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "meta_interval", "eval_batch_size"):
+            value = getattr(self, key)
+            _require(_integer(value) and value >= 1, key, value, "must be an integer >= 1")
+        for key in ("lr", "teacher_lr", "pilot_lr"):
+            value = getattr(self, key)
+            _require(_number(value) and value > 0, key, value, "must be > 0")
+        _require(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
+                 self.weight_decay, "must be >= 0")
+        _require(_number(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "warmup_ratio",
+                 self.warmup_ratio, "must be in [0, 1)")
+        _require(_number(self.temperature) and self.temperature > 0, "temperature", self.temperature,
+                 "must be > 0 (try 2.0)")
+        _require(_number(self.alpha) and 0 <= self.alpha <= 1, "alpha", self.alpha, "must be in [0, 1]")
+        _require(self.soft_loss in SOFT_LOSSES, "soft_loss", self.soft_loss,
+                 f"use one of {', '.join(SOFT_LOSSES)}")
+        _require(self.quiz_batch_size is None or (_integer(self.quiz_batch_size) and self.quiz_batch_size >= 1),
+                 "quiz_batch_size", self.quiz_batch_size, "must be >= 1 or null (whole quiz set)")
+        _require(bool(self.noise_token.strip()), "noise_token", self.noise_token,
+                 "is empty: give a word, e.g. noise_word")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(Hyper):
+    """One trial: which method trains which student from which teachers, with what settings.
+
+    For ``finetune`` the trained model is ``student`` and ``teachers`` is empty (a teacher's own
+    fine-tuning is a ``finetune`` trial whose ``student`` is the teacher's name). ``teacher_dirs``
+    holds the stage-1 checkpoints of the teachers, in the order of ``teachers``; the planner fills it.
+    """
+
+    method: Method
+    student: str
+    data: DataConfig
+    teachers: tuple[str, ...] = ()
+    teacher_dirs: tuple[str, ...] = field(default=(), metadata=UNKEYED)
+    teacher_weights: tuple[float, ...] | None = field(default=None, metadata=DISTILS)
+    size: Size = "tiny"
     noise_p: float = 0.0
-    noise_token: str = "noise_word"
-    noise_teachers: bool = False
     warmup_epochs: int = 0
     seed: int = 0
-    eval_batch_size: int = 256
     vocab_file: str = ""
 
     def __post_init__(self) -> None:
-        _require(self.method in METHODS, f"method={self.method!r}: use one of {', '.join(METHODS)}")
-        _require(self.size in SIZES, f"size={self.size!r}: use one of {', '.join(SIZES)}")
-        _require(isinstance(self.epochs, int) and self.epochs >= 1,
-                 f"epochs={self.epochs!r}: must be an integer >= 1")
-        _require(isinstance(self.batch_size, int) and self.batch_size >= 1,
-                 f"batch_size={self.batch_size!r}: must be an integer >= 1")
-        for key in ("lr", "teacher_lr", "pilot_lr"):
-            value = getattr(self, key)
-            _require(isinstance(value, (int, float)) and value > 0, f"{key}={value!r}: must be > 0")
-        _require(self.temperature > 0, f"temperature={self.temperature!r}: must be > 0 (try 2.0)")
-        _require(0 <= self.alpha <= 1, f"alpha={self.alpha!r}: must be in [0, 1]")
-        _require(self.soft_loss in SOFT_LOSSES,
-                 f"soft_loss={self.soft_loss!r}: use one of {', '.join(SOFT_LOSSES)}")
-        _require(isinstance(self.noise_p, (int, float)) and 0 <= self.noise_p <= 1,
-                 f"noise_p={self.noise_p!r}: must be a probability in [0, 1]")
-        _require(bool(self.noise_token.strip()), "noise_token is empty: give a word, e.g. noise_word")
-        _require(isinstance(self.warmup_epochs, int) and 0 <= self.warmup_epochs < self.epochs,
-                 f"warmup_epochs={self.warmup_epochs!r}: must be in [0, epochs) with epochs="
+        super().__post_init__()
+        _require(self.method in METHODS, "method", self.method, f"use one of {', '.join(METHODS)}")
+        _require(self.size in SIZES, "size", self.size, f"use one of {', '.join(SIZES)}")
+        _require(_number(self.noise_p) and 0 <= self.noise_p <= 1, "noise_p", self.noise_p,
+                 "must be a probability in [0, 1]")
+        _require(_integer(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
+                 "warmup_epochs", self.warmup_epochs, f"must be in [0, epochs) with epochs="
                  f"{self.epochs}; raise epochs or lower warmup_epochs")
-        _require(isinstance(self.seed, int) and not isinstance(self.seed, bool),
-                 f"seed={self.seed!r}: must be an integer")
-        _require(isinstance(self.meta_interval, int) and self.meta_interval >= 1,
-                 f"meta_interval={self.meta_interval!r}: must be an integer >= 1")
-        _require(self.quiz_batch_size is None or self.quiz_batch_size >= 1,
-                 f"quiz_batch_size={self.quiz_batch_size!r}: must be >= 1 or null (whole quiz set)")
+        _require(_integer(self.seed), "seed", self.seed, "must be an integer")
         if self.method == "finetune":
-            _require(not self.teachers, f"teachers={list(self.teachers)}: fine-tune takes no teacher")
-            _require(self.noise_p == 0 and self.warmup_epochs == 0,
-                     "noise_p and warmup_epochs apply to distillation only; set them to 0 for finetune")
+            _require(not self.teachers, "teachers", list(self.teachers), "fine-tune takes no teacher")
+            if self.noise_p != 0 or self.warmup_epochs != 0:
+                raise ConfigError("noise_p and warmup_epochs apply to distillation only; set them "
+                                  "to 0 for finetune")
         else:
-            _require(len(self.teachers) >= 1,
-                     f"method={self.method!r} needs at least one teacher; add teachers: [bert]")
-            _require(len(self.teacher_dirs) in (0, len(self.teachers)),
-                     "teacher_dirs must name one checkpoint per teacher")
+            if not self.teachers:
+                raise ConfigError(f"method={self.method!r} needs at least one teacher; add "
+                                  "teachers: [bert]")
+            if len(self.teacher_dirs) not in (0, len(self.teachers)):
+                raise ConfigError("teacher_dirs must name one checkpoint per teacher")
         if self.teacher_weights is not None:
-            _require(len(self.teacher_weights) == len(self.teachers)
-                     and all(w >= 0 for w in self.teacher_weights) and sum(self.teacher_weights) > 0,
-                     f"teacher_weights={list(self.teacher_weights)}: one non-negative weight per "
-                     f"teacher ({len(self.teachers)}), not all zero")
+            weights = self.teacher_weights
+            _require(len(weights) == len(self.teachers) and all(w >= 0 for w in weights)
+                     and sum(weights) > 0, "teacher_weights", list(weights),
+                     f"one non-negative weight per teacher ({len(self.teachers)}), not all zero")
 
     @property
     def distils(self) -> bool:

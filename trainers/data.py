@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from trainers.config import DataConfig
+from trainers.errors import UserError
 
 HUB_DATASET = ("nyu-mll/glue", "sst2")
 FILES = ("train.tsv", "validation.tsv", "test.tsv")
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """The data is missing or malformed; the message names the file, the line and the fix."""
 
 

@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainers.errors import UserError
+
 # Registry name → Hugging Face hub id. The first four are the paper's models, built as tiny
 # presets under models.size: tiny; the packaged ones are always the real pretrained checkpoint.
 HUB_IDS = {
@@ -45,7 +47,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LAYERS = re.compile(r"^(?:\d+|\d+(?:_\d+)+)$")
 
 
-class ModelError(ValueError):
+class ModelError(UserError):
     """A model cannot be resolved, built or loaded; the message names it and the fix."""
 
 
