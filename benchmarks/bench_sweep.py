@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.sweeps import started_actors  # noqa: E402  (the e2e test reads Ray's logs the same way)
+from trainers.layout import StorageLayout  # noqa: E402
 
 
 def main() -> None:
@@ -63,9 +64,10 @@ def main() -> None:
     if done.returncode != 0:
         sys.exit(f"sweep failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     trials = []
-    for result_file in (store / "models").glob("*/result.json"):
+    layout = StorageLayout(store)
+    for result_file in layout.models.glob("*/result.json"):
         result = json.loads(result_file.read_text())
-        fit = json.loads((store / "ray" / result["key"] / "trial_time.json").read_text())
+        fit = json.loads(layout.trial_time_file(result["key"]).read_text())
         worker = result["timing"]
         trials.append({"name": result["name"], "trial": fit["wall_s"],
                        "start-up": worker["entered"] - fit["fit_started"],

@@ -94,3 +94,8 @@ def makespan(seconds: list[float], slots: int) -> float:
     for duration in seconds:
         free[free.index(min(free))] += duration
     return max(free)
+
+
+def sweep_seconds(stages: list[list[float]], slots: int) -> float:
+    """The whole sweep: its fixed start-up (Ray, MLflow) and each stage's makespan, in turn."""
+    return SWEEP_OVERHEAD_S + sum(makespan(seconds, slots) for seconds in stages)

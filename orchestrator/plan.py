@@ -20,8 +20,8 @@ from pathlib import Path
 
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import run_name, teachers_tag
-from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
 from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed
+from trainers.layout import StorageLayout
 from trainers.model_refs import Resolved
 
 TEACHER_SEED_STRIDE = 1000
@@ -60,11 +60,7 @@ class Plan:
 
 def model_dir(storage: Path, key: str) -> Path:
     """Where a finished trial's model, predictions and ``result.json`` live."""
-    return storage / "models" / key
-
-
-def is_done(storage: Path, key: str) -> bool:
-    return (model_dir(storage, key) / RESULT_FILE).is_file()
+    return StorageLayout(storage).model_dir(key)
 
 
 def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...],
@@ -91,6 +87,7 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                models: Mapping[str, Resolved]) -> Plan:
     """``models``: every model reference of the space, resolved (``preflight.resolve_models``)."""
     workers = spec.resources.workers_per_trial
+    layout = StorageLayout(storage)
     stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
@@ -127,8 +124,7 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                                     seed=seed, teachers=tuple(models[t].source for t in teacher_set),
                                     noise_p=noise_p, warmup_epochs=warm,
                                     teacher_weights=block.teacher_weights,
-                                    teacher_dirs=tuple(str(model_dir(storage, k) / MODEL_ARTIFACT_DIR)
-                                                       for k in keys))
+                                    teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
                                 key = content_key(config, data_fingerprint, keys, workers, prints)
                                 name = run_name(method, ref.label, labels, noise_p, warm, seed)
                                 stages[2].setdefault(key, PlannedTrial(key, name, 2, config, ref.label,

@@ -8,9 +8,9 @@ restarted by a re-run sweep resumes from its last epoch checkpoint (Train V2 pic
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import ray.train
@@ -18,9 +18,10 @@ from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from trainers.payload import TrialPayload
 
 
-def train_loop(payload: dict[str, Any]) -> None:
+def train_loop(payload: TrialPayload) -> None:
     """What each Ray Train worker runs. Imported there, not here: this wrapper process only waits
     on its trainer, and loading torch, transformers and MLflow into it would cost every trial
     seconds of start-up on a small machine."""
@@ -30,24 +31,25 @@ def train_loop(payload: dict[str, Any]) -> None:
     train_loop_per_worker(payload, entered_at)
 
 
-def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> None:
+def run_trial(config: dict[str, Any], payloads: dict[str, TrialPayload]) -> None:
     """Tune calls this with ``{"name": run name}``; the payload holds the trial's whole setup."""
     payload = payloads[config["name"]]
-    resources = payload["resources"]
-    use_gpu = resources["gpus_per_worker"] > 0
-    per_worker = {"CPU": resources["cpus_per_worker"]}
+    resources = payload.resources
+    use_gpu = resources.gpus_per_worker > 0
+    per_worker = {"CPU": resources.cpus_per_worker}
     if use_gpu:
-        per_worker["GPU"] = resources["gpus_per_worker"]
+        per_worker["GPU"] = resources.gpus_per_worker
     trainer = TorchTrainer(
-        train_loop,
-        train_loop_config=payload,
-        scaling_config=ScalingConfig(num_workers=resources["workers_per_trial"], use_gpu=use_gpu,
+        # The payload is bound here rather than passed as ``train_loop_config``, which Ray Train
+        # wants to be a dict: it reaches each worker as the typed object the driver built.
+        functools.partial(train_loop, payload),
+        scaling_config=ScalingConfig(num_workers=resources.workers, use_gpu=use_gpu,
                                      resources_per_worker=per_worker),
         run_config=ray.train.RunConfig(
-            name=payload["key"],
-            storage_path=payload["ray_storage"],
+            name=payload.key,
+            storage_path=str(payload.layout.ray),
             callbacks=[TuneReportCallback()],
-            failure_config=FailureConfig(max_failures=resources["max_failures"]),
+            failure_config=FailureConfig(max_failures=resources.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=1),
         ),
     )
@@ -55,6 +57,6 @@ def run_trial(config: dict[str, Any], payloads: dict[str, dict[str, Any]]) -> No
     trainer.fit()
     # The trial as Tune sees it, Ray Train's start-up and tear-down included: read by
     # benchmarks/bench_sweep.py to split a sweep's time into training and Ray overhead.
-    timing = Path(payload["ray_storage"]) / payload["key"] / "trial_time.json"
     ended = time.time()
-    timing.write_text(json.dumps({"wall_s": ended - started, "fit_started": started, "fit_ended": ended}))
+    payload.layout.trial_time_file(payload.key).write_text(
+        json.dumps({"wall_s": ended - started, "fit_started": started, "fit_ended": ended}))

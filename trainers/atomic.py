@@ -19,12 +19,14 @@ from pathlib import Path
 def staged(target: Path, *, replace: bool = True) -> Iterator[Path]:
     """Yield a fresh staging path beside ``target``; on a clean exit it becomes ``target``.
 
-    The staging name keeps ``target``'s suffix (``numpy.savez`` would append ``.npz`` otherwise).
+    The staging name is ``<stem>.tmp-<pid>-<ns><suffix>``: it keeps ``target``'s suffix
+    (``numpy.savez`` would append ``.npz`` otherwise) and says what it is to whoever finds one
+    left by a killed process.
     ``replace=False`` is for caches whose content is a function of their name: if another process
     put ``target`` in place first, its copy is as good and ours is dropped. An error inside the
     block removes the staging path and leaves ``target`` as it was.
     """
-    staging = target.with_name(f"{target.stem}.{os.getpid()}-{time.time_ns()}.tmp{target.suffix}")
+    staging = target.with_name(f"{target.stem}.tmp-{os.getpid()}-{time.time_ns()}{target.suffix}")
     try:
         yield staging
         if target.exists() and not replace:

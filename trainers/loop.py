@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from trainers import checkpoint, rng
+from trainers.atomic import staged
 from trainers.batches import TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
@@ -204,7 +205,6 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     if path.is_file():
         return torch.from_numpy(np.load(path)).to(trial.device)
     logits = compute()
-    staging = path.with_name(f"{path.stem}.{time.time_ns()}.tmp.npy")
-    np.save(staging, logits.cpu().numpy())
-    staging.replace(path)
+    with staged(path) as staging:
+        np.save(staging, logits.cpu().numpy())
     return logits

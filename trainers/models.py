@@ -12,7 +12,6 @@ split, so teachers and students really tokenize differently, as BERT and RoBERTa
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Ber
                           BertTokenizerFast, DistilBertConfig, PretrainedConfig, PreTrainedModel,
                           PreTrainedTokenizerBase, RobertaConfig, RobertaTokenizerFast)
 
+from trainers.atomic import staged
 from trainers.model_refs import (HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers,
                                  resolve_one)
 
@@ -132,12 +132,8 @@ def bpe_tokenizer(texts: Sequence[str], cache_dir: Path) -> PreTrainedTokenizerB
     tokenizer = RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>",
                                      eos_token="</s>", sep_token="</s>", cls_token="<s>",
                                      unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
-    staging = folder.with_name(folder.name + f".tmp{os.getpid()}")
-    tokenizer.save_pretrained(staging)
-    try:
-        staging.rename(folder)
-    except OSError:  # another trial cached the same tokenizer first: theirs is identical
-        pass
+    with staged(folder, replace=False) as staging:  # a trial that cached it first: theirs is identical
+        tokenizer.save_pretrained(staging)
     return AutoTokenizer.from_pretrained(folder)
 
 

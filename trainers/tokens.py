@@ -9,7 +9,6 @@ phrases is several times cheaper than padding everything to ``max_length``.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
+
+from trainers.atomic import staged
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,8 @@ def encode_cached(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_
             return Encoded(stored["flat"], stored["offsets"])
     encoded = encode(tokenizer, texts, max_length)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(staging, flat=encoded.flat, offsets=encoded.offsets)
-    staging.replace(path)  # atomic: concurrent trials never read a half-written cache file
+    with staged(path) as staging:  # concurrent trials never read a half-written cache file
+        np.savez(staging, flat=encoded.flat, offsets=encoded.offsets)
     return encoded
 
 

@@ -17,8 +17,6 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import ray.train
 import ray.train.torch
@@ -26,24 +24,25 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
-from trainers.config import TrainConfig
+from trainers.atomic import staged
+from trainers.checkpoint import STATE
 from trainers.loop import Trial, TrialResult, run
+from trainers.payload import TrialPayload
 
 # Test hook: the worker exits once at this epoch (a marker file records that it happened, and where).
 FAULT_EPOCH_ENV = "METADISTIL_FAULT_EPOCH"
 FAULT_MARKER_ENV = "METADISTIL_FAULT_MARKER"
 
 
-def train_loop_per_worker(payload: dict[str, Any], entered_at: float) -> None:
-    """Entry point given to ``TorchTrainer``. ``payload``: config, key, name, storage, run_id,
-    tracking_uri, threads; ``entered_at``: when the worker started this trial, before its imports."""
+def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
+    """Entry point given to ``TorchTrainer``; ``entered_at``: when the worker started this trial,
+    before its imports."""
     imported_at = time.time()
-    torch.set_num_threads(int(payload.get("threads", 1)))
-    config = TrainConfig.from_dict(payload["config"])
-    storage = Path(payload["storage"])
+    torch.set_num_threads(payload.resources.threads)
+    config = payload.config
     rank = ray.train.get_context().get_world_rank()
-    run_log = RunLog(payload["tracking_uri"], payload["run_id"]) if rank == 0 else None
-    trial = Trial.build(config, cache_dir=storage / "cache", device=ray.train.torch.get_device())
+    run_log = RunLog(payload.tracking_uri, payload.run_id) if rank == 0 else None
+    trial = Trial.build(config, cache_dir=payload.layout.cache, device=ray.train.torch.get_device())
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))
@@ -55,40 +54,36 @@ def train_loop_per_worker(payload: dict[str, Any], entered_at: float) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         if run_log is not None:
             run_log.epoch(epoch, metrics)
-        _maybe_fail(epoch, payload["name"])
+        _maybe_fail(epoch, payload.name)
 
     checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else nullcontext(None) as resume_dir:
         if resume_dir is not None and run_log is not None:
-            history = json.loads((Path(resume_dir) / "state.json").read_text())["history"]
+            history = json.loads((Path(resume_dir) / STATE).read_text())["history"]
             run_log.backfill(history)
         result = run(trial, report=report, scratch_dir=scratch,
                      resume_from=Path(resume_dir) if resume_dir else None)
     shutil.rmtree(scratch, ignore_errors=True)
     if rank == 0:
-        folder = storage / "models" / payload["key"]
         timing = {"entered": entered_at, "imported": imported_at, "finished": time.time()}
-        finish(result, config, folder, payload, run_log, timing)
+        finish(result, payload, run_log, timing)
 
 
-def finish(result: TrialResult, config: TrainConfig, folder: Path, payload: dict[str, Any],
-           run_log: RunLog | None, timing: dict[str, float]) -> None:
+def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
+           timing: dict[str, float]) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
-    staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
-    result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
-    predictions = staging / Path(PREDICTIONS_ARTIFACT).name
-    _write_predictions(predictions, result)
-    config.save(staging / CONFIG_ARTIFACT)
-    summary = {"key": payload["key"], "name": payload["name"], "run_id": payload["run_id"],
-               "final": result.final, "history": result.history,
-               # When the worker entered, finished importing and finished (a restarted worker: its
-               # last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
-               "timing": timing}
-    (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+    folder = payload.layout.model_dir(payload.key)
+    with staged(folder) as staging:
+        result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
+        result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
+        _write_predictions(staging / Path(PREDICTIONS_ARTIFACT).name, result)
+        payload.config.save(staging / CONFIG_ARTIFACT)
+        summary = {"key": payload.key, "name": payload.name, "run_id": payload.run_id,
+                   "final": result.final, "history": result.history,
+                   # When the worker entered, finished importing and finished (a restarted worker:
+                   # its last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
+                   "timing": timing}
+        (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
         run_log.final(result.final, folder)
 

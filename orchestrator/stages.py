@@ -1,0 +1,148 @@
+"""The stage loop: each stage's unfinished trials as one Ray Tune run of Ray Train trainers.
+
+Stage 1 fine-tunes teachers and baselines; stage 2 distils from their folders, so a stage-2 trial
+whose teacher failed is not started (it is reported failed, naming the teacher). A trial already
+done in the storage is not trained again: its folder becomes a finished MLflow run of this sweep
+(``runs.adopt_finished``). Every trial to train gets its MLflow run before Tune starts, so a
+restarted worker continues the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import runs
+from orchestrator.plan import Plan, PlannedTrial
+from orchestrator.spec import SweepSpec
+from trainers.layout import StorageLayout
+from trainers.payload import TrialPayload, TrialResources
+
+# The Tune wrapper only waits on its trainer, so it must hold no CPU: with even 0.01 CPU each, two
+# wrappers on a 2-CPU machine leave 1.98 CPUs and the second trainer's 1-CPU worker waits for the
+# first trial to end. Tune refuses a request of nothing ({"cpu": 0}); one byte of Ray's logical
+# memory resource is a request that costs nothing.
+TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
+
+
+@dataclass
+class Outcome:
+    trial: PlannedTrial
+    status: str  # trained | reused | failed
+    error: str = ""
+
+
+@dataclass
+class SweepRuns:
+    """The sweep's MLflow experiment and parent run, and its child runs by trial key."""
+
+    client: object
+    experiment_id: str
+    parent_id: str
+    sweep: str
+    tracking_uri: str
+    existing: dict[str, object] = field(default_factory=dict)
+
+    def adopt(self, trial: PlannedTrial, layout: StorageLayout) -> None:
+        runs.adopt_finished(self.client, self.experiment_id, self.parent_id, self.sweep, trial,
+                            layout.root, self.existing)
+
+    def open(self, trial: PlannedTrial) -> str:
+        return runs.ensure_trial_run(self.client, self.experiment_id, self.parent_id, self.sweep,
+                                     trial, self.existing)
+
+
+def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: SweepRuns,
+               slots: int) -> list[Outcome]:
+    """Train what is not done, stage by stage; every planned trial gets one outcome."""
+    resources = trial_resources(spec)
+    outcomes: list[Outcome] = []
+    for stage, trials in sorted(plan.stages.items()):
+        todo = [t for t in trials if not layout.is_done(t.key)]
+        for trial in trials:
+            if trial not in todo:
+                tracked.adopt(trial, layout)
+                outcomes.append(Outcome(trial, "reused"))
+        failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
+        blocked = [t for t in todo if failed_names.keys() & set(t.teacher_keys)]
+        outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
+            failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in stage 1")
+            for t in blocked]
+        todo = [t for t in todo if t not in blocked]
+        if blocked and not todo:
+            print(f"stage {stage}: nothing to train ({len(blocked)} of {len(trials)} trials wait on "
+                  "a teacher that failed)")
+            continue
+        if not todo:
+            print(f"stage {stage}: all {len(trials)} trials already done")
+            continue
+        print(f"stage {stage}: training {len(todo)} of {len(trials)} trials")
+        payloads = {t.name: TrialPayload(config=t.config, key=t.key, name=t.name, run_id=tracked.open(t),
+                                         tracking_uri=tracked.tracking_uri, resources=resources,
+                                         layout=layout) for t in todo}
+        errors = tune_stage(f"{spec.name}-stage{stage}", payloads, layout, slots)
+        for trial in todo:
+            if layout.is_done(trial.key):
+                outcomes.append(Outcome(trial, "trained"))
+            else:
+                outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
+    return outcomes
+
+
+def trial_resources(spec: SweepSpec) -> TrialResources:
+    res = spec.resources
+    return TrialResources(workers=res.workers_per_trial, cpus_per_worker=res.cpus_per_worker,
+                          gpus_per_worker=res.gpus_per_worker, max_failures=res.max_failures)
+
+
+def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:
+    """Trials that fit side by side: Tune would start every wrapper at once and leave their
+    trainers queueing for CPUs, which costs each one a Python start-up for nothing."""
+    res = spec.resources
+    slots = int(cluster.get("CPU", 0) // (res.workers_per_trial * res.cpus_per_worker))
+    if res.gpus_per_worker:
+        slots = min(slots, int(cluster.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
+    for limit in (cap, res.max_concurrent):
+        if limit:
+            slots = min(slots, limit)
+    return max(1, slots)
+
+
+def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayout,
+               slots: int) -> dict[str, str]:
+    """One Tune run over the stage's trials (``name``: its experiment); errors by trial name."""
+    from ray import tune
+
+    from orchestrator.trainable import run_trial
+
+    # A failed trial is listed at the end with its error in one line and its error.txt; Tune's own
+    # log of it is a page of Ray's internal traceback.
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), TRIAL_RESOURCES)
+    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
+                                                "val_accuracy": "val acc"},
+                                parameter_columns=[], max_report_frequency=30,
+                                print_intermediate_tables=True, max_column_length=60)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"name": tune.grid_search(sorted(payloads))},
+        tune_config=tune.TuneConfig(max_concurrent_trials=slots, reuse_actors=True,
+                                    trial_name_creator=lambda t: t.config["name"],
+                                    trial_dirname_creator=lambda t: t.config["name"]),
+        run_config=tune.RunConfig(name=name, storage_path=str(layout.tune),
+                                  progress_reporter=reporter, verbose=1),
+    )
+    results = tuner.fit()
+    return {r.config["name"]: f"{error_line(r.error)} (logs: {Path(r.path) / 'error.txt'})"
+            for r in results if r.error}
+
+
+def error_line(error: BaseException) -> str:
+    """What went wrong, in one line: the last line of the error that is not part of a traceback
+    (Ray wraps a worker's error in its own, with colour codes and frames)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith(("File ", "^", "Traceback", "~"))]
+    return (said or lines or [type(error).__name__])[-1][:240]

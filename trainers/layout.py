@@ -1,0 +1,60 @@
+"""Where a sweep's storage keeps what: one definition for the driver, the trials and the workers.
+
+``--storage`` is one folder (on a multi-node cluster, one that every node mounts at the same
+path), laid out as::
+
+    models/<key>/   a finished trial: model/ (safetensors, config, tokenizer), config.json,
+                    predictions, result.json (written last: its presence marks the trial done)
+    cache/          token and teacher-logit caches, shared by concurrent trials (atomic writes)
+    ray/<key>/      Ray Train's run of the trial, named by its content key: epoch checkpoints a
+                    restarted trial resumes from, and trial_time.json (read by benchmarks)
+    tune/           one Ray Tune experiment per sweep stage
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
+
+TRIAL_TIME_FILE = "trial_time.json"
+
+
+@dataclass(frozen=True)
+class StorageLayout:
+    root: Path
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def ray(self) -> Path:
+        return self.root / "ray"
+
+    @property
+    def tune(self) -> Path:
+        return self.root / "tune"
+
+    def model_dir(self, key: str) -> Path:
+        """A finished trial's folder."""
+        return self.models / key
+
+    def weights_dir(self, key: str) -> Path:
+        """The finished trial's model, as a distilling trial loads its teacher."""
+        return self.model_dir(key) / MODEL_ARTIFACT_DIR
+
+    def result_file(self, key: str) -> Path:
+        return self.model_dir(key) / RESULT_FILE
+
+    def is_done(self, key: str) -> bool:
+        return self.result_file(key).is_file()
+
+    def trial_time_file(self, key: str) -> Path:
+        """The trial as Tune saw it, Ray Train's start-up and tear-down included."""
+        return self.ray / key / TRIAL_TIME_FILE
