@@ -10,8 +10,8 @@ import yaml
 from orchestrator.plan import TEACHER_SEED_STRIDE, build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 STORE = Path("/nonexistent-store")
 
 

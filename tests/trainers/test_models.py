@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+from pathlib import Path
+
 import pytest
 
 from trainers.model_refs import PRESETS
@@ -71,3 +75,45 @@ def test_offline_hub_fails_in_one_line(tmp_path, monkeypatch):
 def test_missing_vocab(tmp_path):
     with pytest.raises(ModelError, match="BERT vocabulary .* not found"):
         bert_tokenizer(tmp_path / "vocab.txt")
+
+
+# Safety: no code runs from a model folder.
+
+class _WritesMarker:
+    """Unpickling this writes a file: proof that something unpickled it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "unpickled"))
+
+
+def _model_folder(folder: Path, **config_extra) -> Path:
+    folder.mkdir()
+    config = {"model_type": "bert", "architectures": ["BertForSequenceClassification"], "vocab_size": 30522,
+              "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+              **config_extra}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "vocab.txt").write_text(VOCAB.read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    return folder
+
+
+def test_pickled_weights_are_refused_unopened(tmp_path):
+    folder = _model_folder(tmp_path / "model")
+    marker = tmp_path / "marker"
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_WritesMarker(marker)))
+    with pytest.raises(ModelError, match="cannot load directory"):
+        build_model(str(folder), "tiny", train_texts=(), cache_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_remote_code_in_a_model_folder_never_runs(tmp_path):
+    marker = tmp_path / "marker"
+    folder = _model_folder(tmp_path / "model", auto_map={
+        "AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilModel"})
+    (folder / "evil.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n")
+    with pytest.raises(ModelError):
+        build_model(str(folder), "tiny", train_texts=(), cache_dir=tmp_path)
+    assert not marker.exists()

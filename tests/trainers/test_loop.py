@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.config import ConfigError, DataConfig, TrainConfig
+from trainers.config import DataConfig, TrainConfig
 from trainers.loop import Trial, run
 
 from tests.conftest import SST2
@@ -99,18 +99,3 @@ def test_same_trial_twice_is_identical(tmp_path, cache_dir):
     first, _, _ = _train(cfg, cache_dir, tmp_path / "a")
     second, _, _ = _train(cfg, cache_dir, tmp_path / "b")
     assert _learning(first.history) == _learning(second.history) and first.final == second.final
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"noise_p": 1.5}, "noise_p=1.5: must be a probability in [0, 1]"),
-    ({"warmup_epochs": 2}, "warmup_epochs=2: must be in [0, epochs) with epochs=2"),
-    ({"teachers": ()}, "method='kd' needs at least one teacher"),
-    ({"temperature": 0.0}, "temperature=0.0: must be > 0"),
-    ({"alpha": -0.1}, "alpha=-0.1: must be in [0, 1]"),
-    ({"soft_loss": "l1"}, "soft_loss='l1'"),
-])
-def test_bad_trial_config_is_refused_before_training(kwargs, message):
-    base = {"method": "kd", "student": "tinybert", "data": DATA, "teachers": ("bert",), "epochs": 2}
-    with pytest.raises(ConfigError) as error:
-        TrainConfig(**{**base, **kwargs})
-    assert message in str(error.value) and "\n" not in str(error.value)

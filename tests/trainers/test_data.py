@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from trainers.config import ConfigError, DataConfig
+from trainers.config import DataConfig
 from trainers.data import DataError, load_splits
 
 from tests.conftest import SST2
@@ -82,11 +82,3 @@ def test_missing_folder_and_missing_file(tmp_path):
 def test_sizes_larger_than_the_data():
     with pytest.raises(DataError, match="exceeds the 66978 distinct GLUE train sentences"):
         load_splits(DataConfig(source=str(SST2), train_size=66_000))
-
-
-@pytest.mark.parametrize("kwargs, key", [({"train_size": 0}, "data.train_size"),
-                                         ({"test_split": "dev"}, "data.test_split"),
-                                         ({"max_length": 4}, "data.max_length")])
-def test_bad_data_config(kwargs, key):
-    with pytest.raises(ConfigError, match=key):
-        DataConfig(source=str(SST2), **kwargs)
