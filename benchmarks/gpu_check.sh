@@ -6,7 +6,7 @@ set -euo pipefail
 DATA=${DATA:-../shared/data}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-METADISTIL_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/test_metadistil.py
+METADISTIL_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/trainers/test_metadistil.py
 python3 benchmarks/bench_steps.py --size real --device cuda --data "$DATA" --examples 2048
 python3 benchmarks/bench_steps.py --size real --device cuda --data "$DATA" --examples 2048 --batch-size 64
 python3 benchmarks/bench_steps.py --size tiny --device cuda --data "$DATA" --examples 2048

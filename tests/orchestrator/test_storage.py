@@ -1,6 +1,6 @@
 """The shared-storage check's pieces, without a cluster: a node's answer to the driver's probe, and
 the one-line error that names the first node that fails it (the whole check on a real three-node
-cluster: tests/test_cluster.py)."""
+cluster: tests/orchestrator/test_sweep_cluster.py)."""
 
 from __future__ import annotations
 
