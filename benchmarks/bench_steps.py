@@ -68,7 +68,8 @@ def build(size: str, device: torch.device, examples: int, data: Path):
     if size == "tiny":
         cache = Path("/tmp/metadistil-bench-cache")
         teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=1)
-        student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=0)
+        student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab,
+                              seed=0)
         models, tokenizer = (teacher.model, student.model), student.tokenizer
     else:  # real architectures, random init: BERT-base teacher, 6-layer DistilBERT student
         torch.manual_seed(0)
@@ -109,7 +110,8 @@ def time_method(method: str, args, device) -> dict:
     label_t = torch.from_numpy(labels[:args.examples]).to(device)
     batches = []  # the loop's own batching: shuffled, grouped by length
     rng = np.random.default_rng(0)
-    for rows in length_grouped(rng.permutation(args.examples), np.diff(encoded.offsets), args.batch_size, rng):
+    for rows in length_grouped(rng.permutation(args.examples), np.diff(encoded.offsets), args.batch_size,
+                               rng):
         view = pad(encoded.rows(rows), tokenizer.pad_token_id, device)
         batches.append(Batch(rows, label_t[torch.from_numpy(rows).to(device)], view, [view]))
     rss_before = _rss_mb()
@@ -179,7 +181,8 @@ def main() -> None:
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     by = {r["method"]: r for r in rows}
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or platform.machine()} CPU"
+    name = (torch.cuda.get_device_name() if device.type == "cuda"
+            else f"{platform.processor() or platform.machine()} CPU")
     print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
           f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch, "
           f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_interval} step(s)")
@@ -189,16 +192,18 @@ def main() -> None:
         print(f"{r['method']:<12} {r['step_ms']:>9.1f} {r['samples_per_s']:>11.1f} {r['epoch_s']:>8.2f} "
               f"{r['setup_s']:>8.2f} {r['peak_mb']:>8.1f}")
     md, kd_live, kd, ft = by["metadistil"], by["kd_live"], by["kd_cached"], by["finetune"]
-    print(f"MetaDistil step / KD step (live teacher): {md['step_ms'] / kd_live['step_ms']:.2f}×  (target ≤ 3×)")
+    print(f"MetaDistil step / KD step (live teacher): {md['step_ms'] / kd_live['step_ms']:.2f}×  "
+          f"(target ≤ 3×)")
     quiz = by["quiz_pass"]["step_ms"]
     floor = (kd_live["step_ms"] + quiz / args.meta_interval) / kd_live["step_ms"]
     print(f"  lower bound for an exact MetaDistil step: a live-KD step (the real step does that work) "
           f"+ the quiz pass alone ({quiz:.1f} ms, {args.quiz_size} examples, every "
           f"{args.meta_interval} step(s)) = {floor:.2f}× the KD step, before the pilot gradient, "
           f"the JVP and the teacher's backward")
-    print(f"MetaDistil peak memory / KD peak memory:  {md['peak_mb'] / max(kd_live['peak_mb'], 1e-9):.2f}×  (target ≤ 2×)")
-    print(f"KD epoch (cached logits) / fine-tune epoch: {kd['epoch_s'] / ft['epoch_s']:.2f}×  (target ≤ 1.15×; "
-          f"the one-time logit pass took {kd['setup_s']:.2f} s)")
+    print(f"MetaDistil peak memory / KD peak memory:  "
+          f"{md['peak_mb'] / max(kd_live['peak_mb'], 1e-9):.2f}×  (target ≤ 2×)")
+    print(f"KD epoch (cached logits) / fine-tune epoch: {kd['epoch_s'] / ft['epoch_s']:.2f}×  "
+          f"(target ≤ 1.15×; the one-time logit pass took {kd['setup_s']:.2f} s)")
 
 
 if __name__ == "__main__":

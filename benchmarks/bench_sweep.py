@@ -76,18 +76,23 @@ def main() -> None:
                        "tear-down": fit["fit_ended"] - worker["finished"]})
     spec = yaml.safe_load(args.space.read_text())
     resources = spec.get("resources", {})
-    slots = max(1, int((os.cpu_count() or 1) // (resources.get("workers_per_trial", 1) * resources.get("cpus_per_worker", 1))))
+    slots = max(1, int((os.cpu_count() or 1)
+                       // (resources.get("workers_per_trial", 1) * resources.get("cpus_per_worker", 1))))
     columns = ["trial", "start-up", "imports", "in loop", "tear-down"]
     total = {c: sum(t[c] for t in trials) for c in columns}
     overhead = total["trial"] - total["in loop"]
-    print(f"machine: {os.cpu_count()} cores; space {args.space.name}: {len(trials)} trials, {slots} concurrent slots")
+    print(f"machine: {os.cpu_count()} cores; space {args.space.name}: {len(trials)} trials, "
+          f"{slots} concurrent slots")
     print(f"{'trial (seconds)':<58}" + "".join(f"{c:>10}" for c in columns))
     for trial in sorted(trials, key=lambda t: t["name"]):
         print(f"{trial['name']:<58}" + "".join(f"{trial[c]:>10.1f}" for c in columns))
     print(f"{'mean':<58}" + "".join(f"{total[c] / len(trials):>10.1f}" for c in columns))
-    print(f"sweep wall time, end to end: {wall:.0f} s = {wall / 60:.1f} min (target for the default: ≤ 10 min)")
-    print(f"Σ trial wall ÷ slots: {total['trial'] / slots:.0f} s; sweep wall ÷ that: {wall / (total['trial'] / slots):.2f}× (target ≤ 1.10×)")
-    print(f"Ray per-trial overhead: {overhead / len(trials):.1f} s a trial (start-up {total['start-up'] / len(trials):.1f}, "
+    print(f"sweep wall time, end to end: {wall:.0f} s = {wall / 60:.1f} min "
+          f"(target for the default: ≤ 10 min)")
+    print(f"Σ trial wall ÷ slots: {total['trial'] / slots:.0f} s; "
+          f"sweep wall ÷ that: {wall / (total['trial'] / slots):.2f}× (target ≤ 1.10×)")
+    print(f"Ray per-trial overhead: {overhead / len(trials):.1f} s a trial "
+          f"(start-up {total['start-up'] / len(trials):.1f}, "
           f"imports {total['imports'] / len(trials):.1f}, tear-down {total['tear-down'] / len(trials):.1f}), "
           f"{overhead / (wall * slots):.0%} of the sweep's slot-time (target < 20 %); "
           f"outside trials (start-up, report): {wall - total['trial'] / slots:.0f} s")

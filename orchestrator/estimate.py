@@ -26,7 +26,7 @@ models). Models from the hub are not estimated: their size is unknown until down
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from trainers.config import TrainConfig
@@ -40,7 +40,7 @@ TRIAL_OVERHEAD_S = 22.0   # Ray's 16 s a trial beside a training one, and ~6 s t
 SWEEP_OVERHEAD_S = 36.0   # Ray's start and the report
 
 
-@lru_cache(maxsize=None)
+@cache
 def example_cost(source: str, size: str) -> float | None:
     """``c(m)`` in seconds, or ``None`` for a hub model (unknown until downloaded)."""
     import torch

@@ -175,7 +175,8 @@ def _check_overrides(values: dict[str, Any]) -> None:
     try:
         Hyper(**values)
     except ConfigError as error:
-        raise ValueError(f"{error.key} = {error.value!r}: {error.reason}" if error.key else str(error)) from None
+        raise ValueError(f"{error.key} = {error.value!r}: {error.reason}" if error.key
+                         else str(error)) from None
 
 
 def _location(error: dict[str, Any]) -> str:

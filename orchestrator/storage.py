@@ -17,7 +17,8 @@ from pathlib import Path
 from trainers.errors import UserError
 
 ANSWER_TIMEOUT_S = 120.0  # a node starts a Python worker for its task: seconds, more when loaded
-FIX = "on a multi-node cluster --storage must be a folder that every node mounts at the same path (NFS, a shared volume)"
+FIX = ("on a multi-node cluster --storage must be a folder that every node mounts at the same path "
+       "(NFS, a shared volume)")
 
 
 def check_shared(storage: Path, timeout_s: float = ANSWER_TIMEOUT_S) -> None:

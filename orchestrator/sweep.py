@@ -26,7 +26,13 @@ from pathlib import Path
 from orchestrator import interrupts, preflight
 from orchestrator.estimate import sweep_seconds, trial_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
-from orchestrator.paths import DEFAULT_SPACE, DEFAULT_STORAGE, DEFAULT_TRACKING_URI, RESULTS_DIR, artifact_root
+from orchestrator.paths import (
+    DEFAULT_SPACE,
+    DEFAULT_STORAGE,
+    DEFAULT_TRACKING_URI,
+    RESULTS_DIR,
+    artifact_root,
+)
 from orchestrator.plan import Plan, build_plan
 from orchestrator.runs import check_reachable, check_resumable, redact
 from orchestrator.spec import SweepSpec, load_spec
@@ -39,17 +45,23 @@ from trainers.layout import StorageLayout
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.sweep", description=__doc__.splitlines()[0])
-    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE, help="search-space YAML (default: %(default)s)")
-    parser.add_argument("--name", help="sweep name (default: the space's name); one MLflow experiment per name")
-    parser.add_argument("--address", help="attach to a running Ray cluster (host:port, ray://host:10001 or auto)")
+    parser.add_argument("--space", type=Path, default=DEFAULT_SPACE,
+                        help="search-space YAML (default: %(default)s)")
+    parser.add_argument("--name",
+                        help="sweep name (default: the space's name); one MLflow experiment per name")
+    parser.add_argument("--address",
+                        help="attach to a running Ray cluster (host:port, ray://host:10001 or auto)")
     parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
                         help="MLflow tracking URI (default: a SQLite store in results/)")
     parser.add_argument("--storage", type=Path, default=DEFAULT_STORAGE,
-                        help="Ray storage, finished trials and caches; shared on a multi-node cluster (default: %(default)s)")
-    parser.add_argument("--max-concurrent", type=int, help="cap on trials running at once (default: what the resources allow)")
+                        help="Ray storage, finished trials and caches; shared on a multi-node cluster "
+                             "(default: %(default)s)")
+    parser.add_argument("--max-concurrent", type=int,
+                        help="cap on trials running at once (default: what the resources allow)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and exit; starts nothing")
     parser.add_argument("--resume", action="store_true",
-                        help="only continue a sweep that exists in the tracking store (a mistyped name fails instead of starting anew)")
+                        help="only continue a sweep that exists in the tracking store "
+                             "(a mistyped name fails instead of starting anew)")
     parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
     parser.add_argument("--no-report", action="store_true", help="skip regenerating the report at the end")
     return parser.parse_args(argv)

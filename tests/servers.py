@@ -163,7 +163,8 @@ def _run(command: list[str], what: str, log: Path | None = None, env: dict[str, 
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S + 10)
     if done.returncode != 0:
         tail = _tail(log)
-        raise RuntimeError(f"{what} failed ({done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}\n{tail}")
+        raise RuntimeError(f"{what} failed ({done.returncode}):\n"
+                           f"{(done.stdout + done.stderr)[-3000:]}\n{tail}")
 
 
 @dataclass

@@ -20,7 +20,6 @@ from trainers.data import Examples
 from trainers.noise import noisy_batch
 from trainers.tokens import Encoded, encode_cached, pad
 
-
 MEGA_BATCH = 50  # batches per length-sorted group, as in Hugging Face's LengthGroupedSampler
 
 

@@ -67,7 +67,8 @@ def save(folder: Path, *, models: Mapping[str, torch.nn.Module],
 
 
 def load(folder: Path, *, models: Mapping[str, torch.nn.Module],
-         optimizers: Mapping[str, torch.optim.Optimizer], scheduler: Any) -> tuple[dict[str, Any], list[torch.Tensor]]:
+         optimizers: Mapping[str, torch.optim.Optimizer],
+         scheduler: Any) -> tuple[dict[str, Any], list[torch.Tensor]]:
     """Restore ``models``/``optimizers``/``scheduler`` in place; return the saved state and RNG."""
     tensors = load_file(str(folder / TENSORS))
     state = json.loads((folder / STATE).read_text())

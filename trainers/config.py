@@ -143,7 +143,8 @@ class Hyper:
         _require(_number(self.alpha) and 0 <= self.alpha <= 1, "alpha", self.alpha, "must be in [0, 1]")
         _require(self.soft_loss in SOFT_LOSSES, "soft_loss", self.soft_loss,
                  f"use one of {', '.join(SOFT_LOSSES)}")
-        _require(self.quiz_batch_size is None or (_integer(self.quiz_batch_size) and self.quiz_batch_size >= 1),
+        _require(self.quiz_batch_size is None
+                 or (_integer(self.quiz_batch_size) and self.quiz_batch_size >= 1),
                  "quiz_batch_size", self.quiz_batch_size, "must be >= 1 or null (whole quiz set)")
         _require(bool(self.noise_token.strip()), "noise_token", self.noise_token,
                  "is empty: give a word, e.g. noise_word")

@@ -155,7 +155,8 @@ def load_splits(config: DataConfig) -> Splits:
     needed = config.train_size + config.quiz_size
     needed += config.test_size if config.test_split == "heldout" else 0
     if needed > len(pool):
-        raise DataError(f"data.train_size + quiz_size{' + test_size' if config.test_split == 'heldout' else ''}"
+        raise DataError(f"data.train_size + quiz_size"
+                        f"{' + test_size' if config.test_split == 'heldout' else ''}"
                         f" = {needed} exceeds the {len(pool)} distinct GLUE train sentences in "
                         f"{config.source}; lower the sizes")
     order = np.random.default_rng(config.split_seed).permutation(len(pool))

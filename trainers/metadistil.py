@@ -35,7 +35,6 @@ from trainers.distributed import all_reduce_mean, average_gradients
 from trainers.losses import combine_teachers, kd_loss
 from trainers.update import StudentUpdate
 
-
 # A piece of a quiz batch: the student's inputs and the labels.
 QuizChunk = tuple[dict[str, torch.Tensor], torch.Tensor]
 

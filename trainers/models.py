@@ -17,16 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, BertConfig,
-                          BertTokenizerFast, DistilBertConfig, PretrainedConfig, PreTrainedModel,
-                          PreTrainedTokenizerBase, RobertaConfig, RobertaTokenizerFast)
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertTokenizerFast,
+    DistilBertConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    RobertaConfig,
+    RobertaTokenizerFast,
+)
 
 from trainers.atomic import staged
-from trainers.model_refs import (HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers,
-                                 resolve_one)
+from trainers.model_refs import HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers, resolve_one
 
 NUM_LABELS = 2
-DEFAULT_VOCAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
+DEFAULT_VOCAB = (Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab"
+                 / "bert-base-uncased-vocab.txt")
 BPE_VOCAB_SIZE = 32_000
 # The RoBERTa preset's embedding has BPE_VOCAB_SIZE rows whatever the BPE trained on the split
 # fills (a small split fills fewer), like a real model's fixed vocabulary; with it the preset stays

@@ -17,6 +17,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+
 import numpy as np
 import ray.train
 import ray.train.torch

@@ -7,7 +7,8 @@ import pytest
 
 from orchestrator.estimate import makespan
 
-STAGES = [[30.0], [30.0, 30.0, 60.0], [5.0, 70.0, 20.0, 20.0, 65.0, 1.0], [float(n % 7 + 1) for n in range(40)]]
+STAGES = [[30.0], [30.0, 30.0, 60.0], [5.0, 70.0, 20.0, 20.0, 65.0, 1.0],
+          [float(n % 7 + 1) for n in range(40)]]
 
 
 @pytest.mark.parametrize("seconds", STAGES)

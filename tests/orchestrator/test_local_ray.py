@@ -18,7 +18,6 @@ import pytest
 from tests.conftest import ROOT
 from tests.sweeps import kill_session
 
-
 PROBE = """
 import json, os, subprocess, sys, urllib.error, urllib.request
 from orchestrator.local_ray import start_ray

@@ -25,8 +25,13 @@ def _plan(spec, fingerprint="f0"):
 
 
 @pytest.mark.parametrize("seeds", [(0,), (0, 1), (0, 1, 2)])
-@pytest.mark.parametrize("teacher_sets", [[["bert"]], [["bert"], ["roberta"]], [["bert", "roberta"]],
-                                          [["bert", "bert"]], [["bert"], ["bert", "roberta"], ["bert", "bert"]]])
+@pytest.mark.parametrize("teacher_sets", [
+    [["bert"]],
+    [["bert"], ["roberta"]],
+    [["bert", "roberta"]],
+    [["bert", "bert"]],
+    [["bert"], ["bert", "roberta"], ["bert", "bert"]],
+])
 @pytest.mark.parametrize("students", [["distilbert"], ["distilbert", "tinybert"]])
 def test_counts_and_teacher_dedup(seeds, teacher_sets, students):
     plan = _plan(_spec([{"methods": ["finetune"], "students": students},
@@ -45,8 +50,8 @@ def test_counts_and_teacher_dedup(seeds, teacher_sets, students):
 
 
 def test_two_copies_of_a_teacher_are_two_fine_tunes():
-    plan = _plan(_spec([{"methods": ["metadistil"], "teachers": [["bert", "bert"]], "students": ["distilbert"]}],
-                       seeds=(3,)))
+    plan = _plan(_spec([{"methods": ["metadistil"], "teachers": [["bert", "bert"]],
+                         "students": ["distilbert"]}], seeds=(3,)))
     seeds = sorted(t.config.seed for t in plan.stages[1])
     assert seeds == [3, 3 + TEACHER_SEED_STRIDE]
     (trial,) = plan.stages[2]

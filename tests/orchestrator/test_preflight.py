@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from orchestrator import sweep
-
 from tests.conftest import SST2
 from tests.servers import free_ports
 
@@ -41,10 +40,12 @@ _DELETE = object()
 
 CASES = [
     ("unknown top-level key", _with("seed", [0]), "unknown key 'seed'; did you mean 'seeds'?"),
-    ("unknown nested key", _with("data.trian_size", 10), "unknown key 'data.trian_size'; did you mean 'train_size'?"),
+    ("unknown nested key", _with("data.trian_size", 10),
+     "unknown key 'data.trian_size'; did you mean 'train_size'?"),
     ("unknown grid key", _with("grid.1.noise", [0.1]), "unknown key 'grid.1.noise'; did you mean 'noise_p'?"),
     ("unknown train key", _with("train.learning_rate", 0.1), "unknown key 'train.learning_rate'"),
-    ("unknown teacher_train key", _with("teacher_train", {"epoch": 2}), "teacher_train = {'epoch': 2}: unknown key 'epoch'; did you mean 'epochs'?"),
+    ("unknown teacher_train key", _with("teacher_train", {"epoch": 2}),
+     "teacher_train = {'epoch': 2}: unknown key 'epoch'; did you mean 'epochs'?"),
     ("wrong type", _with("train.epochs", "three"), "train.epochs = 'three'"),
     ("seeds not integers", _with("seeds", [0.5]), "seeds.0 = 0.5"),
     ("seeds repeated", _with("seeds", [1, 1]), "seeds repeat"),
@@ -60,15 +61,21 @@ CASES = [
     ("negative warm start", _with("grid.1.warmup_epochs", [-1]), "warm-up epochs must be >= 0"),
     ("empty teacher set", _with("grid.1.teachers", [[]]), "a teacher set is empty"),
     ("kd without teachers", _with("grid.1.teachers", _DELETE), "kd/metadistil need teachers"),
-    ("student teaches itself", _with("grid.1.teachers", [["distilbert"]]), "student 'distilbert' is in its own teacher set"),
+    ("student teaches itself", _with("grid.1.teachers", [["distilbert"]]),
+     "student 'distilbert' is in its own teacher set"),
     ("unknown student", _with("grid.0.students", ["gpt9"]), "model 'gpt9': not a registry name"),
     ("unknown teacher", _with("grid.1.teachers", [["bret"]]), "model 'bret': not a registry name"),
     ("missing model folder", _with("grid.0.students", ["./models/mine"]), "(there is no folder"),
-    ("bad layer suffix", _with("grid.0.students", ["minilm@two"]), "model 'minilm@two': after '@' write a layer count"),
-    ("too many layers", _with("grid.0.students", ["minilm@7"]), "model 'minilm@7': keeps 7 layers but the model has 6"),
-    ("hub id offline", {**GOOD, "models": {"size": "real"}, "grid": [{"methods": ["finetune"], "students": ["google/bert_uncased_L-2_H-128_A-2"]}]},
+    ("bad layer suffix", _with("grid.0.students", ["minilm@two"]),
+     "model 'minilm@two': after '@' write a layer count"),
+    ("too many layers", _with("grid.0.students", ["minilm@7"]),
+     "model 'minilm@7': keeps 7 layers but the model has 6"),
+    ("hub id offline",
+     {**GOOD, "models": {"size": "real"},
+      "grid": [{"methods": ["finetune"], "students": ["google/bert_uncased_L-2_H-128_A-2"]}]},
      "hub model 'google/bert_uncased_L-2_H-128_A-2' cannot be fetched"),
-    ("unknown per_model model", {**GOOD, "per_model": {"robertaa": {"lr": 1e-3}}}, "per_model names 'robertaa', which no grid block trains"),
+    ("unknown per_model model", {**GOOD, "per_model": {"robertaa": {"lr": 1e-3}}},
+     "per_model names 'robertaa', which no grid block trains"),
     ("unknown per_model key", {**GOOD, "per_model": {"bert": {"lr_rate": 1e-3}}}, "per_model = "),
     ("temperature zero", _with("train.temperature", 0), "train.temperature = 0"),
     ("alpha above one", _with("train.alpha", 1.5), "train.alpha = 1.5"),
@@ -79,10 +86,13 @@ CASES = [
     ("bad size", {**GOOD, "models": {"size": "huge"}}, "models.size = 'huge'"),
     ("bad sweep name", {**GOOD, "name": "my sweep!"}, "name = 'my sweep!'"),
     ("negative gpus", {**GOOD, "resources": {"gpus_per_worker": -1}}, "resources.gpus_per_worker = -1"),
-    ("teacher weights mismatch", _with("grid.1.teacher_weights", [1.0, 2.0]), "teacher_weights [1.0, 2.0] needs one weight per teacher"),
-    ("train size larger than data", _with("data.train_size", 70_000), "exceeds the 66978 distinct GLUE train sentences"),
+    ("teacher weights mismatch", _with("grid.1.teacher_weights", [1.0, 2.0]),
+     "teacher_weights [1.0, 2.0] needs one weight per teacher"),
+    ("train size larger than data", _with("data.train_size", 70_000),
+     "exceeds the 66978 distinct GLUE train sentences"),
     ("quiz + test larger than data", _with("data.test_size", 66_900), "exceeds the 66978"),
-    ("data folder missing", _with("data", {"source": "/nonexistent/sst2"}), "data folder /nonexistent/sst2 not found"),
+    ("data folder missing", _with("data", {"source": "/nonexistent/sst2"}),
+     "data folder /nonexistent/sst2 not found"),
     ("top level is a list", [1, 2], "expected a mapping of keys"),
 ]
 

@@ -22,6 +22,7 @@ def test_probe_answers(tmp_path):
 def test_first_problem_names_the_node_and_the_fix():
     nodes = {"a" * 56: "10.0.0.1", "b" * 56: "10.0.0.2"}
     assert first_problem(Path("/s"), nodes, dict.fromkeys(nodes, "")) is None
-    problem = first_problem(Path("/s"), nodes, {"a" * 56: "", "b" * 56: "cannot see the driver's probe file /s/p"})
-    assert problem == (f"storage /s is not shared: Ray node {'b' * 12} (10.0.0.2) cannot see the driver's probe "
-                       f"file /s/p; {FIX}")
+    problem = first_problem(Path("/s"), nodes,
+                            {"a" * 56: "", "b" * 56: "cannot see the driver's probe file /s/p"})
+    assert problem == (f"storage /s is not shared: Ray node {'b' * 12} (10.0.0.2) "
+                       f"cannot see the driver's probe file /s/p; {FIX}")

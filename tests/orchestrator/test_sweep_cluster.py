@@ -24,8 +24,17 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.paths import PROJECT_ROOT
 from orchestrator.storage import FIX
-from tests.servers import BIN, Database, RayCluster, Server, kill_under, mlflow_server, postgres, \
-    postgres_bin, ray_cluster
+from tests.servers import (
+    BIN,
+    Database,
+    RayCluster,
+    Server,
+    kill_under,
+    mlflow_server,
+    postgres,
+    postgres_bin,
+    ray_cluster,
+)
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
@@ -109,21 +118,25 @@ def test_every_trial_finished_in_the_tracking_server(stack, tmp_path):
     the workers through the server (mlflow-artifacts:/), which keeps them in its own folder."""
     client = MlflowClient(stack.tracking.url)
     runs = trial_runs(stack)
-    assert sorted(r.info.run_name for r in runs) == ["distilbert__finetune__seed0", "tinybert__finetune__seed0"]
+    assert sorted(r.info.run_name for r in runs) == ["distilbert__finetune__seed0",
+                                                     "tinybert__finetune__seed0"]
     (parent,) = client.search_runs([runs[0].info.experiment_id], "tags.kind = 'sweep'")
     assert parent.info.status == "FINISHED"
     for run in runs:
         assert run.info.status == "FINISHED"
         assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
-        assert {"config.json", "model", "predictions"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.json", "model", "predictions"} <= {
+            a.path for a in client.list_artifacts(run.info.run_id)}
         folder = tmp_path / run.info.run_id
         folder.mkdir()
-        config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json", str(folder))).read_text())
+        config = json.loads(
+            Path(client.download_artifacts(run.info.run_id, "config.json", str(folder))).read_text())
         assert config["student"] == run.data.tags["student"]
         model = Path(client.download_artifacts(run.info.run_id, "model", str(folder)))
         assert (model / "model.safetensors").stat().st_size > 100_000
-        predictions = client.download_artifacts(run.info.run_id, "predictions/test_predictions.csv", str(folder))
+        predictions = client.download_artifacts(run.info.run_id, "predictions/test_predictions.csv",
+                                                str(folder))
         assert len(Path(predictions).read_text().splitlines()) == 101
     stored = list((stack.root / "mlflow" / "artifacts").rglob("model.safetensors"))
     assert len(stored) == 2
@@ -144,7 +157,7 @@ def test_the_backend_store_is_postgresql(stack):
 def test_the_report_regenerates_from_the_server(stack, tmp_path):
     out = tmp_path / "report"
     done = subprocess.run([sys.executable, "-m", "orchestrator.report", "--tracking-uri", stack.tracking.url,
-                           "--sweep", "cluster", "--out", str(out)],
+                           "--sweep", "cluster", "--report-dir", str(out)],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     table1 = (out / "table1.md").read_text()
@@ -168,8 +181,8 @@ def test_a_node_that_cannot_see_the_storage_stops_the_sweep(stack):
     sweep, attached by the GCS address, must stop before any trial with exit code 2 and one line
     naming the storage, that node and the fix. Runs last: it changes the module's cluster."""
     store = stack.root / "store"
-    private = ("unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"',
-               str(store))
+    private = ("unshare", "--mount", "--propagation", "private",
+               "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"', str(store))
     if subprocess.run([*private, "true"], capture_output=True).returncode != 0:
         pytest.skip("no private mount namespaces here (unshare needs CAP_SYS_ADMIN)")
     blind = stack.cluster.start_node(0, wrapper=private)

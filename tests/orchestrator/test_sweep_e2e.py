@@ -29,7 +29,8 @@ def test_runs_tags_metrics_and_artifacts(swept):
         tags = run.data.tags
         assert run.info.status == "FINISHED"
         assert tags["mlflow.parentRunId"] == parent.info.run_id and tags["sweep"] == "e2e"
-        assert {"stage", "method", "teachers", "student", "noise_p", "warmup_epochs", "seed", "trial_key"} <= set(tags)
+        assert {"stage", "method", "teachers", "student", "noise_p", "warmup_epochs", "seed",
+                "trial_key"} <= set(tags)
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == [1, 2]
@@ -62,7 +63,8 @@ def test_report_from_the_real_runs(swept):
 
 def test_second_invocation_trains_nothing(swept):
     workdir = swept.workdir
-    before = {p.name: (p / "result.json").stat().st_mtime_ns for p in (workdir / "store" / "models").iterdir()}
+    before = {p.name: (p / "result.json").stat().st_mtime_ns
+              for p in (workdir / "store" / "models").iterdir()}
     second, _ = run_sweep(workdir)
     assert second.returncode == 0, second.stdout[-4000:]
     assert "stage 1: all 2 trials already done" in second.stdout

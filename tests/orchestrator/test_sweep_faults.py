@@ -5,8 +5,8 @@ One scenario, three invocations of the same command on the e2e space (own storag
 1. a training worker hard-exits once right after reporting epoch 2 (the worker's fault hook); Ray
    Train restarts it from its last registered checkpoint, epoch 1's. (A checkpoint is registered
    when the controller next polls the worker, so one reported a moment before a crash is lost:
-   a crash right after epoch 1 restarted the trial from scratch.) When the stage-2 trial has its first checkpoint, the
-   driver and its Ray are SIGKILLed, as a lost machine would be;
+   a crash right after epoch 1 restarted the trial from scratch.) When the stage-2 trial has its
+   first checkpoint, the driver and its Ray are SIGKILLed, as a lost machine would be;
 2. the same command again, interrupted with Ctrl-C (SIGINT to its process group, as a terminal
    sends it) as soon as stage 2 starts;
 3. the same command again, left to finish.
@@ -28,7 +28,15 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from tests.sweeps import E2E_SPACE, TIMEOUT_S, kill_session, read_output, start_module, sweep_args, tracking_uri
+from tests.sweeps import (
+    E2E_SPACE,
+    TIMEOUT_S,
+    kill_session,
+    read_output,
+    start_module,
+    sweep_args,
+    tracking_uri,
+)
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
@@ -103,7 +111,8 @@ def first_checkpoint_of_stage_2(workdir: Path):
     def seen(out: str) -> bool:
         if "stage 2: training" not in out:
             return False
-        stage_1 = {json.loads(p.read_text())["key"] for p in (workdir / "store" / "models").glob("*/result.json")}
+        stage_1 = {json.loads(p.read_text())["key"]
+                   for p in (workdir / "store" / "models").glob("*/result.json")}
         return any(snapshot.parent.name not in stage_1 for snapshot in
                    (workdir / "store" / "ray").glob("*/checkpoint_manager_snapshot.json"))
     return seen

@@ -12,9 +12,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from trainers.model_refs import packaged_dir
-
 from tests.sweeps import run_sweep, tracking_uri
+from trainers.model_refs import packaged_dir
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
@@ -62,7 +61,8 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
     workdir, done = pretrained
     client = MlflowClient(tracking_uri(workdir))
     experiment = client.get_experiment_by_name("pretrained")
-    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
+    runs = {r.info.run_name: r
+            for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
     assert sorted(runs) == ["minilm-2__finetune__seed0", "minilm-cached__finetune__seed0",
                             "minilm@2_from_minilm-2__kd__seed0", "minilm@2_from_minilm-cached__kd__seed0",
                             "minilm@2_from_minilm__metadistil__seed0", "minilm__finetune__seed0"]
@@ -104,6 +104,7 @@ def test_the_report_and_predict_name_them_short(pretrained, capsys):
     workdir, _ = pretrained
     table1 = (workdir / "report" / "table1.md").read_text()
     assert "MiniLM (teacher)" in table1 and "KD minilm-2→MiniLM@2" in table1
-    assert predict.main(["NLP is fun.", "--sweep", "pretrained", "--tracking-uri", tracking_uri(workdir)]) == 0
+    assert predict.main(["NLP is fun.", "--sweep", "pretrained",
+                         "--tracking-uri", tracking_uri(workdir)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if " ms" in line]
     assert len(rows) == 6

@@ -14,8 +14,7 @@ import pytest
 
 from orchestrator.spec import SpecError, parse_spec
 from tests.conftest import SST2
-from trainers.config import (ConfigError, DataConfig, Hyper, TrainConfig, distillation_only,
-                             unkeyed)
+from trainers.config import ConfigError, DataConfig, Hyper, TrainConfig, distillation_only, unkeyed
 
 DATA = DataConfig(source=str(SST2), train_size=1500, quiz_size=50, test_size=300, max_length=48)
 SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}

@@ -6,10 +6,9 @@ import shutil
 
 import pytest
 
+from tests.conftest import SST2
 from trainers.config import DataConfig
 from trainers.data import DataError, load_splits
-
-from tests.conftest import SST2
 
 
 @pytest.fixture(scope="module")

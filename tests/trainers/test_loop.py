@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import SST2
 from trainers.config import DataConfig, TrainConfig
 from trainers.loop import Trial, run
-
-from tests.conftest import SST2
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
@@ -36,7 +35,8 @@ def _train(cfg: TrainConfig, cache: Path, scratch: Path, resume: Path | None = N
 
 def _learning(history: list[dict]) -> list[dict]:
     """The metrics that training determines (timings vary from run to run)."""
-    return [{k: v for k, v in epoch.items() if k not in ("epoch_time_s", "samples_per_s")} for epoch in history]
+    return [{k: v for k, v in epoch.items() if k not in ("epoch_time_s", "samples_per_s")}
+            for epoch in history]
 
 
 @pytest.fixture(scope="module")

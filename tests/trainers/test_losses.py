@@ -17,11 +17,13 @@ Y = torch.tensor([1])
 
 
 def test_kd_kl_golden():
-    assert kd_loss(S, T, Y, temperature=2.0, alpha=0.5, kind="kl").item() == pytest.approx(0.9722561609283947, rel=1e-12)
+    assert kd_loss(S, T, Y, temperature=2.0, alpha=0.5, kind="kl").item() == pytest.approx(
+        0.9722561609283947, rel=1e-12)
 
 
 def test_kd_mse_golden():
-    assert kd_loss(S, T, Y, temperature=2.0, alpha=0.5, kind="mse").item() == pytest.approx(0.5438903470610683, rel=1e-12)
+    assert kd_loss(S, T, Y, temperature=2.0, alpha=0.5, kind="mse").item() == pytest.approx(
+        0.5438903470610683, rel=1e-12)
 
 
 def test_soft_loss_is_zero_when_student_matches_teacher_and_batch_averaged():

@@ -106,7 +106,8 @@ def test_meta_gradient_matches_finite_differences_and_is_nonzero_for_every_teach
     eps = 1e-5
     for index, teacher in enumerate(teachers):
         assert ours[index].abs().max() > 1e-6, f"teacher {index} got no meta-gradient"
-        direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(DEVICE) for p in teacher.parameters()]
+        direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(DEVICE)
+                     for p in teacher.parameters()]
         values = []
         for sign in (1, -1):
             shifted = copy.deepcopy(teachers)
@@ -159,11 +160,10 @@ def test_real_step_is_a_kd_step_against_the_updated_teacher(setup):
 def pretrained_setup(tmp_path_factory):
     """The real checkpoint: all-MiniLM-L6-v2 as the teacher, its layers 0 and 5 as the student,
     on real SST-2 phrases tokenized by its own WordPiece vocabulary (float64, no dropout)."""
+    from tests.conftest import SST2
     from trainers.data import read_tsv
     from trainers.model_refs import packaged_dir
     from trainers.models import build_model
-
-    from tests.conftest import SST2
 
     folder, cache = packaged_dir("minilm"), tmp_path_factory.mktemp("pretrained")
     built = [build_model(source, "tiny", train_texts=(), cache_dir=cache)
@@ -178,7 +178,8 @@ def pretrained_setup(tmp_path_factory):
     def inputs(rows: slice) -> dict[str, torch.Tensor]:
         encoded = tokenizer(list(sentences[rows]), padding=True, truncation=True, max_length=16,
                             return_tensors="pt")
-        return {"input_ids": encoded["input_ids"].to(DEVICE), "attention_mask": encoded["attention_mask"].to(DEVICE)}
+        return {"input_ids": encoded["input_ids"].to(DEVICE),
+                "attention_mask": encoded["attention_mask"].to(DEVICE)}
 
     x = inputs(slice(0, 6))
     batch = Batch(np.arange(6), torch.tensor([0, 1, 1, 0, 1, 0], device=DEVICE), x, [x])

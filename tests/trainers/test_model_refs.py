@@ -11,13 +11,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.conftest import VOCAB
 from trainers.model_refs import ModelError, ModelRef, kept_layers, packaged_dir, resolve
 from trainers.models import build_model, count_parameters
 
-from tests.conftest import VOCAB
-
 MINILM_PARAMS = 22_713_986  # all-MiniLM-L6-v2 with a 2-class head: 6 layers × 384, 12 heads
-LAYER_PARAMS = 1_774_464    # one of its layers: attention 4 × (384² + 384), FFN 2 × 384 × 1536 + 1536 + 384, 2 LayerNorms
+# one of its layers: attention 4 × (384² + 384), FFN 2 × 384 × 1536 + 1536 + 384, 2 LayerNorms
+LAYER_PARAMS = 1_774_464
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from trainers.model_refs import PRESETS
-from trainers.models import (ModelError, bert_tokenizer, bpe_tokenizer, build_model, config_parameters,
-                             count_parameters, reference_config)
-
 from tests.conftest import SST2, VOCAB
 from trainers.data import read_tsv
+from trainers.model_refs import PRESETS
+from trainers.models import (
+    ModelError,
+    bert_tokenizer,
+    bpe_tokenizer,
+    build_model,
+    config_parameters,
+    count_parameters,
+    reference_config,
+)
 
 PAPER_COUNTS = {"bert": 109_483_778, "roberta": 124_647_170, "distilbert": 66_955_010,
                 "tinybert": 14_350_874}

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
+from tests.conftest import SST2
 from trainers.data import read_tsv
 from trainers.noise import add_noise, noisy_batch
-
-from tests.conftest import SST2
 
 
 @pytest.fixture(scope="module")
