@@ -12,57 +12,22 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import sqlite3
-import urllib.error
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from orchestrator.mlflow_store import TrackingError, check_store, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial, model_dir
 from orchestrator.tracking import SWEEP_RUN_KIND
-from trainers.artifacts import CONFIG_ARTIFACT, PREDICTIONS_ARTIFACT, RESULT_FILE
+from trainers.artifacts import RESULT_FILE
+from trainers.run_log import log_results, logged_epochs
 
 
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; one line naming the URI and the fix."""
-
-
-def redact(uri: str) -> str:
-    """``http://user:secret@host`` → ``http://user:***@host``: URIs are printed, secrets are not."""
-    parsed = urlparse(uri)
-    if parsed.password:
-        return uri.replace(f":{parsed.password}@", ":***@")
-    return uri
-
-
-def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, before Ray starts, if the tracking store cannot be reached or written."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "sqlite":
-        path = Path(uri.removeprefix("sqlite:///"))
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sqlite3.connect(path).close()
-        except (OSError, sqlite3.Error) as error:
-            raise TrackingError(f"tracking URI {uri}: cannot open the SQLite store ({error}); "
-                                "pass --tracking-uri with a writable path") from None
-        return
-    if parsed.scheme in ("http", "https"):
-        health = f"{parsed.scheme}://{parsed.hostname}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}{parsed.path.rstrip('/')}/health"
-        try:
-            urllib.request.urlopen(health, timeout=timeout_s).close()
-        except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise TrackingError(f"tracking URI {redact(uri)} is unreachable ({reason}); start the "
-                                "MLflow server or pass --tracking-uri") from None
-        return
-    if parsed.scheme not in ("file", ""):
-        raise TrackingError(f"tracking URI {redact(uri)}: unsupported scheme '{parsed.scheme}'; use "
-                            "sqlite:///path.db or http://host:port")
+def check_reachable(uri: str) -> None:
+    """Fail fast, before Ray starts, if the store the sweep will fill cannot be reached or written
+    (a SQLite file is created where there is none)."""
+    check_store(uri, create=True)
 
 
 def check_resumable(uri: str, sweep: str) -> None:
@@ -72,11 +37,11 @@ def check_resumable(uri: str, sweep: str) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(sweep)
-    if experiment is not None and client.search_runs(
-            [experiment.experiment_id], f"tags.kind = '{SWEEP_RUN_KIND}'", max_results=1):
+    if experiment is not None and parent_run(client, experiment.experiment_id) is not None:
         return
-    known = sorted(e.name for e in client.search_experiments() if e.name != "Default")
-    raise TrackingError(f"--resume: no sweep {sweep!r} in {redact(uri)} (known: {', '.join(known) or 'none'}); "
+    known = sweep_names(client)
+    raise TrackingError(f"--resume: no sweep {sweep!r} in {redact(uri)} "
+                        f"(known: {', '.join(known) or 'none'}); "
                         "check --name / the space's name, or drop --resume to start it")
 
 
@@ -91,9 +56,9 @@ def ensure_experiment(client: MlflowClient, sweep: str, artifact_root: Path | No
 
 
 def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags: dict[str, str]) -> str:
-    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_RUN_KIND}'", max_results=1)
-    if found:
-        run_id = found[0].info.run_id
+    found = parent_run(client, experiment_id)
+    if found is not None:
+        run_id = found.info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
         run_id = client.create_run(experiment_id, run_name=sweep,
@@ -103,9 +68,9 @@ def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags
 
 
 def trial_runs(client: MlflowClient, experiment_id: str) -> dict[str, object]:
-    """Child runs of the experiment by ``trial_key`` (the first one found wins)."""
+    """Child runs of the experiment by ``trial_key`` (the latest started wins)."""
     runs = {}
-    for run in client.search_runs([experiment_id], "tags.trial_key != ''", max_results=5000):
+    for run in search_all(client, experiment_id, "tags.trial_key != ''"):
         runs.setdefault(run.data.tags["trial_key"], run)
     return runs
 
@@ -136,15 +101,13 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)
     if result["run_id"] != run_id:
         client.set_tag(run_id, "reused_from", result["run_id"])
-    logged = {m.step for m in client.get_metric_history(run_id, "val_accuracy")}
+    logged = logged_epochs(client, run_id)
     metrics = [Metric(k, v, 0, epoch) for epoch, row in enumerate(result["history"], start=1)
                if epoch not in logged for k, v in row.items()]
     metrics += [Metric(k, v, 0, 0) for k, v in result["final"].items()]
     for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1,000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 900])
-    client.log_artifact(run_id, str(folder / CONFIG_ARTIFACT))
-    client.log_artifact(run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
-                        artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
+    log_results(client, run_id, folder)  # the model stays in the folder: the model_dir tag
     client.set_tag(run_id, "model_dir", str(folder))
     client.set_terminated(run_id, "FINISHED")
     existing[trial.key] = client.get_run(run_id)

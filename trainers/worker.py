@@ -22,13 +22,13 @@ import numpy as np
 import ray.train
 import ray.train.torch
 import torch
-from mlflow.tracking import MlflowClient
 
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
 from trainers.loop import Trial, TrialResult, run
 from trainers.payload import TrialPayload
+from trainers.run_log import RunLog
 
 # Test hook: the worker exits once at this epoch (a marker file records that it happened, and where).
 FAULT_EPOCH_ENV = "METADISTIL_FAULT_EPOCH"
@@ -106,35 +106,3 @@ def _maybe_fail(epoch: int, trial_name: str) -> None:
     except FileExistsError:
         return
     os._exit(1)  # a hard crash, as an OOM kill or a lost node would be
-
-
-class RunLog:
-    """The trial's MLflow run, continued by id: per-epoch metrics, final metrics, artifacts."""
-
-    def __init__(self, tracking_uri: str, run_id: str) -> None:
-        self.client = MlflowClient(tracking_uri)
-        self.run_id = run_id
-        # Epochs this run already holds (a restarted worker redoes an epoch its checkpoint missed).
-        self.logged = {m.step for m in self.client.get_metric_history(run_id, "val_accuracy")}
-
-    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        if epoch in self.logged:
-            return
-        for key, value in metrics.items():
-            self.client.log_metric(self.run_id, key, value, step=epoch)
-        self.logged.add(epoch)
-
-    def backfill(self, history: list[dict[str, float]]) -> None:
-        """After a restart: log the epochs the checkpoint holds but the run lost, so the metric
-        history is continuous and nothing is logged twice."""
-        for epoch, metrics in enumerate(history, start=1):
-            self.epoch(epoch, metrics)
-
-    def final(self, final: dict[str, float], folder: Path) -> None:
-        for key, value in final.items():
-            self.client.log_metric(self.run_id, key, value)
-        self.client.log_artifact(self.run_id, str(folder / CONFIG_ARTIFACT))
-        self.client.log_artifact(self.run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
-                                 artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
-        self.client.log_artifacts(self.run_id, str(folder / MODEL_ARTIFACT_DIR), MODEL_ARTIFACT_DIR)
-        self.client.set_terminated(self.run_id, "FINISHED")

@@ -69,11 +69,6 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
 
 
-def test_redact_hides_passwords_only():
-    assert runs.redact("http://alice:pw@host:5000") == "http://alice:***@host:5000"
-    assert runs.redact("sqlite:///x.db") == "sqlite:///x.db"
-
-
 def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):
     with pytest.raises(runs.TrackingError, match="unsupported scheme 'ftp'"):
         runs.check_reachable("ftp://host/x")

@@ -1,0 +1,102 @@
+"""The MLflow plumbing every command shares: redaction, the store checks, searches that read every
+page, the parent run, and the one ``--tracking-uri`` option."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator import mlflow_store, runs
+from orchestrator.mlflow_store import TrackingError, check_store, parent_run, redact, search_all, sweep_names
+from tests.servers import free_ports
+
+
+def test_redact_hides_passwords_only():
+    assert redact("http://alice:pw@host:5000") == "http://alice:***@host:5000"
+    assert redact("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_redact_for_a_committed_file_drops_the_user_too():
+    assert redact("https://alice:pw@host:5000/x", keep_user=False) == "https://host:5000/x"
+    assert redact("https://token@host", keep_user=False) == "https://host"
+    assert redact("sqlite:///x.db", keep_user=False) == "sqlite:///x.db"
+
+
+def test_a_reader_needs_an_existing_store_and_creates_none(tmp_path):
+    database = tmp_path / "none.db"
+    with pytest.raises(TrackingError, match="no MLflow database at .*python -m orchestrator.sweep"):
+        check_store(f"sqlite:///{database}", create=False)
+    assert not database.exists()
+    with pytest.raises(TrackingError, match="no MLflow file store at"):
+        check_store(str(tmp_path / "mlruns"), create=False)
+    check_store(f"sqlite:///{database}", create=True)  # the sweep's: it fills the store
+    assert database.is_file()
+    check_store(f"sqlite:///{database}", create=False)
+
+
+def test_only_the_sweep_refuses_schemes_its_workers_cannot_log_to():
+    with pytest.raises(TrackingError, match="unsupported scheme 'ftp'"):
+        check_store("ftp://host/x", create=True)
+    check_store("postgresql://db/mlflow", create=False)  # a reader leaves it to MLflow
+
+
+class Health(BaseHTTPRequestHandler):
+    """``/health`` answers 200, anything else 404; remembers whether a login was sent."""
+
+    authorised: list[bool] = []
+
+    def do_GET(self) -> None:  # the name http.server calls
+        Health.authorised.append("Authorization" in self.headers)
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_server_must_answer_its_health_check():
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        check_store(f"http://alice:s3cret@127.0.0.1:{port}", create=False)
+        assert Health.authorised == [False]  # /health needs no login: the secret is not sent
+        with pytest.raises(TrackingError, match=r"/health is unreachable \(Not Found\)"):
+            check_store(f"http://127.0.0.1:{port}/elsewhere", create=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    uri = f"http://user:s3cret@127.0.0.1:{free_ports(1)[0]}"
+    for create in (True, False):
+        with pytest.raises(TrackingError) as caught:
+            check_store(uri, create=create, timeout_s=2)
+        message = str(caught.value)
+        assert message.startswith("cannot reach") and "is unreachable" in message
+        assert "s3cret" not in message and "user:***@" in message
+
+
+def test_searches_read_every_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(mlflow_store, "PAGE_SIZE", 2)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    ids = [client.create_experiment(f"s{i}", artifact_location=str(tmp_path / f"a{i}")) for i in range(5)]
+    assert sweep_names(client) == [f"s{i}" for i in range(5)]
+    for i in range(5):
+        client.create_run(ids[0], tags={"trial_key": f"k{i}"})
+    assert len(search_all(client, ids[0], "tags.trial_key != ''")) == 5
+    assert set(runs.trial_runs(client, ids[0])) == {f"k{i}" for i in range(5)}
+
+
+def test_the_parent_run_is_the_latest_sweep_run(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("s", artifact_location=str(tmp_path / "a"))
+    assert parent_run(client, experiment) is None
+    client.create_run(experiment, start_time=1_000, tags={"kind": "sweep"})
+    latest = client.create_run(experiment, start_time=2_000, tags={"kind": "sweep"}).info.run_id
+    client.create_run(experiment, start_time=3_000, tags={"trial_key": "k"})
+    assert parent_run(client, experiment).info.run_id == latest

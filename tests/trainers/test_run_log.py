@@ -1,0 +1,41 @@
+"""A trial's MLflow run as the worker logs it (RunLog): an epoch is logged once, across restarts, and
+a finished trial's run carries its config, predictions and model and ends FINISHED."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from trainers.run_log import RunLog, logged_epochs
+
+
+def new_run(tmp_path) -> tuple[str, MlflowClient, str]:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("s", artifact_location=(tmp_path / "artifacts").as_uri())
+    return uri, client, client.create_run(experiment).info.run_id
+
+
+def test_an_epoch_is_logged_once_across_restarts(tmp_path):
+    uri, client, run_id = new_run(tmp_path)
+    RunLog(uri, run_id).epoch(1, {"val_accuracy": 0.5, "train_loss": 1.0})
+    again = RunLog(uri, run_id)  # a restarted worker, resuming from a checkpoint of epoch 2
+    assert again.logged == logged_epochs(client, run_id) == {1}
+    again.backfill([{"val_accuracy": 0.9, "train_loss": 9.0}, {"val_accuracy": 0.6, "train_loss": 0.8}])
+    again.epoch(2, {"val_accuracy": 0.7, "train_loss": 0.1})
+    history = client.get_metric_history(run_id, "val_accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.6)]
+
+
+def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path):
+    uri, client, run_id = new_run(tmp_path)
+    folder = tmp_path / "models" / "key"
+    (folder / "model").mkdir(parents=True)
+    (folder / "model" / "config.json").write_text("{}")
+    (folder / "config.json").write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    RunLog(uri, run_id).final({"test_accuracy": 0.71}, folder)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] == 0.71
+    assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions", "model"}
+    predictions = [a.path for a in client.list_artifacts(run_id, "predictions")]
+    assert predictions == ["predictions/test_predictions.csv"]

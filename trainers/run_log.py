@@ -1,0 +1,60 @@
+"""A trial's MLflow run as its two writers fill it: the worker that trains the trial
+(:class:`RunLog`, rank 0 in ``worker.py``) and the driver that adopts a finished trial's folder
+into a run (``orchestrator/runs.adopt_finished``). Both log an epoch only if the run lacks it
+(:func:`logged_epochs`) and attach the same files (:func:`log_results`), so a run reads the same
+whichever wrote it. It lives in ``trainers/`` because the workers use it and ``trainers/`` never
+imports ``orchestrator/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
+
+EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
+
+
+def logged_epochs(client: MlflowClient, run_id: str) -> set[int]:
+    """The epochs the run already holds: a restarted worker redoes an epoch its checkpoint
+    missed, and a re-adopted folder repeats its whole history; neither may log one twice."""
+    return {m.step for m in client.get_metric_history(run_id, EPOCH_METRIC)}
+
+
+def log_results(client: MlflowClient, run_id: str, folder: Path) -> None:
+    """A finished trial's ``config.json`` and test predictions, from its folder, as the run's
+    artifacts (the predictions under ``predictions/``, where the report reads them)."""
+    client.log_artifact(run_id, str(folder / CONFIG_ARTIFACT))
+    client.log_artifact(run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
+                        artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
+
+
+class RunLog:
+    """The trial's MLflow run, continued by id: per-epoch metrics, final metrics, artifacts."""
+
+    def __init__(self, tracking_uri: str, run_id: str) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.run_id = run_id
+        self.logged = logged_epochs(self.client, run_id)
+
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        if epoch in self.logged:
+            return
+        for key, value in metrics.items():
+            self.client.log_metric(self.run_id, key, value, step=epoch)
+        self.logged.add(epoch)
+
+    def backfill(self, history: list[dict[str, float]]) -> None:
+        """After a restart: log the epochs the checkpoint holds but the run lost, so the metric
+        history is continuous and nothing is logged twice."""
+        for epoch, metrics in enumerate(history, start=1):
+            self.epoch(epoch, metrics)
+
+    def final(self, final: dict[str, float], folder: Path) -> None:
+        for key, value in final.items():
+            self.client.log_metric(self.run_id, key, value)
+        log_results(self.client, self.run_id, folder)
+        self.client.log_artifacts(self.run_id, str(folder / MODEL_ARTIFACT_DIR), MODEL_ARTIFACT_DIR)
+        self.client.set_terminated(self.run_id, "FINISHED")
