@@ -32,11 +32,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
-from orchestrator import preflight
 from orchestrator.local_ray import print_ray, start_ray
-from orchestrator.paths import DEFAULT_TRACKING_URI
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
 from orchestrator.predict import Answer, LoadedModel, model_sources
-from orchestrator.report import ReportError, check_tracking_uri, no_progress_bars, resolve_sweep
+from orchestrator.report.reader import resolve_sweep
+from trainers.errors import UserError
 
 APP_NAME = "metadistil-demo"
 SERVE_LOGGER = "ray.serve"
@@ -112,8 +112,7 @@ class SentimentDemo:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", help="sweep name (default: the only sweep in the store)")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
-                        help="MLflow tracking URI (default: the SQLite store in results/)")
+    add_tracking_uri_option(parser)
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address the page is served on (default: %(default)s, this machine only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default: %(default)s)")
@@ -125,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="demo-") as downloads:
         try:
             check_port(args.host, args.port)
-            check_tracking_uri(args.tracking_uri)
+            check_store(args.tracking_uri, create=False)
             client = MlflowClient(args.tracking_uri)
             sweep = resolve_sweep(client, args.sweep)
             with no_progress_bars():
                 sources = model_sources(client, sweep, Path(downloads))
-        except (ReportError, preflight.UserError) as error:
+        except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # while reading MLflow or fetching models: nothing started yet
@@ -143,14 +142,14 @@ def check_port(host: str, port: int) -> None:
     """Bind and release the port, so that a busy port or a foreign address fails in one line
     before Ray starts (Serve's proxy would only log the failure and retry)."""
     if not 0 < port < 65536:
-        raise preflight.UserError(f"--port {port}: expected 1 to 65535")
+        raise UserError(f"--port {port}: expected 1 to 65535")
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the proxy binds
             probe.bind((host, port))
     except OSError as error:
-        raise preflight.UserError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass "
-                                  "a free --port, and a --host of this machine") from None
+        raise UserError(f"cannot serve on {host}:{port} ({error.strerror or error}); pass "
+                        "a free --port, and a --host of this machine") from None
 
 
 def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, str]]) -> int:
@@ -227,7 +226,8 @@ PAGE = Template("""<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Sentiment, every model of sweep $sweep</title>
 <style>
-  body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem;
+         color: #222; }
   h1 { font-size: 1.5rem; margin-bottom: .25rem; }
   .lead { color: #555; margin-top: 0; }
   code { font-size: 1em; background: #f4f4f4; padding: 0 .25em; }

@@ -25,10 +25,11 @@ from mlflow.tracking import MlflowClient
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
-from orchestrator.paths import DEFAULT_TRACKING_URI
-from orchestrator.report import (FINETUNE, ReportError, TrialRun, check_tracking_uri, full_label,
-                                 load_sweep, no_progress_bars, resolve_sweep, teacher_models)
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
+from orchestrator.report.labels import full_label, teacher_models
+from orchestrator.report.reader import FINETUNE, ReportError, TrialRun, load_sweep, resolve_sweep
 from trainers.artifacts import MODEL_ARTIFACT_DIR
+from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
 
 LABELS = ("negative", "positive")
@@ -127,12 +128,14 @@ class LoadedModel:
 
 
 def predict(client: MlflowClient, sweep: str, text: str, cache: Path) -> list[Answer]:
-    return [LoadedModel.load(label, folder).classify(text) for label, folder in model_sources(client, sweep, cache)]
+    return [LoadedModel.load(label, folder).classify(text)
+            for label, folder in model_sources(client, sweep, cache)]
 
 
 def format_table(answers: list[Answer]) -> str:
     width = max(len("Model"), *(len(a.model) for a in answers))
-    lines = [f"{'Model':<{width}}  {'Prediction':<10}  {'Confidence':>10}  {'Parameters':>12}  {'Latency':>9}"]
+    lines = [f"{'Model':<{width}}  {'Prediction':<10}  {'Confidence':>10}  {'Parameters':>12}  "
+             f"{'Latency':>9}"]
     for a in answers:
         lines.append(f"{a.model:<{width}}  {a.prediction:<10}  {a.confidence:>10.1%}  "
                      f"{a.parameters:>12,}  {a.latency_ms:>6.1f} ms")
@@ -141,23 +144,28 @@ def format_table(answers: list[Answer]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.predict", description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.predict",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("text", help="the sentence to classify")
     parser.add_argument("--sweep", help="sweep name (default: the only sweep in the store)")
-    parser.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-    args = parser.parse_args(argv)
+    add_tracking_uri_option(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not args.text.strip():
         print("error: the text is empty; give a sentence, e.g. \"NLP is fun.\"", file=sys.stderr)
         return 2
     transformers_logging.disable_progress_bar()
     try:
-        check_tracking_uri(args.tracking_uri)
+        check_store(args.tracking_uri, create=False)
         client = MlflowClient(args.tracking_uri)
         sweep = resolve_sweep(client, args.sweep)
         with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
             answers = predict(client, sweep, args.text, Path(downloads))
-    except (ReportError, ModelError) as error:
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"sweep {sweep!r}: \"{args.text}\"")

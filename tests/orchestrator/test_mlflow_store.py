@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator import mlflow_store, runs
 from orchestrator.mlflow_store import TrackingError, check_store, parent_run, redact, search_all, sweep_names
+from orchestrator.paths import DEFAULT_TRACKING_URI
 from tests.servers import free_ports
 
 
@@ -100,3 +101,16 @@ def test_the_parent_run_is_the_latest_sweep_run(tmp_path):
     latest = client.create_run(experiment, start_time=2_000, tags={"kind": "sweep"}).info.run_id
     client.create_run(experiment, start_time=3_000, tags={"trial_key": "k"})
     assert parent_run(client, experiment).info.run_id == latest
+
+
+def test_every_reading_command_defaults_to_MLFLOW_TRACKING_URI(monkeypatch):
+    from orchestrator import demo, predict
+    from orchestrator.report import cli
+
+    parsers = (cli.parse_args, lambda argv: predict.parse_args(["a sentence", *argv]), demo.parse_args)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    assert [parse([]).tracking_uri for parse in parsers] == ["http://mlflow.example:5000"] * 3
+    assert all(parse(["--tracking-uri", "sqlite:///x.db"]).tracking_uri == "sqlite:///x.db"
+               for parse in parsers)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert [parse([]).tracking_uri for parse in parsers] == [DEFAULT_TRACKING_URI] * 3

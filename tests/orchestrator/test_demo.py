@@ -69,8 +69,8 @@ def start_demo(sweep: Sweep) -> RunningDemo:
     """``python -m orchestrator.demo`` in its own session and Ray temp dir; returns once it prints
     the page's address (or fails the test with what it printed)."""
     (port,) = free_ports(1)
-    process, ray_tmp = start_module("orchestrator.demo", "--sweep", "e2e", "--tracking-uri", sweep.tracking_uri,
-                                    "--port", str(port))
+    process, ray_tmp = start_module("orchestrator.demo", "--sweep", "e2e",
+                                    "--tracking-uri", sweep.tracking_uri, "--port", str(port))
     _, output = read_output(process)
     running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp, output)
     try:

@@ -1,0 +1,37 @@
+"""The report: one sweep's MLflow runs → Tables 1–3, significance tests, plots and a README
+(``python -m orchestrator.report``; ``orchestrator.sweep`` regenerates it after every sweep).
+
+The modules, in the order the data flows through them:
+
+- :mod:`~orchestrator.report.reader`: the sweep's FINISHED trial runs from MLflow, grouped by
+  configuration; pandas- and matplotlib-free, the one part predict and the demo import;
+- :mod:`~orchestrator.report.labels`: a configuration's name (``KD BERT→DistilBERT + noise p=0.1``);
+- :mod:`~orchestrator.report.predictions`: the runs' per-example test predictions (pandas);
+- :mod:`~orchestrator.report.tables`: the rows of Tables 1–3 and each row's numbers, the
+  original work's beside them in paper sweeps;
+- :mod:`~orchestrator.report.significance`: paired bootstrap and McNemar tests against the
+  fine-tuned student and KD;
+- :mod:`~orchestrator.report.render`: both as Markdown, CSV and LaTeX, and ``runs.csv``;
+- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch;
+- :mod:`~orchestrator.report.readme`: ``results/<sweep>/README.md``;
+- :mod:`~orchestrator.report.build`: :func:`build_report`, all of the above into one folder;
+- :mod:`~orchestrator.report.cli`: the command line (``__main__`` runs it).
+
+The store itself (``--tracking-uri``, its checks, redaction, paged searches) is
+:mod:`orchestrator.mlflow_store`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# What other code imports from the package itself (orchestrator.sweep: ReportError, build_report,
+# summary_text), looked up on first use: importing the reader for predict or the demo runs this
+# file too, and must not load pandas and matplotlib through build.
+_EXPORTS = {"ReportError": "reader", "build_report": "build", "summary_text": "cli"}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -1,0 +1,60 @@
+"""``python -m orchestrator.report``: regenerate a sweep's report from MLflow.
+
+    python -m orchestrator.report [--sweep NAME] [--tracking-uri URI] [--report-dir DIR]
+
+Exit codes: 0 written; 2 bad input (unreachable or missing store, unknown sweep, no finished
+runs), one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from orchestrator import paths
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store
+from orchestrator.report.build import ReportResult, build_report
+from orchestrator.report.reader import resolve_sweep
+from trainers.errors import UserError
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrator.report",
+        description="Regenerate Tables 1-3, significance tests and plots of a sweep from MLflow.")
+    parser.add_argument("--sweep", help="sweep (= MLflow experiment) name; default: the only one")
+    add_tracking_uri_option(parser)
+    parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point: 0 on success; 2 with one line on stderr for bad input."""
+    args = parse_args(argv)
+    try:
+        check_store(args.tracking_uri, create=False)
+        client = MlflowClient(tracking_uri=args.tracking_uri)
+        sweep = resolve_sweep(client, args.sweep)
+        result = build_report(client, sweep, args.report_dir or paths.RESULTS_DIR / sweep)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MlflowException as err:
+        print(f"error: MLflow: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+              file=sys.stderr)
+        return 2
+    print(summary_text(result))
+    return 0
+
+
+def summary_text(result: ReportResult) -> str:
+    lines = [f"Report for sweep {result.sweep!r} written to {result.out_dir}:"]
+    lines += [f"  {path.relative_to(result.out_dir)}" for path in result.files]
+    lines += ["", result.table1_markdown]
+    lines += [f"warning: {w}" for w in result.warnings]
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""The report's two plots, drawn with matplotlib's object API (no pyplot, no global state, no
+display needed): accuracy against parameters, and validation accuracy per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from orchestrator.report.labels import METHOD_NAMES
+from orchestrator.report.reader import FINETUNE, KD, METADISTIL
+from orchestrator.report.tables import Cells, Row
+
+METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
+
+
+def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> None:
+    """Mean test accuracy against the student's parameters (log x), error bars = std over seeds.
+
+    Many rows share a student, so many points share an x: each point gets a number, points at one
+    x are spread a little sideways, and the numbers are keyed to the rows' names beside the axes.
+    """
+    points = [(row, cells) for row, cells in rows if cells.summary is not None and cells.params]
+    figure = Figure(figsize=(11, max(4.5, 1.2 + 0.22 * len(points))), layout="constrained")
+    axes, key = figure.subplots(1, 2, width_ratios=[3, 2])
+    by_x: dict[int, int] = {}
+    for _, cells in points:
+        by_x[cells.params] = by_x.get(cells.params, 0) + 1
+    seen: dict[int, int] = {}
+    labelled: set[str] = set()
+    lines = []
+    for number, (row, cells) in enumerate(points, start=1):
+        method = row.key.method
+        name = METHOD_NAMES.get(method, method)
+        std = 0.0 if math.isnan(cells.summary.std) else cells.summary.std
+        crowd, place = by_x[cells.params], seen.get(cells.params, 0)
+        seen[cells.params] = place + 1
+        x = cells.params * 10 ** (0.02 * (place - (crowd - 1) / 2))  # 4.7 % apart
+        axes.errorbar(x, cells.summary.mean, yerr=std, capsize=3, linestyle="none",
+                      marker=METHOD_MARKERS.get(method, "o"), color=_method_colour(method),
+                      label=None if name in labelled else name)
+        labelled.add(name)
+        axes.annotate(str(number), (x, cells.summary.mean), fontsize=7, textcoords="offset points",
+                      xytext=(3, 4 if place % 2 == 0 else -11))  # neighbours' numbers above, below
+        lines.append(f"{number:>2}  {row.label}: {cells.summary.mean:.1f}")
+    axes.set_xscale("log")
+    axes.set_xlabel("No. of parameters (student; log scale; points of one size set apart)")
+    axes.set_ylabel("Test accuracy (%)")
+    axes.set_title("Accuracy vs. parameters (mean ± std over seeds)")
+    axes.grid(True, which="both", alpha=0.3)
+    if labelled:
+        axes.legend(title="Method", fontsize=8)
+    key.axis("off")
+    key.text(0, 1, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=7,
+             transform=key.transAxes)
+    _save(figure, path)
+
+
+def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) -> None:
+    """Validation accuracy per epoch, one panel per method, one line per configuration
+    (mean over seeds; band = ± std where there are ≥ 2 seeds)."""
+    methods = sorted({row.key.method for row in histories}) or [FINETUNE]
+    figure = Figure(figsize=(5 * len(methods), 4.5), layout="constrained")
+    panels = figure.subplots(1, len(methods), sharey=True, squeeze=False)[0]
+    for axes, method in zip(panels, methods):
+        for row, by_epoch in histories.items():
+            if row.key.method != method:
+                continue
+            epochs = sorted(by_epoch)
+            means = np.array([np.mean(by_epoch[e]) for e in epochs])
+            stds = np.array([np.std(by_epoch[e], ddof=1) if len(by_epoch[e]) > 1 else 0.0
+                             for e in epochs])
+            line, = axes.plot(epochs, means, marker="o", markersize=3, label=row.label)
+            axes.fill_between(epochs, means - stds, means + stds, color=line.get_color(),
+                              alpha=0.15)
+        axes.set_title(METHOD_NAMES.get(method, method))
+        axes.set_xlabel("Epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(True, alpha=0.3)
+        if axes.has_data():
+            axes.legend(fontsize=6)
+    panels[0].set_ylabel("Validation accuracy (%)")
+    _save(figure, path)
+
+
+def _method_colour(method: str) -> str:
+    return {FINETUNE: "tab:gray", KD: "tab:blue", METADISTIL: "tab:red"}.get(method, "tab:green")
+
+
+def _save(figure: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    figure.savefig(path, format="png", dpi=150)

@@ -1,0 +1,188 @@
+"""A sweep's trial runs, read from MLflow: what the report, predict and the demo stand on.
+
+One experiment per sweep; its FINISHED child runs (tag ``method`` set, the tags and metrics of
+:mod:`orchestrator.tracking`) become :class:`TrialRun` records, grouped by configuration
+(:class:`GroupKey`: method, teachers, student, noise_p, warmup_epochs); the seeds of a group are
+its repetitions. Everything goes through ``MlflowClient``, never Ray's folders.
+
+This module imports neither pandas nor matplotlib: predict and the demo import it and nothing else
+of the report (``tests/report/test_reader.py`` checks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from mlflow import MlflowClient
+from mlflow.entities import Experiment, Run
+
+from orchestrator.mlflow_store import parent_run, redact, search_all, sweep_names
+from trainers.errors import UserError
+
+FINETUNE, KD, METADISTIL = "finetune", "kd", "metadistil"
+
+K = TypeVar("K")
+
+
+class ReportError(UserError):
+    """Bad input the user can fix (unknown sweep, no runs, a missing artifact): one line, exit 2."""
+
+
+@dataclass(frozen=True, order=True)
+class GroupKey:
+    """One configuration; its runs differ only by seed."""
+
+    method: str
+    teachers: tuple[str, ...]
+    student: str
+    noise_p: float = 0.0
+    warmup_epochs: int = 0
+
+    @property
+    def plain(self) -> bool:
+        """No noise and no warm start: a Table 1 configuration."""
+        return self.noise_p == 0 and self.warmup_epochs == 0
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """The parts of one FINISHED child run that the report uses; accuracies in percent."""
+
+    run_id: str
+    run_name: str
+    key: GroupKey
+    seed: int
+    accuracy: float
+    student_params: int
+    teacher_params: int
+    size: str
+    trial_key: str
+    start_time: int
+
+
+@dataclass(frozen=True)
+class SweepData:
+    name: str
+    experiment: Experiment
+    tags: dict[str, str]
+    parent_run_id: str | None
+    runs: tuple[TrialRun, ...]
+    skipped: tuple[str, ...]
+    unfinished: int
+    span_ms: tuple[int, int | None] | None = None  # the sweep run's start and (last) end
+
+    @property
+    def is_paper(self) -> bool:
+        """paper.yaml sweeps get the original work's numbers in a side column."""
+        return self.name.startswith("paper") or Path(self.tags.get("space", "")).stem == "paper"
+
+
+def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
+    """The sweep to read: the one named, or the only one there is."""
+    names = sweep_names(client)
+    if sweep is None:
+        if len(names) == 1:
+            return names[0]
+        if not names:
+            raise ReportError(f"no sweeps in {redact(client.tracking_uri)}; "
+                              f"run one with: python -m orchestrator.sweep --name NAME")
+        raise ReportError(f"several sweeps, pick one with --sweep: {', '.join(names)}")
+    if sweep not in names:
+        raise _unknown_sweep(client, sweep, names)
+    return sweep
+
+
+def _unknown_sweep(client: MlflowClient, sweep: str, names: Sequence[str]) -> ReportError:
+    where = redact(client.tracking_uri)
+    if names:
+        return ReportError(f"unknown sweep {sweep!r}; sweeps in {where}: {', '.join(names)}; "
+                           f"pick one with --sweep")
+    return ReportError(f"unknown sweep {sweep!r}: {where} holds no sweep; run it with: "
+                       f"python -m orchestrator.sweep --name {sweep}")
+
+
+def load_sweep(client: MlflowClient, sweep: str) -> SweepData:
+    """The sweep's experiment, its parent run's tags and its FINISHED trial runs (one per seed)."""
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None or experiment.lifecycle_stage != "active":
+        raise _unknown_sweep(client, sweep, sweep_names(client))
+    finished = search_all(client, experiment.experiment_id,
+                          "tags.method IS NOT NULL AND attributes.status = 'FINISHED'")
+    if not finished:
+        raise ReportError(f"sweep {sweep!r} has no finished trial runs in "
+                          f"{redact(client.tracking_uri)}; produce them with: "
+                          f"python -m orchestrator.sweep --name {sweep}")
+    unfinished = search_all(client, experiment.experiment_id,
+                            "tags.method IS NOT NULL AND attributes.status != 'FINISHED'")
+    parent = parent_run(client, experiment.experiment_id)
+    runs, skipped = _trial_runs(finished)
+    tags = {**experiment.tags, **(parent.data.tags if parent else {})}
+    return SweepData(sweep, experiment, tags, parent.info.run_id if parent else None,
+                     runs, skipped, len(unfinished),
+                     (parent.info.start_time, parent.info.end_time) if parent else None)
+
+
+def _trial_runs(runs: Iterable[Run]) -> tuple[tuple[TrialRun, ...], tuple[str, ...]]:
+    """Parse runs; a trial logged twice (same ``trial_key``, or same configuration and seed when
+    there is no key) counts once, with its latest run. Distinct trainings that share a
+    configuration and seed (e.g. a teacher fine-tuned with other hyper-parameters) all count."""
+    latest: dict[tuple[GroupKey, int, str], TrialRun] = {}
+    skipped: list[str] = []
+    for run in runs:
+        try:
+            trial = _trial_run(run)
+        except KeyError as err:
+            skipped.append(f"run {run.info.run_id} skipped: no {err.args[0]!r} tag or metric")
+            continue
+        except ValueError as err:
+            skipped.append(f"run {run.info.run_id} skipped: {err}")
+            continue
+        slot = (trial.key, trial.seed, trial.trial_key)
+        if slot in latest:
+            trial, older = sorted((latest[slot], trial), key=lambda t: t.start_time, reverse=True)
+            skipped.append(f"run {older.run_id} skipped: run {trial.run_id} is a later run of "
+                           f"the same trial")
+        latest[slot] = trial
+    return tuple(sorted(latest.values(), key=lambda t: (t.key, t.seed))), tuple(skipped)
+
+
+def _trial_run(run: Run) -> TrialRun:
+    tags, metrics = run.data.tags, run.data.metrics
+    teachers = tags.get("teachers", "")
+    key = GroupKey(method=tags["method"],
+                   teachers=tuple(teachers.split("+")) if teachers else (),
+                   student=tags["student"],
+                   noise_p=float(tags.get("noise_p") or 0),
+                   warmup_epochs=int(float(tags.get("warmup_epochs") or 0)))
+    return TrialRun(run_id=run.info.run_id, run_name=run.info.run_name or "", key=key,
+                    seed=int(tags["seed"]),
+                    accuracy=100 * metrics["test_accuracy"],
+                    student_params=int(metrics.get("student_params", 0)),
+                    teacher_params=int(metrics.get("teacher_params", 0)),
+                    size=tags.get("size", ""), trial_key=tags.get("trial_key", ""),
+                    start_time=run.info.start_time or 0)
+
+
+def group_runs(runs: Iterable[TrialRun]) -> dict[GroupKey, tuple[TrialRun, ...]]:
+    """Runs by configuration, each group sorted by seed."""
+    groups: dict[GroupKey, list[TrialRun]] = {}
+    for run in runs:
+        groups.setdefault(run.key, []).append(run)
+    return {key: tuple(sorted(group, key=lambda r: r.seed)) for key, group in groups.items()}
+
+
+def val_histories(client: MlflowClient,
+                  groups: Mapping[K, Iterable[TrialRun]]) -> dict[K, dict[int, list[float]]]:
+    """``val_accuracy`` (%) by epoch for each group with a history, one value per seed."""
+    result: dict[K, dict[int, list[float]]] = {}
+    for group, runs in groups.items():
+        by_epoch: dict[int, list[float]] = {}
+        for run in runs:
+            for metric in client.get_metric_history(run.run_id, "val_accuracy"):
+                by_epoch.setdefault(metric.step, []).append(100 * metric.value)
+        if by_epoch:
+            result[group] = by_epoch
+    return result

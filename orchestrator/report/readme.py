@@ -1,0 +1,74 @@
+"""``results/<sweep>/README.md``: where the numbers come from (the command that regenerates
+them, the MLflow store and experiment, the sweep's command, machine and time), the tables, the
+plots, the footnotes and the warnings. The README is meant to be committed: the tracking URI in
+it carries no credentials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from orchestrator import paths
+from orchestrator.mlflow_store import redact
+from orchestrator.report.reader import SweepData
+from orchestrator.report.render import table_notes
+from orchestrator.report.significance import SIGNIFICANCE_NOTES
+from orchestrator.report.tables import Table
+
+
+def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
+    """The sweep run's wall time (a resumed sweep's run spans its interruptions too)."""
+    if not span_ms or not span_ms[1]:
+        return ""
+    start, end = (datetime.fromtimestamp(t / 1000, timezone.utc) for t in span_ms)
+    return (f"- Time: {(end - start).total_seconds() / 60:.0f} min, from {start:%Y-%m-%d %H:%M} to "
+            f"{end:%H:%M} UTC (the sweep run: Ray's start to the last trial; a resumed sweep spans its "
+            "interruptions)")
+
+
+def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
+                markdown: dict[str, str], significance_md: str, warnings: Sequence[str]) -> str:
+    """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes."""
+    seeds = sorted({run.seed for run in data.runs})
+    sizes = sorted({run.size for run in data.runs if run.size})
+    uri = redact(tracking_uri, keep_user=False)
+    uri_option = "" if tracking_uri == paths.DEFAULT_TRACKING_URI else f" --tracking-uri {uri}"
+    provenance = [
+        f"- Regenerate: `python -m orchestrator.report --sweep {data.name}{uri_option}`",
+        f"- MLflow: `{uri}`, experiment `{data.name}` (id {data.experiment.experiment_id})"
+        + (f", sweep run `{data.parent_run_id}`" if data.parent_run_id else ""),
+        f"- Sweep command: `{data.tags['command']}`" if "command" in data.tags else
+        "- Sweep command: not recorded (no `command` tag on the sweep run)",
+        f"- Machine: {data.tags['machine']}" if "machine" in data.tags else
+        "- Machine: not recorded (no `machine` tag on the sweep run)",
+        f"- Search space: `{data.tags['space']}`" if "space" in data.tags else "",
+        f"- Runs: {len(data.runs)} finished trial runs, seeds {', '.join(map(str, seeds))}"
+        + (f"; model size: {', '.join(sizes)}" if sizes else ""),
+        _time_taken(data.span_ms),
+    ]
+    parts = [f"# Sweep `{data.name}`: results\n",
+             "Tables and plots regenerated from the MLflow runs of this sweep (never from Ray's "
+             "folders). Every number can be traced to its MLflow runs: the Runs column, the "
+             "`run_ids` column of each CSV, and [runs.csv](runs.csv).\n",
+             "\n".join(line for line in provenance if line) + "\n"]
+    for table in tables:
+        parts.append(f"## {table.heading}\n\n{markdown[table.name]}\n"
+                     f"Files: [{table.name}.md]({table.name}.md) · [{table.name}.csv]"
+                     f"({table.name}.csv) · [{table.name}.tex]({table.name}.tex)\n")
+    parts.append("## Significance against the fine-tuned student and KD\n\n" + significance_md + "\n"
+                 + "\n".join(f"- {note}" for note in SIGNIFICANCE_NOTES)
+                 + "\n\nFiles: [significance.csv](significance.csv) · "
+                   "[significance.tex](significance.tex)\n")
+    parts.append("## Plots\n\n"
+                 "[Accuracy vs. parameters](plots/accuracy_vs_params.png): a marker per method, "
+                 "error bars = std over seeds.\n\n![Accuracy vs. parameters]"
+                 "(plots/accuracy_vs_params.png)\n\n"
+                 "[Validation accuracy per epoch](plots/val_accuracy_per_epoch.png): mean over "
+                 "seeds, band = ± std.\n\n![Validation accuracy per epoch]"
+                 "(plots/val_accuracy_per_epoch.png)\n")
+    notes = table_notes(data.is_paper, runs_column=True)
+    parts.append("## Notes\n\n" + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n")
+    if warnings:
+        parts.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")
+    return "\n".join(parts)

@@ -1,0 +1,117 @@
+"""Paired significance tests: each distilled configuration against its fine-tuned student (does
+distilling help at all?) and, but KD itself, against KD with the same teacher(s) and student.
+
+Seed s of a row is paired with seed s of the baseline (same data split, same test examples); the
+per-example correctness of both is pooled over their common seeds, matched on the example's
+``index``, and tested with a paired bootstrap of Δ = accuracy(row) − accuracy(baseline) and an
+exact McNemar test (:mod:`orchestrator.stats`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from orchestrator import stats, tracking
+from orchestrator.report.labels import full_label
+from orchestrator.report.predictions import Predictions
+from orchestrator.report.reader import FINETUNE, KD, GroupKey, TrialRun
+from orchestrator.report.tables import Row, Table
+
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A distilled configuration against a baseline row: the fine-tuned student, or KD with the
+    same teacher(s) and student."""
+
+    row: Row
+    baseline: Row
+    seeds: tuple[int, ...]
+    bootstrap: stats.BootstrapResult | None
+    mcnemar: stats.McNemarResult | None
+    note: str
+
+
+@dataclass(frozen=True)
+class RowTests:
+    """A distilled row's paired tests: against its fine-tuned student and (but KD itself) KD."""
+
+    finetuned: Comparison
+    kd: Comparison | None
+
+    @property
+    def row(self) -> Row:
+        return self.finetuned.row
+
+
+def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, ...]],
+                teachers: set[str], predictions: Predictions) -> list[RowTests]:
+    """Every distilled configuration with runs against the fine-tuned student (does distilling
+    help at all?) and, but KD itself, against KD with the same teacher(s) and student (no noise, no
+    warm start); each paired on the seeds both rows have."""
+    seen: set[GroupKey] = set()
+    result = []
+    for row in (row for table in tables for row in table.rows):
+        if row.key.method == FINETUNE or not row.runs or row.key in seen:
+            continue
+        seen.add(row.key)
+        row = replace(row, label=full_label(row.key, teachers))
+        finetuned = _baseline(GroupKey(FINETUNE, (), row.key.student), groups, teachers)
+        kd = _baseline(GroupKey(KD, row.key.teachers, row.key.student), groups, teachers)
+        result.append(RowTests(compare(row, finetuned, predictions, "fine-tuned baseline"),
+                               None if row.key == kd.key else compare(row, kd, predictions, "KD baseline")))
+    return result
+
+
+def _baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]], teachers: set[str]) -> Row:
+    return Row(full_label(key, teachers), key, groups.get(key, ()))
+
+
+def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD baseline") -> Comparison:
+    """Pool the per-example correctness of both rows over their common seeds, then test.
+
+    Seed s of the row is paired with seed s of the baseline (same data split and test examples);
+    examples are matched on ``index``. Δ = accuracy(row) − accuracy(baseline).
+    """
+    if not baseline.runs:
+        return Comparison(row, baseline, (), None, None, f"{what} not run")
+    by_seed = {run.seed: run for run in baseline.runs}
+    pairs = [(run, by_seed[run.seed]) for run in row.runs if run.seed in by_seed]
+    if not pairs:
+        return Comparison(row, baseline, (), None, None, f"no seed in common with the {what}")
+    correct_row, correct_base = [], []
+    for run, base in pairs:
+        mine, theirs = predictions.get(run.run_id), predictions.get(base.run_id)
+        if mine is None or theirs is None:
+            missing = run.run_id if mine is None else base.run_id
+            return Comparison(row, baseline, (), None, None,
+                              f"no {tracking.PREDICTIONS_ARTIFACT} in run {missing}")
+        joined = mine.merge(theirs, on="index", suffixes=("_a", "_b"))
+        if joined.empty or not (joined["label_a"] == joined["label_b"]).all():
+            return Comparison(row, baseline, (), None, None,
+                              f"seed {run.seed}: the two runs were tested on different examples")
+        correct_row.append(joined["prediction_a"] == joined["label_a"])
+        correct_base.append(joined["prediction_b"] == joined["label_b"])
+    a = np.concatenate(correct_row)
+    b = np.concatenate(correct_base)
+    return Comparison(row, baseline, tuple(run.seed for run, _ in pairs),
+                      stats.paired_bootstrap(a, b, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),
+                      stats.mcnemar_exact(a, b), "")
+
+
+SIGNIFICANCE_NOTES = (
+    f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
+    "of a row is paired with seed s of the fine-tuned student, and of the KD row with the same "
+    "teacher(s) and student (no noise, no warm start); examples are matched by index and pooled "
+    "over the common seeds.",
+    f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a paired bootstrap "
+    f"({BOOTSTRAP_RESAMPLES:,} resamples of the pooled examples, seed {BOOTSTRAP_SEED}; "
+    f"p ≥ 1/{BOOTSTRAP_RESAMPLES + 1:,}). McNemar: exact binomial test on the examples only one "
+    "of the two gets right. Pooling treats examples as independent across seeds; the spread over "
+    "seeds is in the tables.",
+)

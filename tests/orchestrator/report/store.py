@@ -1,0 +1,136 @@
+"""A real MLflow store for the report's tests: a SQLite database and a file artifact root under
+pytest's tmp_path, filled through the MLflow API with the tags, metrics and artifacts of
+orchestrator.tracking. The fixtures built on it are in this package's conftest.py."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+
+from orchestrator import tracking
+
+N_TEST = 200
+LABELS = np.arange(N_TEST) % 2
+PARAMS = {"bert": 109_483_778, "roberta": 124_647_170, "distilbert": 66_955_010}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One configuration; seed s gets the first ``wrong + s`` test examples wrong."""
+
+    method: str
+    teachers: tuple[str, ...]
+    student: str
+    wrong: int
+    noise_p: float = 0.0
+    warmup_epochs: int = 0
+
+
+PAPER_SPECS = (
+    Spec("finetune", (), "bert", 6),
+    Spec("finetune", (), "roberta", 8),
+    Spec("finetune", (), "distilbert", 14),
+    Spec("kd", ("bert",), "distilbert", 20),
+    Spec("metadistil", ("bert",), "distilbert", 10),
+    Spec("metadistil", ("bert", "roberta"), "distilbert", 12),
+    Spec("metadistil", ("bert",), "distilbert", 16, warmup_epochs=1),
+    Spec("metadistil", ("bert", "roberta"), "distilbert", 24, noise_p=0.1),
+)
+# A sweep that never ran KD, with one seed each.
+PARTIAL_SPECS = (
+    Spec("finetune", (), "bert", 6),
+    Spec("finetune", (), "distilbert", 14),
+    Spec("metadistil", ("bert",), "distilbert", 10),
+)
+
+
+@dataclass(frozen=True)
+class Store:
+    uri: str
+    client: MlflowClient
+    root: Path
+
+
+def make_store(root: Path, empty_database: Path) -> Store:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(empty_database, root / "mlflow.db")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return Store(uri, MlflowClient(tracking_uri=uri), root)
+
+
+def add_sweep(store: Store, sweep: str, specs: tuple[Spec, ...], seeds: tuple[int, ...],
+              parent_tags: dict[str, str]) -> str:
+    """An experiment named after the sweep, a parent run, one FINISHED child run per trial."""
+    experiment_id = store.client.create_experiment(
+        sweep, artifact_location=(store.root / "artifacts" / sweep).as_uri())
+    tags = {"kind": tracking.SWEEP_RUN_KIND, "sweep": sweep, **parent_tags}
+    parent = store.client.create_run(experiment_id, run_name=sweep, tags=tags)
+    for spec in specs:
+        for seed in seeds:
+            log_trial(store, experiment_id, parent.info.run_id, sweep, spec, seed, "FINISHED")
+    store.client.set_terminated(parent.info.run_id)
+    return experiment_id
+
+
+def log_trial(store: Store, experiment_id: str, parent_id: str, sweep: str, spec: Spec,
+              seed: int, status: str) -> str:
+    client = store.client
+    values = {"sweep": sweep, "stage": "1" if spec.method == "finetune" else "2",
+              "method": spec.method, "teachers": tracking.teachers_tag(spec.teachers),
+              "student": spec.student, "size": "tiny", "noise_p": str(spec.noise_p),
+              "warmup_epochs": str(spec.warmup_epochs), "seed": str(seed),
+              "trial_key": f"{sweep}-{spec}-{seed}"}
+    tags = {key: values[key] for key in tracking.TAG_KEYS} | {"mlflow.parentRunId": parent_id}
+    name = tracking.run_name(spec.method, spec.student, spec.teachers, spec.noise_p,
+                             spec.warmup_epochs, seed)
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    wrong = spec.wrong + seed
+    predictions = LABELS.copy()
+    predictions[:wrong] = 1 - predictions[:wrong]
+    now = int(time.time() * 1000)
+    per_epoch = [Metric(key, value, now, epoch) for epoch in (1, 2, 3) for key, value in
+                 (("val_accuracy", 0.6 + 0.1 * epoch - wrong / 1000), ("train_loss", 1 / epoch))]
+    final = {"test_accuracy": (N_TEST - wrong) / N_TEST,
+             "student_params": PARAMS[spec.student],
+             "teacher_params": max((PARAMS[t] for t in spec.teachers), default=0)}
+    client.log_batch(run_id, metrics=per_epoch + [Metric(k, v, now, 0) for k, v in final.items()])
+    folder = store.root / "staging" / run_id
+    folder.mkdir(parents=True)
+    csv = folder / Path(tracking.PREDICTIONS_ARTIFACT).name
+    pd.DataFrame({"index": np.arange(N_TEST), "label": LABELS, "prediction": predictions,
+                  "prob_positive": predictions * 0.8 + 0.1}).to_csv(csv, index=False)
+    client.log_artifact(run_id, str(csv), str(Path(tracking.PREDICTIONS_ARTIFACT).parent))
+    client.log_dict(run_id, {"method": spec.method, "seed": seed}, tracking.CONFIG_ARTIFACT)
+    client.set_terminated(run_id, status)
+    return run_id
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def markdown_rows(path: Path) -> dict[str, list[str]]:
+    """Method label → cells, for the data rows of a Markdown table file."""
+    rows = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("| ") and not line.startswith("| *"):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]

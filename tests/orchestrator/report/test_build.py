@@ -1,0 +1,25 @@
+"""build_report: every file of a report lands in its folder, the README embedding the tables and
+linking the plots."""
+
+from __future__ import annotations
+
+from orchestrator.report.build import ReportResult
+from tests.orchestrator.report.store import PNG_MAGIC
+
+
+def test_writes_tables_plots_and_readme(paper: ReportResult) -> None:
+    out = paper.out_dir
+    for name in ("table1", "table2", "table3", "significance"):
+        for suffix in ("md", "csv", "tex"):
+            assert (out / f"{name}.{suffix}").is_file(), f"{name}.{suffix}"
+    for plot in ("accuracy_vs_params.png", "val_accuracy_per_epoch.png"):
+        data = (out / "plots" / plot).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "(plots/accuracy_vs_params.png)" in readme
+    assert "(plots/val_accuracy_per_epoch.png)" in readme
+    assert "python -m orchestrator.sweep --name paper_mini" in readme
+    assert "2-core CPU test box" in readme
+    assert "| MetaDistil BERT+RoBERTa→DistilBERT |" in readme
+    assert "Times Smaller: parameters of the largest teacher ÷ parameters of the student" in readme
+    assert set(paper.files) >= {out / "README.md", out / "runs.csv", out / "table1.tex"}
