@@ -25,7 +25,9 @@ report: $(STAMP)
 
 test: $(STAMP)
 	bash tests/system/packages.sh
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q $(ARGS)
 
 test-fast: $(STAMP)
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q -m 'not system' $(ARGS)

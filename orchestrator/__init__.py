@@ -1,0 +1,25 @@
+"""The sweep service: a search space in, Ray Tune trials out, MLflow runs, then the paper's tables.
+
+The flow, and the module that owns each step (``trainers/`` is the training itself; it never
+imports this package)::
+
+    spec       search_spaces/*.yaml → SweepSpec                      spec.py
+                 (its train:/data: sections are trainers.config's dataclasses)
+    check      every user mistake before anything starts             preflight.py, storage.py,
+                 (models, data, storage, Ray address, the store)     mlflow_store.check_store
+    plan       trials with content keys, in two stages               plan.py, estimate.py (dry run)
+    stages     each stage's unfinished trials as one Tune run        sweep.py (the command),
+                 of Ray Train TorchTrainers                          local_ray.py, stages.py,
+                                                                     trainable.py, interrupts.py
+    trials     trainers.payload.TrialPayload → trainers/worker.py    (in trainers/)
+                 → the folder under --storage, trainers.layout
+    MLflow     one experiment per sweep, one run per trial           runs.py (created and mended
+                                                                     by the driver), tracking.py
+                                                                     (names and tags),
+                                                                     mlflow_store.py (plumbing)
+    report     runs → Tables 1–3, significance, plots, README        report/ (reader … build, cli),
+                                                                     stats.py
+    serve      one sentence, every model                             predict.py, demo.py
+
+``paths.py`` says where everything lands by default (``results/``).
+"""

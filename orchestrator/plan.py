@@ -58,11 +58,6 @@ class Plan:
         return [t for stage in sorted(self.stages) for t in self.stages[stage]]
 
 
-def model_dir(storage: Path, key: str) -> Path:
-    """Where a finished trial's model, predictions and ``result.json`` live."""
-    return StorageLayout(storage).model_dir(key)
-
-
 def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[str, ...],
                 world_size: int = 1, model_fingerprints: Mapping[str, str] | None = None) -> str:
     """Hash of everything that determines a trial's result, the number of workers included (it

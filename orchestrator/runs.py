@@ -17,17 +17,12 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from orchestrator.mlflow_store import TrackingError, check_store, parent_run, redact, search_all, sweep_names
-from orchestrator.plan import PlannedTrial, model_dir
+from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
+from orchestrator.plan import PlannedTrial
 from orchestrator.tracking import SWEEP_RUN_KIND
 from trainers.artifacts import RESULT_FILE
+from trainers.layout import StorageLayout
 from trainers.run_log import log_results, logged_epochs
-
-
-def check_reachable(uri: str) -> None:
-    """Fail fast, before Ray starts, if the store the sweep will fill cannot be reached or written
-    (a SQLite file is created where there is none)."""
-    check_store(uri, create=True)
 
 
 def check_resumable(uri: str, sweep: str) -> None:
@@ -91,9 +86,9 @@ def ensure_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, s
 
 
 def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, sweep: str,
-                   trial: PlannedTrial, storage: Path, existing: dict[str, object]) -> str:
+                   trial: PlannedTrial, layout: StorageLayout, existing: dict[str, object]) -> str:
     """Make sure a finished trial has a FINISHED run in this experiment, from its folder."""
-    folder = model_dir(storage, trial.key)
+    folder = layout.model_dir(trial.key)
     result = json.loads((folder / RESULT_FILE).read_text())
     run = existing.get(trial.key)
     if run is not None and run.info.status == "FINISHED":

@@ -47,7 +47,7 @@ class SweepRuns:
 
     def adopt(self, trial: PlannedTrial, layout: StorageLayout) -> None:
         runs.adopt_finished(self.client, self.experiment_id, self.parent_id, self.sweep, trial,
-                            layout.root, self.existing)
+                            layout, self.existing)
 
     def open(self, trial: PlannedTrial) -> str:
         return runs.ensure_trial_run(self.client, self.experiment_id, self.parent_id, self.sweep,

@@ -26,15 +26,15 @@ from pathlib import Path
 from orchestrator import interrupts, preflight
 from orchestrator.estimate import sweep_seconds, trial_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact
 from orchestrator.paths import (
     DEFAULT_SPACE,
     DEFAULT_STORAGE,
-    DEFAULT_TRACKING_URI,
     RESULTS_DIR,
     artifact_root,
 )
 from orchestrator.plan import Plan, build_plan
-from orchestrator.runs import check_reachable, check_resumable, redact
+from orchestrator.runs import check_resumable
 from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.stages import Outcome, SweepRuns, concurrency, run_stages
 from orchestrator.storage import check_shared
@@ -51,8 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sweep name (default: the space's name); one MLflow experiment per name")
     parser.add_argument("--address",
                         help="attach to a running Ray cluster (host:port, ray://host:10001 or auto)")
-    parser.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI),
-                        help="MLflow tracking URI (default: a SQLite store in results/)")
+    add_tracking_uri_option(parser)
     parser.add_argument("--storage", type=Path, default=DEFAULT_STORAGE,
                         help="Ray storage, finished trials and caches; shared on a multi-node cluster "
                              "(default: %(default)s)")
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         preflight.check_ray_address(args.address)
         preflight.check_storage(layout.root)
-        check_reachable(args.tracking_uri)
+        check_store(args.tracking_uri, create=True)
         if not args.address:  # the local cluster is this machine: a trial too big fails before Ray starts
             preflight.check_cpus(spec, os.cpu_count() or 1, local=True)
         if args.resume:
@@ -236,11 +235,12 @@ def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float
 
 
 def _report(client, sweep: str, out_dir: Path) -> None:
-    from orchestrator.report import ReportError, build_report, summary_text
+    from orchestrator.report.build import build_report
+    from orchestrator.report.cli import summary_text
 
     try:
         print(summary_text(build_report(client, sweep, out_dir)))
-    except ReportError as error:
+    except UserError as error:
         print(f"report not written: {error}", file=sys.stderr)
 
 

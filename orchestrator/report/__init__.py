@@ -18,20 +18,6 @@ The modules, in the order the data flows through them:
 - :mod:`~orchestrator.report.cli`: the command line (``__main__`` runs it).
 
 The store itself (``--tracking-uri``, its checks, redaction, paged searches) is
-:mod:`orchestrator.mlflow_store`.
+:mod:`orchestrator.mlflow_store`. This file imports nothing: importing the reader for predict or
+the demo runs it too, and must not load pandas and matplotlib.
 """
-
-from __future__ import annotations
-
-import importlib
-
-# What other code imports from the package itself (orchestrator.sweep: ReportError, build_report,
-# summary_text), looked up on first use: importing the reader for predict or the demo runs this
-# file too, and must not load pandas and matplotlib through build.
-_EXPORTS = {"ReportError": "reader", "build_report": "build", "summary_text": "cli"}
-
-
-def __getattr__(name: str) -> object:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

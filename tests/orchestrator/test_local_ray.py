@@ -2,7 +2,7 @@
 
 (The other safety defaults: no code runs from a model folder, tests/trainers/test_models.py; YAML
 is loaded safely, tests/orchestrator/test_preflight.py; no secret logged as a param and no pickle
-in a checkpoint, tests/test_runs.py and tests/trainers/test_loop.py.)
+in a checkpoint, tests/orchestrator/test_runs.py and tests/trainers/test_loop.py.)
 """
 
 from __future__ import annotations

@@ -9,10 +9,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator import runs
-from orchestrator.plan import build_plan, model_dir
+from orchestrator.mlflow_store import TrackingError, check_store
+from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
+from trainers.layout import StorageLayout
 
 
 @pytest.fixture()
@@ -53,14 +55,15 @@ def test_orphans_not_in_the_plan_are_marked_failed(setup):
 def test_finished_trial_is_adopted_from_its_folder(setup):
     client, plan, experiment, parent, tmp_path = setup
     trial = plan.trials[0]
-    folder = model_dir(tmp_path / "store", trial.key)
+    layout = StorageLayout(tmp_path / "store")
+    folder = layout.model_dir(trial.key)
     folder.mkdir(parents=True)
     (folder / CONFIG_ARTIFACT).write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
     history = [{"val_accuracy": 0.6, "train_loss": 0.7}, {"val_accuracy": 0.7, "train_loss": 0.5}]
     (folder / RESULT_FILE).write_text(json.dumps({"run_id": "elsewhere", "history": history,
                                                   "final": {"test_accuracy": 0.71}}))
-    run_id = runs.adopt_finished(client, experiment, parent, "s", trial, tmp_path / "store",
+    run_id = runs.adopt_finished(client, experiment, parent, "s", trial, layout,
                                  runs.trial_runs(client, experiment))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == "elsewhere"
@@ -70,9 +73,9 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
 
 
 def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):
-    with pytest.raises(runs.TrackingError, match="unsupported scheme 'ftp'"):
-        runs.check_reachable("ftp://host/x")
+    with pytest.raises(TrackingError, match="unsupported scheme 'ftp'"):
+        check_store("ftp://host/x", create=True)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(runs.TrackingError, match="cannot open the SQLite store"):
-        runs.check_reachable(f"sqlite:///{blocker}/sub/mlflow.db")
+    with pytest.raises(TrackingError, match="cannot open the SQLite store"):
+        check_store(f"sqlite:///{blocker}/sub/mlflow.db", create=True)
