@@ -20,9 +20,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
 from orchestrator.mlflow_store import parent_run, redact, search_all, sweep_names
+from trainers.config import METHODS
 from trainers.errors import UserError
 
-FINETUNE, KD, METADISTIL = "finetune", "kd", "metadistil"
+FINETUNE, KD, METADISTIL = METHODS  # trainers.config.Method, the one list of them
 
 K = TypeVar("K")
 
