@@ -5,13 +5,15 @@ When that is a weakref callback or a ``__del__`` (SQLAlchemy's class registry cl
 during garbage collection, as MLflow's store runs), Python prints the exception and drops it, and
 the sweep would run on to its end: seen once in the fault test, where a re-run interrupted as stage
 2 started finished the stage and exited 0. So every Ctrl-C is repeated every half second until the
-sweep has caught it.
+sweep has caught it, and a dropped one is not printed (``sys.unraisablehook``): the user would
+see a traceback for their own Ctrl-C, and the repeat lands it half a second later anyway.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,9 +43,17 @@ def landing() -> Iterator[Callable[[], None]]:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         pending.clear()
 
+    previous_hook = sys.unraisablehook
+
+    def quiet_dropped_interrupt(unraisable) -> None:
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            previous_hook(unraisable)
+
     previous = signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook = quiet_dropped_interrupt
     try:
         yield caught
     finally:
         pending.clear()
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
