@@ -47,9 +47,10 @@ def _restore_optimizer(prefix: str, optimizer: torch.optim.Optimizer, meta: dict
 
 
 def save(folder: Path, *, models: Mapping[str, torch.nn.Module],
-         optimizers: Mapping[str, torch.optim.Optimizer], scheduler: Any,
+         optimizers: Mapping[str, torch.optim.Optimizer], schedulers: Mapping[str, Any],
          rng: list[torch.Tensor], state: dict[str, Any]) -> Path:
-    """Write a resumable checkpoint of ``models`` and ``optimizers`` (keyed by role name)."""
+    """Write a resumable checkpoint of ``models``, ``optimizers`` and their learning-rate
+    ``schedulers`` (each keyed by role name)."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     for role, model in models.items():
@@ -60,7 +61,8 @@ def save(folder: Path, *, models: Mapping[str, torch.nn.Module],
     for i, generator_state in enumerate(rng):
         tensors[f"rng.{i}"] = generator_state.cpu()
     save_file(tensors, str(folder / TENSORS))
-    payload = {**state, "optimizers": optimizer_meta, "scheduler": scheduler.state_dict(),
+    payload = {**state, "optimizers": optimizer_meta,
+               "schedulers": {role: s.state_dict() for role, s in schedulers.items()},
                "rng_count": len(rng)}
     (folder / STATE).write_text(json.dumps(payload, indent=1))
     return folder
@@ -68,8 +70,8 @@ def save(folder: Path, *, models: Mapping[str, torch.nn.Module],
 
 def load(folder: Path, *, models: Mapping[str, torch.nn.Module],
          optimizers: Mapping[str, torch.optim.Optimizer],
-         scheduler: Any) -> tuple[dict[str, Any], list[torch.Tensor]]:
-    """Restore ``models``/``optimizers``/``scheduler`` in place; return the saved state and RNG."""
+         schedulers: Mapping[str, Any]) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """Restore ``models``/``optimizers``/``schedulers`` in place; return the saved state and RNG."""
     tensors = load_file(str(folder / TENSORS))
     state = json.loads((folder / STATE).read_text())
     for role, model in models.items():
@@ -77,6 +79,7 @@ def load(folder: Path, *, models: Mapping[str, torch.nn.Module],
         model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     for role, optimizer in optimizers.items():
         _restore_optimizer(f"optim.{role}", optimizer, state["optimizers"][role], tensors)
-    scheduler.load_state_dict(state["scheduler"])
+    for role, scheduler in schedulers.items():
+        scheduler.load_state_dict(state["schedulers"][role])
     rng = [tensors[f"rng.{i}"] for i in range(state["rng_count"])]
     return state, rng

@@ -23,10 +23,14 @@ from trainers.errors import UserError
 Method = Literal["finetune", "kd", "metadistil"]
 Size = Literal["tiny", "real"]
 SoftLoss = Literal["kl", "mse"]
+PkdLayers = Literal["skip", "last"]
+Schedule = Literal["linear", "constant"]
 TestSplit = Literal["heldout", "sst2-test"]
 METHODS: tuple[str, ...] = get_args(Method)
 SIZES: tuple[str, ...] = get_args(Size)
 SOFT_LOSSES: tuple[str, ...] = get_args(SoftLoss)
+PKD_LAYERS: tuple[str, ...] = get_args(PkdLayers)
+SCHEDULES: tuple[str, ...] = get_args(Schedule)
 TEST_SPLITS: tuple[str, ...] = get_args(TestSplit)
 
 # Field metadata read by the planner's content key (``plan.content_key``): a setting that only
@@ -101,13 +105,20 @@ class DataConfig:
 @dataclass(frozen=True, kw_only=True)
 class Hyper:
     """How a trial trains: the space's ``train:`` section, and the part of a trial's config that
-    ``teacher_train`` and ``per_model`` may override. Defaults follow the official MetaDistil
-    code: student lr 5e-5, teacher lr 1e-5, pilot step 5e-5.
+    ``teacher_train``, ``per_model`` and a recipe may set. Fields marked ``DISTILS`` are read by
+    distillation only.
 
-    ``temperature`` T, ``alpha`` α and ``soft_loss`` make the distillation loss
-    ``α·T²·soft(s/T, t/T) + (1−α)·CE(s, y)`` (``trainers/losses.py``); ``teacher_lr``,
-    ``pilot_lr``, ``quiz_batch_size`` and ``meta_interval`` drive MetaDistil's teacher update
-    (``trainers/metadistil.py``). Fields marked ``DISTILS`` are read by distillation only.
+    - Student: AdamW at ``lr`` with ``weight_decay`` (never on biases and LayerNorm), linear warm-up
+      over ``warmup_ratio`` of the steps then linear decay, gradients clipped to ``max_grad_norm``
+      (``trainers/update.py``).
+    - Distillation loss ``α·T²·soft(s/T, t/T) + (1−α)·CE(s, y) + β·PKD``: ``temperature`` T,
+      ``alpha`` α, ``soft_loss``, ``pkd_weight`` β and ``pkd_layers`` (``trainers/objective.py``).
+    - MetaDistil (``trainers/metadistil.py``): pilot step size ``pilot_lr``; the teachers' AdamW at
+      ``teacher_lr`` with ``teacher_weight_decay``, ``teacher_schedule`` after
+      ``teacher_warmup_ratio``, clipped to ``teacher_max_grad_norm`` (0 = no clipping); the quiz in
+      batches of ``quiz_batch_size`` (null: the whole quiz every meta step); ``num_meta_batches`` k
+      (the official k-step unrolled pilot) or the cheaper ``meta_every`` n (a meta step on every
+      n-th batch only). The official code's values are ``search_spaces/recipes/official.yaml``.
     """
 
     epochs: int = 3
@@ -115,29 +126,46 @@ class Hyper:
     lr: float = 5e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
     temperature: float = field(default=2.0, metadata=DISTILS)
     alpha: float = field(default=0.5, metadata=DISTILS)
     soft_loss: SoftLoss = field(default="kl", metadata=DISTILS)
+    pkd_weight: float = field(default=0.0, metadata=DISTILS)
+    pkd_layers: PkdLayers = field(default="skip", metadata=DISTILS)
     teacher_lr: float = field(default=1e-5, metadata=DISTILS)
+    teacher_weight_decay: float = field(default=0.0, metadata=DISTILS)
+    teacher_schedule: Schedule = field(default="linear", metadata=DISTILS)
+    teacher_warmup_ratio: float = field(default=0.0, metadata=DISTILS)
+    teacher_max_grad_norm: float = field(default=1.0, metadata=DISTILS)
     pilot_lr: float = field(default=5e-5, metadata=DISTILS)
     quiz_batch_size: int | None = field(default=None, metadata=DISTILS)
-    meta_interval: int = field(default=1, metadata=DISTILS)
+    num_meta_batches: int = field(default=1, metadata=DISTILS)
+    meta_every: int = field(default=1, metadata=DISTILS)
     teacher_task_loss: bool = field(default=False, metadata=DISTILS)
     noise_token: str = field(default="noise_word", metadata=DISTILS)
-    noise_teachers: bool = field(default=False, metadata=DISTILS)
     eval_batch_size: int = field(default=256, metadata=UNKEYED)
 
     def __post_init__(self) -> None:
-        for key in ("epochs", "batch_size", "meta_interval", "eval_batch_size"):
+        for key in ("epochs", "batch_size", "num_meta_batches", "meta_every", "eval_batch_size"):
             value = getattr(self, key)
             _require(_integer(value) and value >= 1, key, value, "must be an integer >= 1")
         for key in ("lr", "teacher_lr", "pilot_lr"):
             value = getattr(self, key)
             _require(_number(value) and value > 0, key, value, "must be > 0")
-        _require(_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay",
-                 self.weight_decay, "must be >= 0")
-        _require(_number(self.warmup_ratio) and 0 <= self.warmup_ratio < 1, "warmup_ratio",
-                 self.warmup_ratio, "must be in [0, 1)")
+        for key in ("weight_decay", "teacher_weight_decay", "max_grad_norm", "teacher_max_grad_norm",
+                    "pkd_weight"):
+            value = getattr(self, key)
+            _require(_number(value) and value >= 0, key, value, "must be >= 0")
+        for key in ("warmup_ratio", "teacher_warmup_ratio"):
+            value = getattr(self, key)
+            _require(_number(value) and 0 <= value < 1, key, value, "must be in [0, 1)")
+        _require(self.pkd_layers in PKD_LAYERS, "pkd_layers", self.pkd_layers,
+                 f"use one of {', '.join(PKD_LAYERS)}")
+        _require(self.teacher_schedule in SCHEDULES, "teacher_schedule", self.teacher_schedule,
+                 f"use one of {', '.join(SCHEDULES)}")
+        _require(self.meta_every == 1 or self.num_meta_batches == 1, "meta_every", self.meta_every,
+                 f"cannot be combined with num_meta_batches={self.num_meta_batches}: use "
+                 "num_meta_batches (the official unrolled pilot) or meta_every (a cheaper variant)")
         _require(_number(self.temperature) and self.temperature > 0, "temperature", self.temperature,
                  "must be > 0 (try 2.0)")
         _require(_number(self.alpha) and 0 <= self.alpha <= 1, "alpha", self.alpha, "must be in [0, 1]")
@@ -167,6 +195,7 @@ class TrainConfig(Hyper):
     teacher_weights: tuple[float, ...] | None = field(default=None, metadata=DISTILS)
     size: Size = "tiny"
     noise_p: float = 0.0
+    noise_teachers: bool = field(default=False, metadata=DISTILS)
     warmup_epochs: int = 0
     seed: int = 0
     vocab_file: str = ""
@@ -181,6 +210,8 @@ class TrainConfig(Hyper):
                  "warmup_epochs", self.warmup_epochs, f"must be in [0, epochs) with epochs="
                  f"{self.epochs}; raise epochs or lower warmup_epochs")
         _require(_integer(self.seed), "seed", self.seed, "must be an integer")
+        _require(not self.noise_teachers or self.noise_p > 0, "noise_teachers", self.noise_teachers,
+                 "needs noise_p > 0: there is no noise to share with the teachers")
         if self.method == "finetune":
             _require(not self.teachers, "teachers", list(self.teachers), "fine-tune takes no teacher")
             if self.noise_p != 0 or self.warmup_epochs != 0:

@@ -26,11 +26,12 @@ from trainers.data import Examples, Splits, load_splits
 from trainers.distributed import broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
-from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits
+from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
 from trainers.metadistil import MetaDistil, QuizChunk
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
+from trainers.objective import Objective
 from trainers.tokens import Encoded, encode_cached, pad
-from trainers.update import StudentUpdate, adamw
+from trainers.update import StudentUpdate, TeacherUpdate
 
 QUIZ_CHUNK = 25
 # Called after every epoch with (epoch, metrics, checkpoint folder); Ray's adapter reports there.
@@ -92,23 +93,30 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
     shard_size = len(trial.splits.train) // world_size  # equal shards: every rank steps alike
     steps_per_epoch = math.ceil(shard_size / cfg.batch_size)
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                           total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio)
-    teacher_optimizers = [adamw(t.parameters(), lr=cfg.teacher_lr) for t in teachers] if meta else []
+                           total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio,
+                           max_grad_norm=cfg.max_grad_norm)
+    teacher_steps = _meta_steps_per_epoch(cfg, steps_per_epoch) * (cfg.epochs - cfg.warmup_epochs)
+    teacher_updates = [TeacherUpdate(t, lr=cfg.teacher_lr, weight_decay=cfg.teacher_weight_decay,
+                                     total_steps=teacher_steps, schedule=cfg.teacher_schedule,
+                                     warmup_ratio=cfg.teacher_warmup_ratio,
+                                     max_grad_norm=cfg.teacher_max_grad_norm)
+                       for t in teachers] if meta else []
     finetune = FineTune(student, update)
-    distil = _distil_step(trial, update, teacher_optimizers) if cfg.distils else None
+    distil = _distil_step(trial, update, teacher_updates) if cfg.distils else None
 
     roles = {"student": student, **({f"teacher{i}": t for i, t in enumerate(teachers)} if meta else {})}
-    optimizers = {"student": update.optimizer,
-                  **{f"teacher{i}": o for i, o in enumerate(teacher_optimizers)}}
+    updates = {"student": update, **{f"teacher{i}": u for i, u in enumerate(teacher_updates)}}
+    optimizers = {role: u.optimizer for role, u in updates.items()}
+    schedulers = {role: u.scheduler for role, u in updates.items()}
     history: list[dict[str, float]] = []
     start_epoch = 1
     if resume_from is not None:
         state, saved_rng = checkpoint.load(resume_from, models=roles, optimizers=optimizers,
-                                     scheduler=update.scheduler)
+                                           schedulers=schedulers)
         rng.set_state(saved_rng)
         history, start_epoch = state["history"], state["epoch"] + 1
         if isinstance(distil, MetaDistil):
-            distil.steps = state["meta_steps"]
+            distil.steps, distil.meta_steps = state["distil_steps"], state["meta_steps"]
 
     student_tok = trial.student.tokenizer
     validation = encode_cached(student_tok, trial.splits.validation.sentences, cfg.data.max_length,
@@ -126,6 +134,10 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
             for key, value in step(batch).items():
                 sums[key] += value
                 counts[key] += 1
+        if isinstance(step, MetaDistil):  # the last buffered batches of num_meta_batches
+            for key, value in step.finish_epoch().items():
+                sums[key] += value
+                counts[key] += 1
         elapsed = time.perf_counter() - started
         predictions, _ = predict(student, validation, pad_id=student_tok.pad_token_id,
                                  batch_size=cfg.eval_batch_size, device=device)
@@ -135,9 +147,10 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
                        epoch_time_s=elapsed, samples_per_s=len(order) * world_size / elapsed)
         history.append(metrics)
         state = {"epoch": epoch, "history": history,
-                 "meta_steps": distil.steps if isinstance(distil, MetaDistil) else 0}
+                 "distil_steps": distil.steps if isinstance(distil, MetaDistil) else 0,
+                 "meta_steps": distil.meta_steps if isinstance(distil, MetaDistil) else 0}
         folder = checkpoint.save(scratch_dir / f"epoch-{epoch:03d}", models=roles,
-                                 optimizers=optimizers, scheduler=update.scheduler,
+                                 optimizers=optimizers, schedulers=schedulers,
                                  rng=rng.get_state(), state=state)
         report(epoch, metrics, folder)
 
@@ -150,17 +163,22 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
     return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
 
 
+def _meta_steps_per_epoch(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    """Teacher updates in one distillation epoch: one per meta step."""
+    return math.ceil(steps_per_epoch / max(cfg.num_meta_batches, cfg.meta_every))
+
+
 def _distil_step(trial: Trial, update: StudentUpdate,
-                 teacher_optimizers: list[torch.optim.Optimizer]) -> KD | MetaDistil:
+                 teacher_updates: list[TeacherUpdate]) -> KD | MetaDistil:
     cfg = trial.config
-    loss_args = {"temperature": cfg.temperature, "alpha": cfg.alpha, "soft_loss": cfg.soft_loss}
     teachers = [t.model for t in trial.teachers]
+    objective = Objective.of(cfg, trial.student.model, teachers)
     if cfg.method == "kd":
-        live = cfg.noise_teachers and cfg.noise_p > 0
-        signal = (LiveTeacherLogits(teachers, cfg.teacher_weights) if live else
+        live = (cfg.noise_teachers and cfg.noise_p > 0) or objective.pkd
+        signal = (LiveTeachers(teachers, objective) if live else
                   CachedTeacherLogits([_train_logits(trial, i) for i in range(len(teachers))],
                                       cfg.teacher_weights))
-        return KD(trial.student.model, update, signal, **loss_args)
+        return KD(trial.student.model, update, signal, objective)
     quiz = trial.splits.quiz
     encoded = encode_cached(trial.student.tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
     size = cfg.quiz_batch_size or len(quiz)
@@ -169,10 +187,9 @@ def _distil_step(trial: Trial, update: StudentUpdate,
     quiz_batches = [quiz_chunks(encoded, quiz.labels, np.arange(b, min(b + size, len(quiz))),
                                 trial.student.tokenizer.pad_token_id, trial.device, chunk)
                     for b in range(0, len(quiz), size)]
-    return MetaDistil(trial.student.model, update, teachers, teacher_optimizers, quiz_batches,
-                      weights=cfg.teacher_weights, pilot_lr=cfg.pilot_lr,
-                      meta_interval=cfg.meta_interval, teacher_task_loss=cfg.teacher_task_loss,
-                      **loss_args)
+    return MetaDistil(trial.student.model, update, teachers, teacher_updates, quiz_batches,
+                      objective=objective, pilot_lr=cfg.pilot_lr, meta_every=cfg.meta_every,
+                      num_meta_batches=cfg.num_meta_batches, teacher_task_loss=cfg.teacher_task_loss)
 
 
 def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: int,

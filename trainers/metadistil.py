@@ -1,23 +1,34 @@
 """MetaDistil (Zhou, Xu, McAuley, ACL 2022, "BERT Learns to Teach: Knowledge Distillation with
 Meta Learning"): the teachers keep learning from the student's progress on a held-out quiz set.
 
-Per training batch, with student parameters θ, teacher parameters φ, student logits s = s(θ),
-combined teacher logits t = t(φ), KD loss L(s, t) (``losses.kd_loss``) and pilot step size η:
+With student parameters θ, teacher parameters φ, student outputs o = (s, h_s)(θ) (logits and, with
+PKD, [CLS] states), teacher outputs τ = (t, h_t)(φ), the objective L(o, τ, y) (``objective.py``) and
+pilot step size η, one meta step over k buffered batches b_1 … b_k (``num_meta_batches``, k = 1 by
+default) is:
 
-1. pilot step:  θ' = θ − η ∇θ L(s(θ), t(φ))
-2. quiz:        Q(θ') = CE(f_θ'(x_quiz), y_quiz)
-3. teacher:     ∇φ Q = −η (∂t/∂φ)ᵀ · ∂²L/∂t∂s · (∂s/∂θ) · v,    v = ∇θ' Q(θ')
-                then each teacher's optimizer steps;
-4. real step:   the student, untouched by the pilot, steps on ∇θ L(s(θ), t(φ_new)).
+1. pilot:    θ_0 = θ,  θ_j = θ_{j−1} − η ∇θ L(o(θ_{j−1}; b_j), τ(φ; b_j))     (plain SGD, dropout on)
+2. quiz:     Q(θ_k) = CE(f_θk(x_quiz), y_quiz), the student in eval mode (no dropout), as the
+             official code's ``s_prime_forward(..., is_train=False)``
+3. teacher:  each teacher's optimizer steps on ∇φ Q(θ_k(φ));
+4. real:     the student, untouched by the pilot, steps on each b_j against the updated teachers.
 
-The mixed second derivative in (3) is what makes it MetaDistil: dropping it (first order) leaves
-the teacher no gradient at all. It is computed exactly, without differentiating through the
-student's backward pass (no ``create_graph`` on the student, so no double backward through
-attention): ``u = (∂s/∂θ) v`` is one forward-mode JVP of the student at θ, replaying the dropout
-mask of the forward pass in (1); the remaining ``∂²L/∂t∂s · u`` lives at the logit level (batch ×
-classes), and one ordinary backward pass of the teachers finishes the chain. The real step (4)
-reuses the student forward pass of (1), whose graph is still alive. Teachers run in eval mode
-(no dropout) so that t(φ) is a function of φ alone.
+For k = 1 the teacher's gradient is the mixed second derivative
+
+    ∇φ Q = −η (∂τ/∂φ)ᵀ · ∂²L/∂τ∂o · (∂o/∂θ) · v,    v = ∇θ′ Q(θ′),
+
+computed without differentiating through the student's backward pass: ``u = (∂o/∂θ) v`` is one
+forward-mode JVP of the student at θ replaying the dropout mask of the forward pass in (1); the rest
+lives at the output level (batch × classes, and batch × layers × hidden with PKD), and one ordinary
+backward pass of the teachers finishes the chain. The real step reuses the forward pass of (1).
+Dropping the mixed term (first order) leaves the teacher no gradient at all.
+
+For k > 1 the later pilot steps depend on φ through θ_1 … θ_{k−1} as well, so the unroll is
+differentiated as the official code does it: ``create_graph`` through every pilot step (the student
+on SDPA's math kernel, which has a double backward), then one backward of Q into φ.
+
+``meta_every`` n > 1 is a cheaper variant, not the official method: a one-step meta update on every
+n-th batch and a plain KD step (live teachers) on the others; the report names it as such.
+Teachers run in eval mode (no dropout), so τ(φ) is a function of φ alone.
 """
 
 from __future__ import annotations
@@ -31,9 +42,9 @@ from torch.func import functional_call, jvp
 
 from trainers import rng as rng_state
 from trainers.batches import Batch
-from trainers.distributed import all_reduce_mean, average_gradients
-from trainers.losses import combine_teachers, kd_loss
-from trainers.update import StudentUpdate
+from trainers.distributed import all_reduce_mean, world
+from trainers.objective import Objective, Outputs
+from trainers.update import StudentUpdate, TeacherUpdate
 
 # A piece of a quiz batch: the student's inputs and the labels.
 QuizChunk = tuple[dict[str, torch.Tensor], torch.Tensor]
@@ -43,56 +54,71 @@ class MetaDistil:
     needs_teachers = True
 
     def __init__(self, student: torch.nn.Module, update: StudentUpdate,
-                 teachers: Sequence[torch.nn.Module], teacher_optimizers: Sequence[torch.optim.Optimizer],
-                 quiz_batches: Sequence[Sequence[QuizChunk]], *,
-                 weights: Sequence[float] | None, temperature: float, alpha: float, soft_loss: str,
-                 pilot_lr: float, meta_interval: int = 1, teacher_task_loss: bool = False) -> None:
+                 teachers: Sequence[torch.nn.Module], teacher_updates: Sequence[TeacherUpdate],
+                 quiz_batches: Sequence[Sequence[QuizChunk]], *, objective: Objective, pilot_lr: float,
+                 meta_every: int = 1, num_meta_batches: int = 1, teacher_task_loss: bool = False) -> None:
+        if meta_every > 1 and num_meta_batches > 1:
+            raise ValueError("meta_every and num_meta_batches cannot both be above 1")
+        if num_meta_batches > 1 and world()[1] > 1:  # its pilot would need a differentiable all-reduce
+            raise ValueError("num_meta_batches > 1 runs on one worker per trial")
         self.student = student
         self.update = update
         self.teachers = list(teachers)
-        self.teacher_optimizers = list(teacher_optimizers)
+        self.teacher_updates = list(teacher_updates)
         self.quiz_batches = list(quiz_batches)
-        self.weights = weights
-        self.loss_args = {"temperature": temperature, "alpha": alpha, "kind": soft_loss}
+        self.objective = objective
         self.pilot_lr = pilot_lr
-        self.meta_interval = meta_interval
+        self.meta_every = meta_every
+        self.num_meta_batches = num_meta_batches
         self.teacher_task_loss = teacher_task_loss
-        self.steps = 0  # counts calls: drives the meta interval and the quiz batch in turn
+        self.steps = 0  # training batches seen: drives meta_every and the quiz batch in turn
+        self.meta_steps = 0  # teacher updates taken
+        self.buffer: list[Batch] = []
 
     def __call__(self, batch: Batch) -> dict[str, float]:
-        meta = self.steps % self.meta_interval == 0
+        if self.num_meta_batches > 1:
+            self.buffer.append(batch)
+            self.steps += 1
+            return self.finish_epoch() if len(self.buffer) == self.num_meta_batches else {}
+        meta = self.steps % self.meta_every == 0
         rng = rng_state.get_state()  # the dropout mask of this forward pass is replayed by the JVP
         # Under a meta step the forward runs on the same attention kernel as the JVP: a fused GPU
         # kernel draws its attention dropout from another stream, and the replay would not match.
         with _math_attention() if meta else contextlib.nullcontext():
-            student_logits = self.student(**batch.student).logits
+            student = self.objective.student(self.student, batch.student)
         metrics: dict[str, float] = {}
         if meta:
-            metrics["quiz_loss"] = self.teacher_step(batch, student_logits, rng)
+            metrics["quiz_loss"] = self.teacher_step(batch, student, rng)
         self.steps += 1
-        with torch.no_grad():
-            teacher = self._teacher_logits(batch)
-        s = student_logits.detach().requires_grad_()
-        loss = kd_loss(s, teacher, batch.labels, **self.loss_args)
-        (grad_s,) = torch.autograd.grad(loss, s)
-        self.update.from_logits(student_logits, grad_s)
-        metrics["train_loss"] = loss.item()
+        metrics["train_loss"] = self._real_step(batch, student)
         return metrics
 
-    def teacher_step(self, batch: Batch, student_logits: torch.Tensor,
-                     rng: list[torch.Tensor]) -> float:
-        """Steps 1–3: pilot update, quiz, and the teachers' meta-gradient step. Returns Q(θ')."""
+    def finish_epoch(self) -> dict[str, float]:
+        """The meta step over the buffered batches (k of them, or the epoch's last few), then
+        their real steps. Nothing stays buffered across an epoch's end, so checkpoints need none."""
+        if not self.buffer:
+            return {}
+        batches, self.buffer = self.buffer, []
+        quiz_loss = self._unrolled_teacher_step(batches)
+        losses = [self._real_step(b, self.objective.student(self.student, b.student)) for b in batches]
+        return {"quiz_loss": quiz_loss, "train_loss": sum(losses) / len(losses)}
+
+    def teacher_step(self, batch: Batch, student: Outputs, rng: list[torch.Tensor]) -> float:
+        """Steps 1–3 for k = 1: pilot, quiz, and the teachers' meta-gradient step. Returns Q(θ')."""
         names = [n for n, p in self.student.named_parameters() if p.requires_grad]
         theta = [p for p in self.student.parameters() if p.requires_grad]
-        teacher_parts = [t(**inputs).logits for t, inputs in zip(self.teachers, batch.teachers)]
-        teacher = combine_teachers(teacher_parts, self.weights)
+        teacher_parts = self.objective.teachers(self.teachers, batch.teachers)
+        teacher = self.objective.combined_logits(teacher_parts)
+        states = [part.states for part in teacher_parts]
 
-        # (1) pilot step. grad_s = ∂L/∂s keeps its dependence on t for the mixed derivative.
-        s = student_logits.detach().requires_grad_()
+        # (1) pilot step. The output gradients keep their dependence on τ for the mixed derivative.
+        outs = [student.logits] + ([student.states] if self.objective.pkd else [])
+        o = [x.detach().requires_grad_() for x in outs]
         t = teacher.detach().requires_grad_()
-        (grad_s,) = torch.autograd.grad(kd_loss(s, t, batch.labels, **self.loss_args), s,
-                                        create_graph=True)
-        grads = list(torch.autograd.grad(student_logits, theta, grad_outputs=grad_s.detach(),
+        h = [x.detach().requires_grad_() if x is not None else None for x in states]
+        loss = self.objective.loss(Outputs(*o), t, h, batch.labels)
+        grad_o = torch.autograd.grad(loss, o, create_graph=True)
+        grads = list(torch.autograd.grad(outs, theta, grad_outputs=[g.detach() for g in grad_o],
                                          retain_graph=True))
         all_reduce_mean(grads)
         # θ' = θ − η·g, written into g's own memory: one parameter-sized copy, not two.
@@ -100,55 +126,115 @@ class MetaDistil:
                  for n, p, g in zip(names, theta, grads)}
         del grads
 
-        # (2) quiz on the pilot student, v = ∇θ' Q. The quiz batch comes in length-sorted chunks
-        # (little padding); Q is their size-weighted mean, so v sums the chunks' gradients.
-        chunks = self.quiz_batches[(self.steps // self.meta_interval) % len(self.quiz_batches)]
-        total = sum(len(labels) for _, labels in chunks)
-        quiz_loss, v = 0.0, None
-        for inputs, labels in chunks:
-            logits = functional_call(self.student, pilot, kwargs=inputs).logits
-            loss = F.cross_entropy(logits, labels, reduction="sum") / total
-            part = torch.autograd.grad(loss, list(pilot.values()))
-            v = part if v is None else [a.add_(b) for a, b in zip(v, part)]
-            quiz_loss += loss.item()
+        # (2) quiz on the pilot student, v = ∇θ' Q.
+        quiz_loss, v = self._quiz(pilot)
         del pilot  # θ' and the quiz graph are done with: free them before the JVP
 
-        # (3) u = (∂s/∂θ) v by forward mode, then ∂Q/∂t = −η ∂²L/∂t∂s · u, then into φ.
+        # (3) u = (∂o/∂θ) v by forward mode, then ∂Q/∂τ = −η ∂²L/∂τ∂o · u, then into φ.
         primal, u = self._student_jvp(names, theta, v, batch.student, rng)
-        if not torch.allclose(primal, student_logits, rtol=1e-3, atol=1e-4):
+        if not torch.allclose(primal[0], student.logits, rtol=1e-3, atol=1e-4):
             raise RuntimeError("MetaDistil: the JVP did not replay the forward pass (dropout masks "
                                "differ), so the meta-gradient would be wrong")
-        (grad_t,) = torch.autograd.grad((grad_s * u).sum(), t)
-        for optimizer in self.teacher_optimizers:
-            optimizer.zero_grad(set_to_none=True)
-        outputs, grad_outputs = [teacher], [-self.pilot_lr * grad_t]
-        if self.teacher_task_loss:  # optional: the teachers also keep learning the task itself
-            outputs.append(sum(F.cross_entropy(z, batch.labels) for z in teacher_parts))
+        wrt = [t] + [x for x in h if x is not None]
+        mixed = sum((g * du).sum() for g, du in zip(grad_o, u))
+        grad_tau = torch.autograd.grad(mixed, wrt, allow_unused=True)
+        outputs = [teacher] + [x for x in states if x is not None]
+        grad_outputs = [-self.pilot_lr * (g if g is not None else torch.zeros_like(w))
+                        for g, w in zip(grad_tau, wrt)]
+        self._teacher_update(outputs, grad_outputs, teacher_parts, batch)
+        return quiz_loss
+
+    def _unrolled_teacher_step(self, batches: Sequence[Batch]) -> float:
+        """Steps 1–3 for k ≥ 1 by differentiating the unrolled pilot (official-code style)."""
+        fast = {n: p for n, p in self.student.named_parameters() if p.requires_grad}
+        for batch in batches:
+            with _math_attention():
+                student = self.objective.student(self.student, batch.student, fast)
+            parts = self.objective.teachers(self.teachers, batch.teachers)
+            loss = self.objective.loss(student, self.objective.combined_logits(parts),
+                                       [p.states for p in parts], batch.labels)
+            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=True)
+            fast = {n: p - self.pilot_lr * g for (n, p), g in zip(fast.items(), grads)}
+        with _math_attention():
+            quiz_loss = self._quiz_loss(fast)
+        self._teacher_update([quiz_loss], [torch.ones_like(quiz_loss)], parts, batches[-1])
+        return quiz_loss.item()
+
+    def _teacher_update(self, outputs: list[torch.Tensor], grad_outputs: list[torch.Tensor],
+                        parts: Sequence[Outputs], batch: Batch) -> None:
+        for update in self.teacher_updates:
+            update.zero_grad()
+        if self.teacher_task_loss:  # optional: the teachers keep learning the task (last batch)
+            outputs.append(sum(F.cross_entropy(p.logits, batch.labels) for p in parts))
             grad_outputs.append(torch.ones_like(outputs[-1]))
         torch.autograd.backward(outputs, grad_outputs)
-        for model, optimizer in zip(self.teachers, self.teacher_optimizers):
-            average_gradients(list(model.parameters()))
-            optimizer.step()
-        return quiz_loss
+        for update in self.teacher_updates:
+            update.step()
+        self.meta_steps += 1
+
+    def _quiz(self, pilot: dict[str, torch.Tensor]) -> tuple[float, list[torch.Tensor]]:
+        """``(Q(θ'), ∇θ' Q)``, one quiz chunk at a time (little padding, little memory)."""
+        chunks = self._quiz_chunks()
+        total = sum(len(labels) for _, labels in chunks)
+        quiz_loss, v = 0.0, None
+        with _eval(self.student):
+            for inputs, labels in chunks:
+                logits = functional_call(self.student, pilot, kwargs=inputs).logits
+                loss = F.cross_entropy(logits, labels, reduction="sum") / total
+                part = torch.autograd.grad(loss, list(pilot.values()))
+                v = part if v is None else [a.add_(b) for a, b in zip(v, part)]
+                quiz_loss += loss.item()
+        return quiz_loss, list(v)
+
+    def _quiz_loss(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Q at ``params`` as one differentiable scalar: the size-weighted mean over the chunks."""
+        chunks = self._quiz_chunks()
+        total = sum(len(labels) for _, labels in chunks)
+        with _eval(self.student):
+            return sum(F.cross_entropy(functional_call(self.student, params, kwargs=inputs).logits,
+                                       labels, reduction="sum") for inputs, labels in chunks) / total
+
+    def _quiz_chunks(self) -> Sequence[QuizChunk]:
+        return self.quiz_batches[self.meta_steps % len(self.quiz_batches)]
+
+    def _real_step(self, batch: Batch, student: Outputs) -> float:
+        """The student's step on L against the teachers as they are now; reuses ``student``'s graph."""
+        with torch.no_grad():
+            parts = self.objective.teachers(self.teachers, batch.teachers)
+            teacher = self.objective.combined_logits(parts)
+        outs = [student.logits] + ([student.states] if self.objective.pkd else [])
+        o = [x.detach().requires_grad_() for x in outs]
+        loss = self.objective.loss(Outputs(*o), teacher, [p.states for p in parts], batch.labels)
+        self.update.from_outputs(outs, torch.autograd.grad(loss, o))
+        return loss.item()
 
     def _student_jvp(self, names: list[str], theta: list[torch.Tensor], tangents: Sequence[torch.Tensor],
                      inputs: dict[str, torch.Tensor], rng: list[torch.Tensor]
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(s, (∂s/∂θ)·tangents)`` at θ, with the dropout mask of the forward pass replayed."""
-        def logits(*params: torch.Tensor) -> torch.Tensor:
-            return functional_call(self.student, dict(zip(names, params)), kwargs=inputs).logits
+                     ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """``(o, (∂o/∂θ)·tangents)`` at θ, with the dropout mask of the forward pass replayed."""
+        def outputs(*params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            out = self.objective.student(self.student, inputs, dict(zip(names, params)))
+            return (out.logits,) + ((out.states,) if self.objective.pkd else ())
 
         with torch.random.fork_rng(devices=rng_state.cuda_devices()), _math_attention():
             rng_state.set_state(rng)
-            return jvp(logits, tuple(p.detach() for p in theta), tuple(tangents))
+            return jvp(outputs, tuple(p.detach() for p in theta), tuple(tangents))
 
-    def _teacher_logits(self, batch: Batch) -> torch.Tensor:
-        return combine_teachers([t(**inputs).logits for t, inputs in zip(self.teachers, batch.teachers)],
-                                self.weights)
+
+@contextlib.contextmanager
+def _eval(model: torch.nn.Module):
+    """The quiz scores the pilot student without dropout, then the student's mode is restored."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
 
 
 def _math_attention():
-    """Forward-mode AD needs SDPA's math kernel; the fused ones have no JVP rule on every device."""
+    """Forward-mode AD and double backward need SDPA's math kernel: the fused ones have neither
+    rule on every device."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel(SDPBackend.MATH)

@@ -46,7 +46,10 @@ def test_bad_data_config(kwargs, key):
 @pytest.mark.parametrize("key, value", [("epochs", 0), ("batch_size", -1), ("lr", 0.0),
                                         ("weight_decay", -0.1), ("warmup_ratio", 1.0),
                                         ("temperature", -2.0), ("alpha", 1.5), ("soft_loss", "l2"),
-                                        ("quiz_batch_size", 0), ("meta_interval", 0),
+                                        ("quiz_batch_size", 0), ("meta_every", 0),
+                                        ("num_meta_batches", 0), ("pkd_weight", -1.0),
+                                        ("teacher_weight_decay", -0.01), ("teacher_warmup_ratio", 1.0),
+                                        ("teacher_max_grad_norm", -1.0), ("max_grad_norm", -1.0),
                                         ("noise_token", " "), ("eval_batch_size", 0)])
 def test_space_and_code_refuse_a_bad_value_with_the_same_reason(key, value):
     with pytest.raises(ConfigError) as in_code:
@@ -54,11 +57,29 @@ def test_space_and_code_refuse_a_bad_value_with_the_same_reason(key, value):
     with pytest.raises(SpecError) as in_space:
         parse_spec({**SPACE, "train": {key: value}}, "space.yaml")
     said = str(in_space.value)
-    if key == "soft_loss":  # a Literal: pydantic refuses it before the dataclass sees it
+    if key == "soft_loss":  # a Literal: pydantic refuses it before the dataclass sees it (so for
+        # pkd_layers and teacher_schedule, tested below)
         assert said.startswith("space.yaml: train.soft_loss = 'l2'") and "'kl' or 'mse'" in said
         return
     assert said == f"space.yaml: train.{key} = {value!r}: {in_code.value.reason}"
     assert "\n" not in said
+
+
+@pytest.mark.parametrize("key, value, allowed", [("pkd_layers", "first", "'skip' or 'last'"),
+                                                 ("teacher_schedule", "cosine", "'linear' or 'constant'")])
+def test_a_literal_setting_names_its_choices(key, value, allowed):
+    with pytest.raises(ConfigError, match=key):
+        Hyper(**{key: value})
+    with pytest.raises(SpecError) as in_space:
+        parse_spec({**SPACE, "train": {key: value}}, "space.yaml")
+    assert str(in_space.value).startswith(f"space.yaml: train.{key} = {value!r}")
+    assert allowed in str(in_space.value)
+
+
+def test_the_official_unroll_and_the_cheaper_variant_are_not_combined():
+    with pytest.raises(SpecError) as error:
+        parse_spec({**SPACE, "train": {"meta_every": 4, "num_meta_batches": 2}}, "space.yaml")
+    assert "num_meta_batches (the official unrolled pilot) or meta_every" in str(error.value)
 
 
 def test_every_training_setting_is_a_key_of_the_space():
@@ -75,9 +96,12 @@ def test_a_space_without_data_source_reads_the_shipped_sst2():
 
 
 def test_keys_leave_out_what_only_distillation_reads_and_what_changes_no_result():
-    assert distillation_only() == ("temperature", "alpha", "soft_loss", "teacher_lr", "pilot_lr",
-                                   "quiz_batch_size", "meta_interval", "teacher_task_loss",
-                                   "noise_token", "noise_teachers", "teacher_weights")
+    assert distillation_only() == ("temperature", "alpha", "soft_loss", "pkd_weight", "pkd_layers",
+                                   "teacher_lr", "teacher_weight_decay", "teacher_schedule",
+                                   "teacher_warmup_ratio", "teacher_max_grad_norm", "pilot_lr",
+                                   "quiz_batch_size", "num_meta_batches", "meta_every",
+                                   "teacher_task_loss", "noise_token", "teacher_weights",
+                                   "noise_teachers")
     assert set(unkeyed()) == {"eval_batch_size", "teacher_dirs"}
 
 
