@@ -26,8 +26,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
-from orchestrator.report.labels import full_label, teacher_models
-from orchestrator.report.reader import FINETUNE, ReportError, TrialRun, load_sweep, resolve_sweep
+from orchestrator.report.labels import SweepNames, full_label
+from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
@@ -50,18 +50,17 @@ class Answer:
 def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
     """(label, run): the teachers first, then one run per configuration, the best over seeds."""
     data = load_sweep(client, sweep)
-    teachers = teacher_models(run.key for run in data.runs)
-    best: dict[str, TrialRun] = {}
-    score: dict[str, float] = {}
+    names = SweepNames.of(run.key for run in data.runs)
+    best: dict[GroupKey, TrialRun] = {}
+    score: dict[GroupKey, float] = {}
     for run in data.runs:
-        label = full_label(run.key, teachers)
         history = client.get_metric_history(run.run_id, "val_accuracy")
         value = max(history, key=lambda m: m.step).value if history else float("-inf")
-        if label not in best or value > score[label]:
-            best[label], score[label] = run, value
-    teacher_first = sorted(best.items(), key=lambda item: (
-        not (item[1].key.method == FINETUNE and item[1].key.student in teachers), item[0]))
-    return teacher_first
+        if run.key not in best or value > score[run.key]:
+            best[run.key], score[run.key] = run, value
+    labelled = [(full_label(key, names), run) for key, run in best.items()]
+    return sorted(labelled, key=lambda item: (
+        not (item[1].key.method == FINETUNE and item[1].key.student in names.teachers), item[0]))
 
 
 def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:

@@ -17,23 +17,23 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from orchestrator.mlflow_store import no_progress_bars
-from orchestrator.report.labels import full_label, teacher_models
+from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun, group_runs, load_sweep, val_histories
 from orchestrator.report.readme import readme_text
-from orchestrator.report.render import runs_frame, write_csv, write_significance, write_table
+from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
 from orchestrator.report.significance import comparisons
 from orchestrator.report.tables import (
     Cells,
     Row,
     Table,
     expected_keys,
-    largest_teacher_params,
     row_cells,
     table1,
     table2,
     table3,
+    teacher_basis,
 )
 
 
@@ -51,49 +51,52 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     data = load_sweep(client, sweep)
     groups = group_runs(data.runs)
     expected = expected_keys(data)
-    tables = [table1(groups, expected), table2(groups, expected), table3(groups, expected)]
-    teachers = teacher_models(set(groups) | expected)
-    sweep_teacher = largest_teacher_params(data.runs, teachers)
+    names = SweepNames.of(set(groups) | expected)
+    tables = [table1(groups, expected, names), table2(groups, expected, names),
+              table3(groups, expected, names)]
+    basis = teacher_basis(data.runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="report-") as scratch, no_progress_bars():
         predictions = Predictions(client, Path(scratch))
-        cells = {row: row_cells(row, teachers, sweep_teacher, predictions, data.is_paper)
+        cells = {row: row_cells(row, names, basis, predictions, data.is_paper)
                  for table in tables for row in table.rows}
-        significance = comparisons(tables, groups, teachers, predictions)
-    markdown = {t.name: write_table(t, cells, data.is_paper, out_dir, files) for t in tables}
+        significance = comparisons(tables, groups, names, predictions)
+    latex_notes = table_notes(data.is_paper, False, names, basis)  # LaTeX has no Runs column
+    markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
-    files.append(write_csv(runs_frame(tables, teachers), out_dir / "runs.csv"))
-    unique_rows = _unique_rows_with_runs(tables, cells, teachers)
+    files.append(write_csv(runs_frame(tables, names), out_dir / "runs.csv"))
+    unique_rows = _unique_rows_with_runs(tables, cells, names)
     plots = {"accuracy_vs_params": out_dir / "plots" / "accuracy_vs_params.png",
              "val_accuracy": out_dir / "plots" / "val_accuracy_per_epoch.png"}
     plot_accuracy_vs_params(unique_rows, plots["accuracy_vs_params"])
     plot_val_accuracy(val_histories(client, {row: row.runs for row, _ in unique_rows}),
                       plots["val_accuracy"])
     files.extend(plots.values())
-    warnings = _warnings(data, groups, tables, teachers)
+    warnings = _warnings(data, groups, tables, names)
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  warnings), encoding="utf-8")
+                                  table_notes(data.is_paper, True, names, basis), warnings),
+                      encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))
 
 
 def _unique_rows_with_runs(tables: Sequence[Table], cells: dict[Row, Cells],
-                           teachers: set[str]) -> list[tuple[Row, Cells]]:
+                           names: SweepNames) -> list[tuple[Row, Cells]]:
     """Each configuration once (a base row of Table 2 may also be a Table 1 row), under its full
     label: in a plot "+ noise p=0.1" has no row above it to read the rest from."""
     rows: dict[GroupKey, tuple[Row, Cells]] = {}
     for row in (row for table in tables for row in table.rows if row.runs):
-        rows.setdefault(row.key, (replace(row, label=full_label(row.key, teachers)), cells[row]))
+        rows.setdefault(row.key, (replace(row, label=full_label(row.key, names)), cells[row]))
     return list(rows.values())
 
 
 def _warnings(data: SweepData, groups: dict[GroupKey, tuple[TrialRun, ...]],
-              tables: Sequence[Table], teachers: set[str]) -> list[str]:
+              tables: Sequence[Table], names: SweepNames) -> list[str]:
     shown = {row.key for table in tables for row in table.rows}
     warnings = list(data.skipped)
-    warnings += [f"{len(groups[k])} run(s) of {full_label(k, teachers)} (method {k.method!r}) "
+    warnings += [f"{len(groups[k])} run(s) of {full_label(k, names)} (method {k.method!r}) "
                  f"are in no table" for k in sorted(set(groups) - shown)]
     if data.unfinished:
         warnings.append(f"{data.unfinished} trial run(s) not FINISHED (running, failed or "

@@ -13,11 +13,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from orchestrator.report.labels import METHOD_NAMES
-from orchestrator.report.reader import FINETUNE, KD, METADISTIL
+from orchestrator.report.labels import METHOD_NAMES, method_name
+from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
 from orchestrator.report.tables import Cells, Row
 
 METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
+METHOD_COLOURS = {FINETUNE: "tab:gray", KD: "tab:blue", METADISTIL: "tab:red"}
 
 
 def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> None:
@@ -36,15 +37,14 @@ def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> No
     labelled: set[str] = set()
     lines = []
     for number, (row, cells) in enumerate(points, start=1):
-        method = row.key.method
-        name = METHOD_NAMES.get(method, method)
+        name = method_name(row.key)
         std = 0.0 if math.isnan(cells.summary.std) else cells.summary.std
         crowd, place = by_x[cells.params], seen.get(cells.params, 0)
         seen[cells.params] = place + 1
         x = cells.params * 10 ** (0.02 * (place - (crowd - 1) / 2))  # 4.7 % apart
+        marker, colour = _style(row.key)
         axes.errorbar(x, cells.summary.mean, yerr=std, capsize=3, linestyle="none",
-                      marker=METHOD_MARKERS.get(method, "o"), color=_method_colour(method),
-                      label=None if name in labelled else name)
+                      marker=marker, color=colour, label=None if name in labelled else name)
         labelled.add(name)
         axes.annotate(str(number), (x, cells.summary.mean), fontsize=7, textcoords="offset points",
                       xytext=(3, 4 if place % 2 == 0 else -11))  # neighbours' numbers above, below
@@ -63,14 +63,15 @@ def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> No
 
 
 def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) -> None:
-    """Validation accuracy per epoch, one panel per method, one line per configuration
-    (mean over seeds; band = ± std where there are ≥ 2 seeds)."""
-    methods = sorted({row.key.method for row in histories}) or [FINETUNE]
+    """Validation accuracy per epoch, one panel per method (MetaDistil on every k-th batch apart
+    from MetaDistil), one line per configuration (mean over seeds; band = ± std where there are
+    ≥ 2 seeds)."""
+    methods = sorted({method_name(row.key) for row in histories}) or [METHOD_NAMES[FINETUNE]]
     figure = Figure(figsize=(5 * len(methods), 4.5), layout="constrained")
     panels = figure.subplots(1, len(methods), sharey=True, squeeze=False)[0]
     for axes, method in zip(panels, methods):
         for row, by_epoch in histories.items():
-            if row.key.method != method:
+            if method_name(row.key) != method:
                 continue
             epochs = sorted(by_epoch)
             means = np.array([np.mean(by_epoch[e]) for e in epochs])
@@ -79,7 +80,7 @@ def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) 
             line, = axes.plot(epochs, means, marker="o", markersize=3, label=row.label)
             axes.fill_between(epochs, means - stds, means + stds, color=line.get_color(),
                               alpha=0.15)
-        axes.set_title(METHOD_NAMES.get(method, method))
+        axes.set_title(method)
         axes.set_xlabel("Epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(True, alpha=0.3)
@@ -89,8 +90,12 @@ def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) 
     _save(figure, path)
 
 
-def _method_colour(method: str) -> str:
-    return {FINETUNE: "tab:gray", KD: "tab:blue", METADISTIL: "tab:red"}.get(method, "tab:green")
+def _style(key: GroupKey) -> tuple[str, str]:
+    """Marker and colour of a method; MetaDistil on every k-th batch gets its own, so that no
+    point of it reads as MetaDistil."""
+    if key.method == METADISTIL and key.meta_every > 1:
+        return "d", "tab:orange"
+    return METHOD_MARKERS.get(key.method, "o"), METHOD_COLOURS.get(key.method, "tab:green")
 
 
 def _save(figure: Figure, path: Path) -> None:

@@ -2,11 +2,13 @@
 
 One experiment per sweep; its FINISHED child runs (tag ``method`` set, the tags and metrics of
 :mod:`orchestrator.tracking`) become :class:`TrialRun` records, grouped by configuration
-(:class:`GroupKey`: method, teachers, student, noise_p, warmup_epochs); the seeds of a group are
-its repetitions. Everything goes through ``MlflowClient``, never Ray's folders.
+(:class:`GroupKey`: method, teachers, student, noise_p, warmup_epochs, noise_teachers, meta_every,
+recipe); the seeds of a group are its repetitions. Runs logged before the ``noise_teachers``,
+``meta_every`` and ``recipe`` tags existed read as the defaults: student-only noise, a meta update
+on every batch, the "default" recipe. Everything goes through ``MlflowClient``, never Ray's folders.
 
 This module imports neither pandas nor matplotlib: predict and the demo import it and nothing else
-of the report (``tests/report/test_reader.py`` checks).
+of the report (``tests/orchestrator/report/test_reader.py`` checks).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from trainers.config import METHODS
 from trainers.errors import UserError
 
 FINETUNE, KD, METADISTIL = METHODS  # trainers.config.Method, the one list of them
+DEFAULT_RECIPE = "default"
 
 K = TypeVar("K")
 
@@ -34,13 +37,22 @@ class ReportError(UserError):
 
 @dataclass(frozen=True, order=True)
 class GroupKey:
-    """One configuration; its runs differ only by seed."""
+    """One configuration; its runs differ only by seed.
+
+    ``noise_teachers``: the noise (``noise_p`` > 0) reached the teachers' inputs too;
+    ``meta_every`` = k > 1: MetaDistil's one-step meta update on every k-th batch only, plain KD on
+    the others (a cheaper variant, not MetaDistil itself); ``recipe``: the training recipe's name
+    ("default": the search space's own ``train:`` values; e.g. "official": the official code's).
+    """
 
     method: str
     teachers: tuple[str, ...]
     student: str
     noise_p: float = 0.0
     warmup_epochs: int = 0
+    noise_teachers: bool = False
+    meta_every: int = 1
+    recipe: str = DEFAULT_RECIPE
 
     @property
     def plain(self) -> bool:
@@ -153,11 +165,21 @@ def _trial_runs(runs: Iterable[Run]) -> tuple[tuple[TrialRun, ...], tuple[str, .
 def _trial_run(run: Run) -> TrialRun:
     tags, metrics = run.data.tags, run.data.metrics
     teachers = tags.get("teachers", "")
-    key = GroupKey(method=tags["method"],
+    method = tags["method"]
+    noise_p = float(tags.get("noise_p") or 0)
+    # The sweep tags every trial; where a tag changes nothing (no noise, no teacher, not
+    # MetaDistil) it must not split one configuration into two rows.
+    noise_teachers = _bool_tag(tags, "noise_teachers") and noise_p > 0 and method != FINETUNE
+    meta_every = int(tags.get("meta_every") or 1) if method == METADISTIL else 1
+    if meta_every < 1:
+        raise ValueError(f"meta_every tag {meta_every} is not >= 1")
+    key = GroupKey(method=method,
                    teachers=tuple(teachers.split("+")) if teachers else (),
                    student=tags["student"],
-                   noise_p=float(tags.get("noise_p") or 0),
-                   warmup_epochs=int(float(tags.get("warmup_epochs") or 0)))
+                   noise_p=noise_p,
+                   warmup_epochs=int(float(tags.get("warmup_epochs") or 0)),
+                   noise_teachers=noise_teachers, meta_every=meta_every,
+                   recipe=tags.get("recipe") or DEFAULT_RECIPE)
     return TrialRun(run_id=run.info.run_id, run_name=run.info.run_name or "", key=key,
                     seed=int(tags["seed"]),
                     accuracy=100 * metrics["test_accuracy"],
@@ -165,6 +187,14 @@ def _trial_run(run: Run) -> TrialRun:
                     teacher_params=int(metrics.get("teacher_params", 0)),
                     size=tags.get("size", ""), trial_key=tags.get("trial_key", ""),
                     start_time=run.info.start_time or 0)
+
+
+def _bool_tag(tags: Mapping[str, str], name: str) -> bool:
+    """A ``"true"``/``"false"`` tag, false when missing; anything else is an error, not a silent false."""
+    value = (tags.get(name) or "false").lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"{name} tag {tags[name]!r} is neither 'true' nor 'false'")
+    return value == "true"
 
 
 def group_runs(runs: Iterable[TrialRun]) -> dict[GroupKey, tuple[TrialRun, ...]]:

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from orchestrator import paths
 from orchestrator.mlflow_store import redact
 from orchestrator.report.reader import SweepData
-from orchestrator.report.render import table_notes
 from orchestrator.report.significance import SIGNIFICANCE_NOTES
 from orchestrator.report.tables import Table
 
@@ -28,8 +27,10 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
 
 
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
-                markdown: dict[str, str], significance_md: str, warnings: Sequence[str]) -> str:
-    """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes."""
+                markdown: dict[str, str], significance_md: str, notes: Sequence[str],
+                warnings: Sequence[str]) -> str:
+    """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
+    the tables', :func:`orchestrator.report.render.table_notes`)."""
     seeds = sorted({run.seed for run in data.runs})
     sizes = sorted({run.size for run in data.runs if run.size})
     uri = redact(tracking_uri, keep_user=False)
@@ -67,7 +68,6 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                  "[Validation accuracy per epoch](plots/val_accuracy_per_epoch.png): mean over "
                  "seeds, band = ± std.\n\n![Validation accuracy per epoch]"
                  "(plots/val_accuracy_per_epoch.png)\n")
-    notes = table_notes(data.is_paper, runs_column=True)
     parts.append("## Notes\n\n" + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n")
     if warnings:
         parts.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from orchestrator import stats, tracking
-from orchestrator.report.labels import full_label
+from orchestrator.report.labels import SweepNames, full_label, model_name
 from orchestrator.report.significance import SIGNIFICANCE_NOTES, RowTests
-from orchestrator.report.tables import Cells, OriginalNumber, Row, Table
+from orchestrator.report.tables import Cells, OriginalNumber, Row, Table, TeacherBasis
 
 NOT_RUN = "not run"
 TABLE_HEADERS = ("Method", "Accuracy (mean ± std, n)", "95 % interval", "No. of Parameters",
@@ -65,8 +65,9 @@ def table_cells(row: Row, cells: Cells, paper: bool) -> list[str]:
 
 
 TABLE_CSV_COLUMNS = ("section", "method", "status", "config_method", "teachers", "student",
-                     "noise_p", "warmup_epochs", "accuracy_mean", "accuracy_std", "n", "ci_low",
-                     "ci_high", "ci_kind", "params", "times_smaller", "seeds", "run_ids")
+                     "noise_p", "warmup_epochs", "noise_teachers", "meta_every", "recipe",
+                     "accuracy_mean", "accuracy_std", "n", "ci_low", "ci_high", "ci_kind", "params",
+                     "times_smaller", "seeds", "run_ids")
 
 
 def table_csv(table: Table, cells: dict[Row, Cells], paper: bool) -> pd.DataFrame:
@@ -80,7 +81,8 @@ def table_csv(table: Table, cells: dict[Row, Cells], paper: bool) -> pd.DataFram
                 "status": "run" if row.runs else NOT_RUN, "config_method": row.key.method,
                 "teachers": tracking.teachers_tag(row.key.teachers),
                 "student": row.key.student, "noise_p": row.key.noise_p,
-                "warmup_epochs": row.key.warmup_epochs,
+                "warmup_epochs": row.key.warmup_epochs, "noise_teachers": row.key.noise_teachers,
+                "meta_every": row.key.meta_every, "recipe": row.key.recipe,
                 "accuracy_mean": c.summary.mean if c.summary else None,
                 "accuracy_std": c.summary.std if c.summary else None,
                 "n": c.summary.n if c.summary else 0,
@@ -152,15 +154,37 @@ def display_sections(table: Table, cells: dict[Row, Cells],
             for section in table.sections]
 
 
-def table_notes(paper: bool, runs_column: bool) -> list[str]:
+def times_smaller_note(basis: TeacherBasis) -> str:
+    """The rule of :func:`orchestrator.report.tables.teacher_basis`, with this sweep's teachers."""
+    rule = "Times Smaller: the mean parameter count of the sweep's teacher models"
+    if not basis.models:
+        return f"{rule} ÷ the student's, as the original work computes it; this sweep has no teacher."
+    teachers = ", ".join(model_name(model) for model in basis.models)
+    missing = "" if basis.mean_params else "; a teacher's count is missing, so none here"
+    return (f"{rule} ({teachers}) ÷ the student's, as the original work computes it; none for the "
+            f"teachers themselves{missing}.")
+
+
+def recipe_note(names: SweepNames) -> str:
+    """Which training recipe(s) the runs used ("default": the search space's own ``train:``)."""
+    quoted = [f"“{recipe}”" for recipe in names.recipes]
+    if not quoted:  # every run skipped as malformed: nothing to name
+        return "Recipe: no run was read."
+    if len(quoted) == 1:
+        return f"Recipe: every run used the {quoted[0]} training recipe."
+    listed = ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    return f"Recipes: the runs used the {listed} training recipes; each label ends with its own."
+
+
+def table_notes(paper: bool, runs_column: bool, names: SweepNames, basis: TeacherBasis) -> list[str]:
     """Footnotes of Tables 1–3; the LaTeX tables have no Runs column, so no note on it."""
     notes = [
         "Accuracy: SST-2 test accuracy in %, mean ± sample standard deviation over seeds "
         "(n seeds).",
         "95 % interval: Student t interval for the mean over seeds; † one seed: Wilson interval "
         "over that run's test examples instead.",
-        "Times Smaller: parameters of the largest teacher ÷ parameters of the student (for a "
-        "fine-tuned student, the largest teacher of the sweep); none for the teachers themselves.",
+        times_smaller_note(basis),
+        recipe_note(names),
         "“not run”: the sweep has no finished run of that configuration.",
     ]
     if runs_column:
@@ -190,8 +214,9 @@ def _difference(boot: stats.BootstrapResult) -> str:
 
 def significance_cells(tests: RowTests) -> list[str]:
     ft, c = tests.finetuned, tests.kd
-    vs_ft = ([_difference(ft.bootstrap), format_p(ft.bootstrap.p_value)] if ft.bootstrap
-             else [ft.note, "–"])
+    # A note beside a difference names the other recipe whose fine-tuned student it is against.
+    vs_ft = ([_difference(ft.bootstrap) + (f" ({ft.note})" if ft.note else ""),
+              format_p(ft.bootstrap.p_value)] if ft.bootstrap else [ft.note, "–"])
     runs = ", ".join(r.run_id[:8] for r in (*tests.row.runs, *(c.baseline.runs if c else ())))
     if c is None:
         return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", runs]
@@ -237,8 +262,8 @@ def significance_csv(items: Sequence[RowTests]) -> pd.DataFrame:
         {"n_examples": "Int64", "only_method_correct": "Int64", "only_baseline_correct": "Int64"})
 
 
-def write_table(table: Table, cells: dict[Row, Cells], paper: bool, out_dir: Path,
-                 files: list[Path]) -> str:
+def write_table(table: Table, cells: dict[Row, Cells], paper: bool, latex_notes: Sequence[str],
+                out_dir: Path, files: list[Path]) -> str:
     headers = [*TABLE_HEADERS, *([ORIGINAL_HEADER] if paper else [])]
     sections = display_sections(table, cells, paper)
     markdown = markdown_table([*headers, RUNS_HEADER], sections)
@@ -246,8 +271,7 @@ def write_table(table: Table, cells: dict[Row, Cells], paper: bool, out_dir: Pat
     (out_dir / f"{table.name}.md").write_text(f"**{table.heading}**\n\n{markdown}",
                                               encoding="utf-8")
     (out_dir / f"{table.name}.tex").write_text(
-        latex_table(table.title, f"tab:{table.name}", headers, latex_sections,
-                    table_notes(paper, runs_column=False)),
+        latex_table(table.title, f"tab:{table.name}", headers, latex_sections, latex_notes),
         encoding="utf-8")
     files.extend([out_dir / f"{table.name}.md", out_dir / f"{table.name}.tex",
                   write_csv(table_csv(table, cells, paper), out_dir / f"{table.name}.csv")])
@@ -281,10 +305,10 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def runs_frame(tables: Sequence[Table], teachers: set[str]) -> pd.DataFrame:
+def runs_frame(tables: Sequence[Table], names: SweepNames) -> pd.DataFrame:
     """One line per (table row, run): the run ids behind every cell."""
     records = [{"table": table.name, "row": row.label,
-                "configuration": full_label(row.key, teachers), "seed": run.seed,
+                "configuration": full_label(row.key, names), "seed": run.seed,
                 "run_id": run.run_id,
                 "run_name": run.run_name, "test_accuracy": run.accuracy,
                 "student_params": run.student_params, "teacher_params": run.teacher_params}

@@ -1,5 +1,7 @@
 """Paired significance tests: each distilled configuration against its fine-tuned student (does
-distilling help at all?) and, but KD itself, against KD with the same teacher(s) and student.
+distilling help at all?) and, but KD itself, against KD with the same teacher(s) and student, both
+of the row's recipe (the fine-tuned student of another recipe when the row's has no runs, said in
+the row).
 
 Seed s of a row is paired with seed s of the baseline (same data split, same test examples); the
 per-example correctness of both is pooled over their common seeds, matched on the example's
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from orchestrator import stats, tracking
-from orchestrator.report.labels import full_label
+from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import FINETUNE, KD, GroupKey, TrialRun
 from orchestrator.report.tables import Row, Table
@@ -27,7 +29,8 @@ BOOTSTRAP_SEED = 0
 @dataclass(frozen=True)
 class Comparison:
     """A distilled configuration against a baseline row: the fine-tuned student, or KD with the
-    same teacher(s) and student."""
+    same teacher(s) and student. ``note``: why there is no test, or whose fine-tuned student the
+    baseline is when not the row's recipe's."""
 
     row: Row
     baseline: Row
@@ -50,26 +53,45 @@ class RowTests:
 
 
 def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, ...]],
-                teachers: set[str], predictions: Predictions) -> list[RowTests]:
+                names: SweepNames, predictions: Predictions) -> list[RowTests]:
     """Every distilled configuration with runs against the fine-tuned student (does distilling
-    help at all?) and, but KD itself, against KD with the same teacher(s) and student (no noise, no
-    warm start); each paired on the seeds both rows have."""
+    help at all?) and, but KD itself, against KD with the same teacher(s), student and recipe (no
+    noise, no warm start); each paired on the seeds both rows have."""
     seen: set[GroupKey] = set()
     result = []
     for row in (row for table in tables for row in table.rows):
         if row.key.method == FINETUNE or not row.runs or row.key in seen:
             continue
         seen.add(row.key)
-        row = replace(row, label=full_label(row.key, teachers))
-        finetuned = _baseline(GroupKey(FINETUNE, (), row.key.student), groups, teachers)
-        kd = _baseline(GroupKey(KD, row.key.teachers, row.key.student), groups, teachers)
-        result.append(RowTests(compare(row, finetuned, predictions, "fine-tuned baseline"),
+        row = replace(row, label=full_label(row.key, names))
+        finetuned, elsewhere = _finetuned_baseline(row.key, groups, names)
+        kd = _baseline(GroupKey(KD, row.key.teachers, row.key.student, recipe=row.key.recipe),
+                       groups, names)
+        against_finetuned = compare(row, finetuned, predictions, "fine-tuned baseline")
+        if elsewhere:
+            against_finetuned = replace(against_finetuned,
+                                        note="; ".join(filter(None, (elsewhere, against_finetuned.note))))
+        result.append(RowTests(against_finetuned,
                                None if row.key == kd.key else compare(row, kd, predictions, "KD baseline")))
     return result
 
 
-def _baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]], teachers: set[str]) -> Row:
-    return Row(full_label(key, teachers), key, groups.get(key, ()))
+def _finetuned_baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]],
+                        names: SweepNames) -> tuple[Row, str]:
+    """The fine-tuned student of the row's recipe; when that has no runs, the first recipe's (by
+    name) that has, with a note naming it: any fine-tuned student beats no baseline."""
+    own = GroupKey(FINETUNE, (), key.student, recipe=key.recipe)
+    if own not in groups:
+        for recipe in names.recipes:
+            other = replace(own, recipe=recipe)
+            if other in groups:
+                return (_baseline(other, groups, names),
+                        f"against recipe {recipe}'s fine-tuned student: {key.recipe} has none")
+    return _baseline(own, groups, names), ""
+
+
+def _baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]], names: SweepNames) -> Row:
+    return Row(full_label(key, names), key, groups.get(key, ()))
 
 
 def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD baseline") -> Comparison:
@@ -107,8 +129,9 @@ def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD b
 SIGNIFICANCE_NOTES = (
     f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
     "of a row is paired with seed s of the fine-tuned student, and of the KD row with the same "
-    "teacher(s) and student (no noise, no warm start); examples are matched by index and pooled "
-    "over the common seeds.",
+    "teacher(s) and student (no noise, no warm start), both of the row's recipe (the fine-tuned "
+    "student of another recipe where the row's has no runs, as its row says); examples are matched "
+    "by index and pooled over the common seeds.",
     f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a paired bootstrap "
     f"({BOOTSTRAP_RESAMPLES:,} resamples of the pooled examples, seed {BOOTSTRAP_SEED}; "
     f"p ≥ 1/{BOOTSTRAP_RESAMPLES + 1:,}). McNemar: exact binomial test on the examples only one "

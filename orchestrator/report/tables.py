@@ -6,21 +6,32 @@
 
 Rows come from whatever runs exist plus the rows the sweep implies (every teacher, every student,
 KD and MetaDistil for every teacher set that was distilled, and for paper sweeps every
-configuration of the original work, whose single-run numbers (DESIGN.md) sit in a side column); a
-row without runs says "not run". A row's numbers (:class:`Cells`) are computed here and shown by
-:mod:`orchestrator.report.render`.
+configuration of the original work, whose single-run numbers (DESIGN.md) sit in a side column),
+within each recipe the sweep's runs used; a row without runs says "not run". Configurations that
+differ in any field of :class:`GroupKey` (the teachers' noise, MetaDistil's ``meta_every``, the
+recipe included) are separate rows, in :class:`GroupKey` order. A row's numbers (:class:`Cells`)
+are computed here and shown by :mod:`orchestrator.report.render`.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from orchestrator import stats
-from orchestrator.report.labels import base_label, full_label, noise_label, teacher_models, warm_label
+from orchestrator.report.labels import SweepNames, full_label, noise_label, warm_label, with_recipe
 from orchestrator.report.predictions import Predictions
-from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey, SweepData, TrialRun
+from orchestrator.report.reader import (
+    DEFAULT_RECIPE,
+    FINETUNE,
+    KD,
+    METADISTIL,
+    GroupKey,
+    SweepData,
+    TrialRun,
+)
 
 if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictions
     import pandas as pd
@@ -30,7 +41,8 @@ if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictio
 class OriginalNumber:
     """One accuracy (%) of the original work (DESIGN.md). ``teachers=None`` or ``noisy=True``
     mark what DESIGN.md leaves unstated (the teacher set; the noise probability): such a number is
-    shown next to every row that matches the rest, with a footnote."""
+    shown next to every row that matches the rest, with a footnote. It is shown beside the rows of
+    every recipe, but never beside MetaDistil on every k-th batch only (not the original's method)."""
 
     accuracy: float
     method: str
@@ -46,10 +58,12 @@ class OriginalNumber:
     def matches(self, key: GroupKey) -> bool:
         return (key.method == self.method and key.student == self.student
                 and (self.teachers is None or key.teachers == self.teachers)
-                and (key.noise_p > 0) == self.noisy and key.warmup_epochs == self.warmup_epochs)
+                and (key.noise_p > 0) == self.noisy and key.warmup_epochs == self.warmup_epochs
+                and key.meta_every == 1)
 
-    def key(self) -> GroupKey:
-        return GroupKey(self.method, self.teachers or (), self.student, 0.0, self.warmup_epochs)
+    def key(self, recipe: str) -> GroupKey:
+        return GroupKey(self.method, self.teachers or (), self.student, 0.0, self.warmup_epochs,
+                        recipe=recipe)
 
 
 ORIGINAL_WORK = (
@@ -117,83 +131,120 @@ class Cells:
 
 
 def expected_keys(sweep: SweepData) -> set[GroupKey]:
-    """Configurations a row is owed to even without runs: the original work's, in paper sweeps."""
-    return {number.key() for number in ORIGINAL_WORK if number.stated} if sweep.is_paper else set()
+    """Configurations a row is owed to even without runs: the original work's, in paper sweeps,
+    under each recipe the sweep's runs used."""
+    if not sweep.is_paper:
+        return set()
+    recipes = {run.key.recipe for run in sweep.runs} or {DEFAULT_RECIPE}
+    return {number.key(recipe) for number in ORIGINAL_WORK if number.stated for recipe in recipes}
 
 
-def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]) -> Table:
+def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
+           names: SweepNames) -> Table:
     """Teachers, fine-tuned students, KD, MetaDistil, MetaDistil + additional teacher.
 
-    Rows are implied by the sweep: every model used as a teacher, every student, KD for every
-    single teacher and MetaDistil for every teacher set that was distilled from.
+    Rows are implied by the sweep, within each recipe: every model used as a teacher, every
+    student, KD for every single teacher and MetaDistil for every teacher set that was distilled
+    from; and every plain (no noise, no warm start) KD and MetaDistil configuration that ran, such as
+    MetaDistil on every k-th batch.
     """
     universe = set(groups) | expected
-    teachers = teacher_models(universe)
-    pairs = sorted({(k.teachers, k.student) for k in universe if k.method != FINETUNE})
-    students = ({s for _, s in pairs} | {k.student for k in universe
-                                         if k.method == FINETUNE and k.student not in teachers})
-    kd = ({GroupKey(KD, t, s) for t, s in pairs if len(t) == 1}
+    distilled = {(k.teachers, k.student, k.recipe) for k in universe if k.method != FINETUNE}
+    finetuned = {(k.student, k.recipe) for k in universe if k.method == FINETUNE}
+    teachers = ({GroupKey(FINETUNE, (), t, recipe=r) for ts, _, r in distilled for t in ts}
+                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in finetuned if s in names.teachers})
+    students = ({GroupKey(FINETUNE, (), s, recipe=r) for _, s, r in distilled}
+                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in finetuned if s not in names.teachers})
+    kd = ({GroupKey(KD, t, s, recipe=r) for t, s, r in distilled if len(t) == 1}
           | {k for k in universe if k.method == KD and k.plain})
+    meta = ({GroupKey(METADISTIL, t, s, recipe=r) for t, s, r in distilled}
+            | {k for k in universe if k.method == METADISTIL and k.plain})
     layout = (
-        ("Teachers", [GroupKey(FINETUNE, (), t) for t in sorted(teachers)]),
-        ("Fine-tuned students", [GroupKey(FINETUNE, (), s) for s in sorted(students)]),
-        ("KD", sorted(kd)),
-        ("MetaDistil", [GroupKey(METADISTIL, t, s) for t, s in pairs if len(t) == 1]),
-        ("MetaDistil + additional teacher",
-         [GroupKey(METADISTIL, t, s) for t, s in pairs if len(t) > 1]),
+        ("Teachers", teachers),
+        ("Fine-tuned students", students),
+        ("KD", kd),
+        ("MetaDistil", {k for k in meta if len(k.teachers) == 1}),
+        ("MetaDistil + additional teacher", {k for k in meta if len(k.teachers) > 1}),
     )
-    sections = tuple(Section(title, tuple(Row(base_label(k, teachers), k, groups.get(k, ()))
-                                          for k in keys))
+    sections = tuple(Section(title, tuple(Row(full_label(k, names), k, groups.get(k, ()))
+                                          for k in sorted(keys)))
                      for title, keys in layout if keys)
     return Table("table1", 1, "SST-2 test accuracy of teachers, fine-tuned students, KD and "
                  "MetaDistil", sections, "no runs in this sweep")
 
 
 def variant_table(number: int, title: str, groups: dict[GroupKey, tuple[TrialRun, ...]],
-                  expected: set[GroupKey], is_variant: Callable[[GroupKey], bool],
+                  expected: set[GroupKey], names: SweepNames, is_variant: Callable[[GroupKey], bool],
                   base_of: Callable[[GroupKey], GroupKey],
                   variant_label: Callable[[GroupKey], str], empty_note: str) -> Table:
-    """One block per base configuration: the base row (full label), then its variants."""
+    """One block per base configuration: the base row (full label), then its variants (the part
+    that differs, and the recipe when the sweep names recipes)."""
     universe = set(groups) | expected
-    teachers = teacher_models(universe)
     variants = sorted(k for k in universe if is_variant(k))
     bases = sorted({base_of(k) for k in variants})
     sections = tuple(
-        Section("", (Row(full_label(base, teachers), base, groups.get(base, ())),
-                     *(Row(variant_label(k), k, groups.get(k, ()))
+        Section("", (Row(full_label(base, names), base, groups.get(base, ())),
+                     *(Row(with_recipe(variant_label(k), k, names), k, groups.get(k, ()))
                        for k in variants if base_of(k) == base)))
         for base in bases)
     return Table(f"table{number}", number, title, sections, empty_note)
 
 
-def table2(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]) -> Table:
+def table2(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
+           names: SweepNames) -> Table:
     return variant_table(2, "Distillation with and without warm start", groups,
-                         expected, lambda k: k.warmup_epochs > 0,
+                         expected, names, lambda k: k.warmup_epochs > 0,
                          lambda k: replace(k, warmup_epochs=0),
                          lambda k: warm_label(k.warmup_epochs), "no warm-start runs in this sweep")
 
 
-def table3(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]) -> Table:
+def table3(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
+           names: SweepNames) -> Table:
     return variant_table(3, "Distillation with and without noise injection",
-                         groups, expected, lambda k: k.noise_p > 0,
-                         lambda k: replace(k, noise_p=0.0),
-                         lambda k: noise_label(k.noise_p), "no noise-injection runs in this sweep")
+                         groups, expected, names, lambda k: k.noise_p > 0,
+                         lambda k: replace(k, noise_p=0.0, noise_teachers=False),
+                         noise_label, "no noise-injection runs in this sweep")
 
 
-def largest_teacher_params(runs: Iterable[TrialRun], teachers: set[str]) -> int:
-    """The sweep's largest teacher: distilled runs' ``teacher_params`` or the teachers' own size."""
-    return max((r.teacher_params if r.key.method != FINETUNE else r.student_params
-                for r in runs if r.key.method != FINETUNE or r.key.student in teachers), default=0)
+@dataclass(frozen=True)
+class TeacherBasis:
+    """The numerator of Times Smaller: the sweep's distinct teacher models and the mean of their
+    parameter counts (``None`` when some teacher's count is unknown, or there is no teacher)."""
+
+    models: tuple[str, ...]
+    mean_params: float | None
 
 
-def row_cells(row: Row, teachers: set[str], sweep_teacher_params: int,
+def teacher_basis(runs: Iterable[TrialRun]) -> TeacherBasis:
+    """Times Smaller's numerator as the original work computes it (Zhou et al. 2022, Table 1): the
+    mean parameter count of the sweep's distinct teacher models, one figure for every row of a
+    student, whatever the row's teachers. mean(BERT 109,483,778, RoBERTa 124,647,170) =
+    117,065,474: ÷ DistilBERT 66,955,010 = 1.7×, ÷ TinyBERT 14,350,874 = 8.2×.
+
+    Every model in any run's teachers counts once. Its count is its own fine-tune run's
+    ``student_params``; failing that, the ``teacher_params`` of a distillation from it alone
+    (``teacher_params`` is the largest teacher's count, one model's only when all teachers are it).
+    """
+    runs = list(runs)
+    models = tuple(sorted({teacher for run in runs for teacher in run.key.teachers}))
+    counts: dict[str, int] = {}
+    for run in runs:
+        if run.key.method == FINETUNE and run.key.student in models and run.student_params:
+            counts.setdefault(run.key.student, run.student_params)
+    for run in runs:
+        if len(set(run.key.teachers)) == 1 and run.teacher_params:
+            counts.setdefault(run.key.teachers[0], run.teacher_params)
+    known = bool(models) and all(model in counts for model in models)
+    return TeacherBasis(models, statistics.fmean(counts[m] for m in models) if known else None)
+
+
+def row_cells(row: Row, names: SweepNames, basis: TeacherBasis,
               predictions: Predictions, paper: bool) -> Cells:
     """Accuracy over seeds, its interval, parameters and Times Smaller for one row.
 
     Interval: Student t over seeds when there are ≥ 2; with one seed, Wilson over the run's test
-    examples (``over_test_examples``). Times Smaller = the row's largest teacher ÷ the student
-    (``teacher_params`` of the runs; for fine-tuned students the sweep's largest teacher);
-    teacher rows have none.
+    examples (``over_test_examples``). Times Smaller = the mean parameter count of the sweep's
+    teachers (:func:`teacher_basis`) ÷ the student's; teacher rows have none.
     """
     original = _original(row.key) if paper else None
     if not row.runs:
@@ -206,9 +257,8 @@ def row_cells(row: Row, teachers: set[str], sweep_teacher_params: int,
     if interval is not None:  # an accuracy lies in [0, 100]; with 2 seeds the t interval need not
         interval = (max(interval[0], 0.0), min(interval[1], 100.0))
     params = row.runs[0].student_params or None
-    basis = max(run.teacher_params for run in row.runs) or sweep_teacher_params
-    is_teacher = row.key.method == FINETUNE and row.key.student in teachers
-    times = basis / params if params and basis and not is_teacher else None
+    is_teacher = row.key.method == FINETUNE and row.key.student in names.teachers
+    times = basis.mean_params / params if params and basis.mean_params and not is_teacher else None
     return Cells(summary, interval, over_test_examples, params, times, original)
 
 

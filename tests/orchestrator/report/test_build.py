@@ -21,5 +21,6 @@ def test_writes_tables_plots_and_readme(paper: ReportResult) -> None:
     assert "python -m orchestrator.sweep --name paper_mini" in readme
     assert "2-core CPU test box" in readme
     assert "| MetaDistil BERT+RoBERTa→DistilBERT |" in readme
-    assert "Times Smaller: parameters of the largest teacher ÷ parameters of the student" in readme
+    assert ("Times Smaller: the mean parameter count of the sweep's teacher models (BERT, RoBERTa) "
+            "÷ the student's, as the original work computes it") in readme
     assert set(paper.files) >= {out / "README.md", out / "runs.csv", out / "table1.tex"}
