@@ -13,15 +13,19 @@ per training example, with student S, teachers T_i, quiz q and batch b:
 
     fine-tune (and warm-start epochs)   c(S)
     KD                                  c(S)             (+ Σ c(T_i)/5 once: the cached logits)
+    KD, live teachers (PKD, shared noise) c(S) + Σ c(T_i)/3
     MetaDistil, a meta step             1.5·c(S) + (2/3)(q/b)·c(S) + (4/3)·Σ c(T_i)
                                         (the real step, the pilot gradient and the JVP; the quiz's
                                         forward and backward at θ′; each teacher's forward, backward
                                         and second forward)
-    MetaDistil, between meta steps      c(S) + Σ c(T_i)/3   (a live-teacher KD step)
+    MetaDistil, between meta steps      c(S) + Σ c(T_i)/3   (a live-teacher KD step; ``meta_every``)
+    MetaDistil, k-step unroll           per batch 3·c(S) + (4/3)(q/(b·k))·c(S) + (5/3)·Σ c(T_i)
+                                        (a pilot step through create_graph and a real step; the
+                                        quiz's forward and double backward once per k batches)
 
 plus a forward pass (c/5: evaluation batches of 256) over validation every epoch and over test at
 the end, and a fixed cost a trial (Ray Train's start-up and tear-down, building and saving the
-models). Models from the hub are not estimated: their size is unknown until downloaded.
+models). Models from the hub are not estimated: they run on clusters this model was not fitted on.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from functools import cache
 from pathlib import Path
 
 from trainers.config import TrainConfig
-from trainers.model_refs import PRESETS, ModelRef, depth, kept_layers
+from trainers.model_refs import PRESETS, ModelRef
 
 A_S = 2.0e-3         # s per example, whatever the model: tokens to tensors, the loss, the step
 B_S = 1.6e-9         # s per example and non-embedding parameter (fwd + bwd + AdamW, one thread)
@@ -42,21 +46,16 @@ SWEEP_OVERHEAD_S = 36.0   # Ray's start and the report
 
 @cache
 def example_cost(source: str, size: str) -> float | None:
-    """``c(m)`` in seconds, or ``None`` for a hub model (unknown until downloaded)."""
+    """``c(m)`` in seconds, or ``None`` for a hub model (not estimated)."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
-    from trainers.models import preset_config
+    from trainers.models import architecture
 
     ref = ModelRef.parse(source)
-    if Path(ref.base).is_dir():
-        config = AutoConfig.from_pretrained(ref.base)
-        if ref.layers is not None:
-            config.num_hidden_layers = len(kept_layers(ref.layers, depth(Path(ref.base)), source))
-    elif ref.base in PRESETS and size == "tiny":
-        config = preset_config(ref.base, vocab_size=30_522)
-    else:
-        return None
+    if not (Path(ref.base).is_dir() or (ref.base in PRESETS and size == "tiny")):
+        return None  # a hub model: its sweep runs on a cluster this cost model knows nothing of
+    config = architecture(source, size)
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     body = sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
@@ -71,14 +70,20 @@ def trial_seconds(config: TrainConfig) -> float | None:
         return None
     n = config.data.train_size
     distil_epochs = config.epochs - config.warmup_epochs if config.distils else 0
-    if config.method == "kd":
+    live = student + sum(teachers) / 3
+    quiz = config.quiz_batch_size or config.data.quiz_size
+    if config.method == "kd" and (config.pkd_weight > 0 or config.noise_teachers):
+        per_example, once = live, 0.0
+    elif config.method == "kd":
         per_example = student
         once = n * sum(teachers) * FORWARD_SHARE
+    elif config.method == "metadistil" and config.num_meta_batches > 1:
+        k = config.num_meta_batches
+        per_example = 3 * student + 4 / 3 * quiz / (config.batch_size * k) * student + 5 / 3 * sum(teachers)
+        once = 0.0
     elif config.method == "metadistil":
-        quiz = config.quiz_batch_size or config.data.quiz_size
         meta = 1.5 * student + 2 / 3 * quiz / config.batch_size * student + 4 / 3 * sum(teachers)
-        live = student + sum(teachers) / 3
-        per_example = (meta + (config.meta_interval - 1) * live) / config.meta_interval
+        per_example = (meta + (config.meta_every - 1) * live) / config.meta_every
         once = 0.0
     else:
         per_example, once = student, 0.0

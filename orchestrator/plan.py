@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import recipes
 from orchestrator.spec import SweepSpec
 from orchestrator.tracking import run_name, teachers_tag
 from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed
@@ -39,13 +41,17 @@ class PlannedTrial:
     student: str
     teachers: tuple[str, ...] = ()
     teacher_keys: tuple[str, ...] = ()
+    recipe: str = recipes.DEFAULT
 
     @property
     def tags(self) -> dict[str, str]:
         cfg = self.config
         return {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(self.teachers),
                 "student": self.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
-                "warmup_epochs": str(cfg.warmup_epochs), "seed": str(cfg.seed), "trial_key": self.key}
+                "noise_teachers": str(cfg.noise_teachers).lower(),
+                "warmup_epochs": str(cfg.warmup_epochs),
+                "meta_every": str(cfg.meta_every if cfg.method == "metadistil" else 1),
+                "recipe": self.recipe, "seed": str(cfg.seed), "trial_key": self.key}
 
 
 @dataclass
@@ -87,11 +93,12 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
 
-    def finetune(model: str, seed: int, hyper: Hyper) -> PlannedTrial:
+    def finetune(model: str, seed: int, hyper: Hyper, recipe: str = recipes.DEFAULT) -> PlannedTrial:
         ref = models[model]
         config = _config(spec, hyper, method="finetune", student=ref.source, seed=seed)
         key = content_key(config, data_fingerprint, (), workers, prints)
-        trial = PlannedTrial(key, run_name("finetune", ref.label, (), 0.0, 0, seed), 1, config, ref.label)
+        name = run_name("finetune", ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe))
+        trial = PlannedTrial(key, name, 1, config, ref.label, recipe=spec.trial_recipe(recipe))
         return stages[1].setdefault(key, trial)
 
     for block_index, block in enumerate(spec.grid):
@@ -102,28 +109,37 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                         skipped.append(f"grid[{block_index}]: finetune × noise/warm start skipped "
                                        "(they apply to distillation only)")
                     for student in block.students:
-                        finetune(student, seed, spec.train_spec(student))
+                        for recipe in block.recipe:
+                            finetune(student, seed, spec.train_spec(student, recipe=recipe), recipe)
                     continue
+                if True in block.noise_teachers and 0.0 in block.noise_p:
+                    skipped.append(f"grid[{block_index}]: noise_teachers true × noise_p 0 skipped "
+                                   "(no noise to share with the teachers)")
                 for teacher_set in block.teachers:
                     teachers = [finetune(name, seed + TEACHER_SEED_STRIDE * teacher_set[:i].count(name),
                                          spec.train_spec(name, teacher=True))
                                 for i, name in enumerate(teacher_set)]
                     keys = tuple(t.key for t in teachers)
                     labels = tuple(models[t].label for t in teacher_set)
-                    for student in block.students:
+                    for student, recipe, noise_p, shared, warm in itertools.product(
+                            block.students, block.recipe, block.noise_p, block.noise_teachers,
+                            block.warmup_epochs):
+                        if shared and noise_p == 0:
+                            continue
                         ref = models[student]
-                        for noise_p in block.noise_p:
-                            for warm in block.warmup_epochs:
-                                config = _config(
-                                    spec, spec.train_spec(student), method=method, student=ref.source,
-                                    seed=seed, teachers=tuple(models[t].source for t in teacher_set),
-                                    noise_p=noise_p, warmup_epochs=warm,
-                                    teacher_weights=block.teacher_weights,
-                                    teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
-                                key = content_key(config, data_fingerprint, keys, workers, prints)
-                                name = run_name(method, ref.label, labels, noise_p, warm, seed)
-                                stages[2].setdefault(key, PlannedTrial(key, name, 2, config, ref.label,
-                                                                       labels, keys))
+                        config = _config(
+                            spec, spec.train_spec(student, recipe=recipe), method=method,
+                            student=ref.source, seed=seed,
+                            teachers=tuple(models[t].source for t in teacher_set), noise_p=noise_p,
+                            noise_teachers=shared, warmup_epochs=warm,
+                            teacher_weights=block.teacher_weights,
+                            teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
+                        key = content_key(config, data_fingerprint, keys, workers, prints)
+                        name = run_name(method, ref.label, labels, noise_p, warm, seed,
+                                        noise_teachers=shared, meta_every=config.meta_every,
+                                        recipe=_suffix(spec, recipe))
+                        stages[2].setdefault(key, PlannedTrial(key, name, 2, config, ref.label, labels,
+                                                               keys, spec.trial_recipe(recipe)))
     plan = Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
                 sorted(set(skipped)))
     names = [t.name for t in plan.trials]
@@ -133,6 +149,11 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                 f"two different trials are both named {name!r}; their settings differ only in "
                 "teacher_weights or teacher_train: split them into two sweeps (--name)")
     return plan
+
+
+def _suffix(spec: SweepSpec, recipe: str) -> str:
+    """A block's recipe in its run names, where it is not the sweep's own."""
+    return "" if spec.trial_recipe(recipe) == spec.recipe else recipe
 
 
 def _config(spec: SweepSpec, hyper: Hyper, **fields) -> TrainConfig:

@@ -12,10 +12,13 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from orchestrator.plan import Plan
 from orchestrator.spec import SweepSpec
 from trainers.data import Splits, load_splits
 from trainers.errors import UserError
 from trainers.model_refs import ModelError, Resolved, resolve
+from trainers.models import architecture
+from trainers.pkd import PkdError, Shape, matched_layers
 
 
 def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
@@ -107,3 +110,24 @@ def check_resources(spec: SweepSpec, cluster: dict[str, float]) -> None:
         raise UserError(f"resources: a trial needs {need_gpu:g} GPUs (workers_per_trial "
                         f"{res.workers_per_trial} × gpus_per_worker {res.gpus_per_worker:g}) but the "
                         f"cluster has {have_gpu:g}; set gpus_per_worker: 0 or add GPU nodes")
+
+
+def check_pkd(plan: Plan, spec_path: Path) -> None:
+    """Every trial with PKD on pairs its student with each teacher (one hidden size, a student of
+    two layers or more, a teacher at least as deep): refused here in one line, not in a worker
+    minutes later. Hub models unknown offline are left to the worker's own check."""
+    for trial in plan.trials:
+        cfg = trial.config
+        if not cfg.distils or cfg.pkd_weight == 0:
+            continue
+        student = architecture(cfg.student, cfg.size)
+        for label, source in zip(trial.teachers, cfg.teachers):
+            teacher = architecture(source, cfg.size)
+            if student is None or teacher is None:
+                continue
+            try:
+                matched_layers(Shape.of(student), Shape.of(teacher), cfg.pkd_layers)
+            except PkdError as error:
+                raise PkdError(f"{spec_path}: trial {trial.name} ({trial.student} from {label}, "
+                               f"pkd_weight {cfg.pkd_weight:g}): {error} (per_model: "
+                               f"{{{trial.student}: {{pkd_weight: 0}}}})") from None

@@ -8,7 +8,8 @@ every block. Every error names the file, the key path and the fix, in one line.
 What a space says about training is not defined here: ``train:`` (and each ``teacher_train`` /
 ``per_model`` override) is a ``trainers.config.Hyper`` and ``data:`` a ``DataConfig``, read
 straight into those dataclasses, so their defaults, ranges and messages are the trainers' own.
-This file holds only what is the sweep's: the grid, seeds, models, resources and overrides.
+This file holds only what is the sweep's: the grid, seeds, models, resources, overrides and the
+recipes it names (``orchestrator/recipes.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestrator import recipes
 from orchestrator.paths import PROJECT_ROOT
 from trainers.config import ConfigError, DataConfig, Hyper, Method, Size
 from trainers.errors import UserError
@@ -46,8 +48,22 @@ class GridBlock(_Strict):
     students: list[str] = Field(min_length=1)
     teachers: list[list[str]] = Field(default_factory=list)
     noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    # Whether the noise reaches the teachers' inputs too (the official code feeds both one batch);
+    # true is skipped by rule where noise_p is 0.
+    noise_teachers: list[bool] = Field(default_factory=lambda: [False], min_length=1)
     warmup_epochs: list[int] = Field(default_factory=lambda: [0], min_length=1)
     teacher_weights: list[float] | None = None
+    # Recipes to train the block's trials with (orchestrator/recipes.py): default = the space's own.
+    recipe: list[str] = Field(default_factory=lambda: [recipes.DEFAULT], min_length=1)
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipes(cls, values: list[str]) -> list[str]:
+        for name in values:
+            recipes.load(name)
+        if len(set(values)) != len(values):
+            raise ValueError("a recipe is listed twice")
+        return values
 
     @field_validator("noise_p")
     @classmethod
@@ -100,6 +116,7 @@ class ResourcesSpec(_Strict):
 class SweepSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
+    recipe: str = recipes.DEFAULT
     seeds: list[int] = Field(min_length=1)
     grid: list[GridBlock] = Field(min_length=1)
     data: DataConfig = DataConfig(source=DEFAULT_DATA)
@@ -110,6 +127,23 @@ class SweepSpec(_Strict):
     # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
     per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resources: ResourcesSpec = ResourcesSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe_under_the_space(cls, raw: Any) -> Any:
+        """``recipe: NAME`` puts the recipe's values under the space's own ``train:``/``data:``."""
+        if not isinstance(raw, dict) or "recipe" not in raw:
+            return raw
+        if not isinstance(raw["recipe"], str):
+            raise ValueError(f"recipe = {raw['recipe']!r}: name one recipe "
+                             f"({', '.join(recipes.available())}); lists go in a grid block")
+        recipe = recipes.load(raw["recipe"])
+        merged = dict(raw)
+        for section in ("train", "data"):
+            if recipe[section] or section in raw:
+                own = raw.get(section) or {}
+                merged[section] = {**recipe[section], **own} if isinstance(own, dict) else own
+        return merged
 
     @field_validator("data", mode="before")
     @classmethod
@@ -152,6 +186,21 @@ class SweepSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _block_recipes_share_the_data(self) -> SweepSpec:
+        """Every trial of a sweep shares one data split (its teachers are trained on it): a block's
+        recipe may set hyper-parameters, but its data values must be the sweep's already."""
+        for index, block in enumerate(self.grid):
+            for name in block.recipe:
+                for key, value in recipes.load(name)["data"].items():
+                    if name != self.recipe and getattr(self.data, key) != value:
+                        raise ValueError(
+                            f"grid[{index}].recipe {name!r} sets data.{key} = {value!r} but the sweep's "
+                            f"data.{key} is {getattr(self.data, key)!r}; set data.{key}: {value!r} "
+                            f"(one split for every trial) or recipe: {name} at the top")
+                Hyper(**{**dataclasses.asdict(self.train), **recipes.load(name)["train"]})
+        return self
+
+    @model_validator(mode="after")
     def _warmup_below_epochs(self) -> SweepSpec:
         for block in self.grid:
             for w in block.warmup_epochs:
@@ -160,11 +209,17 @@ class SweepSpec(_Strict):
                                      "warm-started student needs epochs left to distil")
         return self
 
-    def train_spec(self, model: str, *, teacher: bool = False) -> Hyper:
-        """Hyper-parameters of a trial that trains ``model``: ``train``, then ``teacher_train``
-        for a stage-1 teacher, then ``per_model[model]``."""
-        return dataclasses.replace(self.train, **(self.teacher_train if teacher else {}),
-                                   **self.per_model.get(model, {}))
+    def train_spec(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT) -> Hyper:
+        """Hyper-parameters of a trial that trains ``model``: ``train`` (the sweep's recipe under the
+        space's values), then a block's own ``recipe``, then ``teacher_train`` for a stage-1
+        teacher, then ``per_model[model]``."""
+        block = recipes.load(recipe)["train"] if recipe != self.recipe else {}
+        return dataclasses.replace(self.train, **{**block, **(self.teacher_train if teacher else {}),
+                                                  **self.per_model.get(model, {})})
+
+    def trial_recipe(self, block_recipe: str) -> str:
+        """The recipe a trial's tag names: its block's, or else the sweep's."""
+        return self.recipe if block_recipe == recipes.DEFAULT else block_recipe
 
 
 def _check_overrides(values: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator import interrupts, preflight
+from orchestrator import interrupts, preflight, recipes
 from orchestrator.estimate import sweep_seconds, trial_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact
@@ -110,6 +110,7 @@ def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, StorageLayout]:
         plan = build_plan(spec, data_fingerprint=splits.fingerprint, storage=layout.root, models=models)
     except ConfigError as error:  # a combination the space allows but a trial cannot take
         raise ConfigError(f"{source}: {error}") from None
+    preflight.check_pkd(plan, args.space)
     return spec, plan, layout
 
 
@@ -120,6 +121,10 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
           f"{spec.data.test_size} ({spec.data.test_split}); seeds {spec.seeds}")
     print(f"resources per trial: {res.workers_per_trial} worker(s) × {res.cpus_per_worker:g} CPU"
           f"{f' + {res.gpus_per_worker:g} GPU' if res.gpus_per_worker else ''}; retries {res.max_failures}")
+    for name in sorted({t.recipe for t in plan.trials} - {recipes.DEFAULT}):
+        where = ("the whole sweep, under the space's own train: values" if name == spec.recipe
+                 else "the trials of the grid blocks that name it, over the space's train: values")
+        print(f"recipe {recipes.describe(name)} (search_spaces/recipes/{name}.yaml; {where})")
     stage_seconds = []
     for stage, trials in sorted(plan.stages.items()):
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"

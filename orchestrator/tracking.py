@@ -5,12 +5,15 @@ per trial. Every child run carries the tags below, so a report is a query, not a
 
 Child run tags: ``sweep``, ``stage`` ("1" fine-tune, "2" distil), ``method`` (finetune | kd |
 metadistil), ``teachers`` ("bert+roberta"; "" for fine-tune), ``student`` (the model being trained),
-``size`` (tiny | real), ``noise_p``, ``warmup_epochs``, ``seed``, ``trial_key`` (content key of the
-trial: the same key is the same training, in any sweep).
+``size`` (tiny | real), ``noise_p``, ``noise_teachers`` ("true" when the noise reaches the teachers'
+inputs too), ``warmup_epochs``, ``meta_every`` (MetaDistil's cheaper variant when above 1),
+``recipe`` (``default`` or a recipe's name, ``orchestrator/recipes.py``), ``seed``, ``trial_key``
+(content key of the trial: the same key is the same training, in any sweep).
 
 Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``, ``quiz_loss``
 (MetaDistil), ``epoch_time_s``, ``samples_per_s``; once at the end ``test_accuracy``,
-``student_params``, ``teacher_params`` (the largest teacher's count: the basis of "Times Smaller").
+``student_params``, ``teacher_params`` (the largest teacher's count; the report's "Times Smaller"
+reads the teachers' own fine-tune runs first).
 
 Artifacts: ``config.json`` (the resolved trial config), ``model/`` (final weights as safetensors,
 model config and tokenizer), ``predictions/test_predictions.csv`` (columns ``index, label,
@@ -26,8 +29,8 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_
 __all__ = ["CONFIG_ARTIFACT", "MODEL_ARTIFACT_DIR", "PREDICTIONS_ARTIFACT", "TAG_KEYS",
            "SWEEP_RUN_KIND", "teachers_tag", "model_label", "run_name"]
 
-TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "warmup_epochs",
-            "seed", "trial_key")
+TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "noise_teachers",
+            "warmup_epochs", "meta_every", "recipe", "seed", "trial_key")
 SWEEP_RUN_KIND = "sweep"
 
 
@@ -44,15 +47,22 @@ def model_label(method: str, student: str, teachers: Sequence[str]) -> str:
 
 
 def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
-             warmup_epochs: int, seed: int) -> str:
+             warmup_epochs: int, seed: int, *, noise_teachers: bool = False, meta_every: int = 1,
+             recipe: str = "") -> str:
     """Deterministic run name, e.g. ``distilbert_from_bert+roberta__metadistil__noise0.1__warm1__seed0``.
 
-    Noise and warm start appear only when they are on, so baselines read ``bert__finetune__seed0``.
+    Each variation appears only when it is on, so baselines read ``bert__finetune__seed0``: noise
+    shared with the teachers ``noise0.1+teachers``, the cheaper MetaDistil ``every4``, a grid
+    block's recipe other than the sweep's ``official``.
     """
     parts = [model_label(method, student, teachers), method]
+    if meta_every > 1 and method == "metadistil":
+        parts.append(f"every{meta_every}")
     if noise_p > 0:
-        parts.append(f"noise{noise_p:g}")
+        parts.append(f"noise{noise_p:g}" + ("+teachers" if noise_teachers else ""))
     if warmup_epochs > 0:
         parts.append(f"warm{warmup_epochs}")
+    if recipe:
+        parts.append(recipe)
     parts.append(f"seed{seed}")
     return "__".join(parts)

@@ -97,6 +97,27 @@ def reference_config(name: str) -> PretrainedConfig:
     return configs[name]()
 
 
+def architecture(source: str, size: str) -> PretrainedConfig | None:
+    """The config a resolved model reference builds, layer cut applied, without loading weights:
+    a folder's ``config.json``, a tiny preset's, or a registry model's real architecture (also when
+    resolved to its hub id); ``None`` for any other hub model (unknown offline until downloaded)."""
+    from transformers import AutoConfig
+
+    ref = ModelRef(source) if Path(source).is_dir() else ModelRef.parse(source)
+    registry = {hub_id: name for name, hub_id in HUB_IDS.items() if name in PRESETS}
+    if Path(ref.base).is_dir():
+        config = AutoConfig.from_pretrained(ref.base)
+    elif ref.base in registry or (ref.base in PRESETS and size == "real"):
+        config = reference_config(registry.get(ref.base, ref.base))
+    elif ref.base in PRESETS:
+        config = preset_config(ref.base, vocab_size=30_522)
+    else:
+        return None
+    if ref.layers is not None:
+        config.num_hidden_layers = len(kept_layers(ref.layers, config.num_hidden_layers, source))
+    return config
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

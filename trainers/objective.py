@@ -90,6 +90,4 @@ class Objective:
 
 
 def shape_of(model: torch.nn.Module) -> Shape:
-    """Layers and hidden size of a Hugging Face model (DistilBERT's ``n_layers``/``dim`` are mapped
-    to these names by its config)."""
-    return Shape(model.config.num_hidden_layers, model.config.hidden_size)
+    return Shape.of(model.config)

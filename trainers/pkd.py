@@ -32,6 +32,11 @@ class Shape(NamedTuple):
     layers: int
     hidden: int
 
+    @classmethod
+    def of(cls, config) -> Shape:
+        """From a Hugging Face config (DistilBERT's ``n_layers``/``dim`` map to these names)."""
+        return cls(config.num_hidden_layers, config.hidden_size)
+
 
 class PkdError(UserError):
     """PKD cannot pair these two models; the message names them and the fix."""

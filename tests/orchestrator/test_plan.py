@@ -86,7 +86,17 @@ def test_keys_are_content_keys():
     assert [t.key for t in renamed.trials] == [t.key for t in a.trials]  # across sweeps too
 
 
-@pytest.mark.parametrize("space", sorted((ROOT / "search_spaces").glob("*.yaml")), ids=lambda p: p.name)
+GRIDS = [ROOT / "search_spaces" / f"{name}.yaml" for name in ("smoke", "cpu", "paper")]
+
+
+def test_every_shipped_space_plans():
+    shipped = sorted((ROOT / "search_spaces").glob("*.yaml"))
+    assert {p.name for p in shipped} == {"smoke.yaml", "cpu.yaml", "paper.yaml", "recipes_compare.yaml"}
+    for space in shipped:
+        assert _plan(parse_spec(yaml.safe_load(space.read_text()), str(space))).trials
+
+
+@pytest.mark.parametrize("space", GRIDS, ids=lambda p: p.name)
 def test_shipped_spaces_plan(space):
     spec = parse_spec(yaml.safe_load(space.read_text()), str(space))
     plan = _plan(spec)
@@ -110,7 +120,58 @@ def test_paper_space_is_the_original_grid():
                 "distilbert_from_bert__metadistil", "tinybert_from_bert__metadistil",
                 "distilbert_from_roberta__metadistil", "distilbert_from_bert+roberta__metadistil",
                 "distilbert_from_bert+bert__metadistil", "distilbert_from_bert__metadistil__warm1",
-                "distilbert_from_bert+roberta__metadistil__noise0.1",
-                "distilbert_from_bert+bert__metadistil__noise0.1"}
+                *(f"distilbert_from_{pair}__metadistil__noise{p}{shared}"
+                  for pair in ("bert+roberta", "bert+bert") for p in ("0.1", "0.2")
+                  for shared in ("", "+teachers"))}
     assert per_seed == expected
     assert all(t.config.epochs == 15 for t in plan.stages[2])
+    # the official code's values (search_spaces/recipes/official.yaml), the seed's epochs
+    distilled = [t.config for t in plan.stages[2]]
+    assert {(c.soft_loss, c.temperature, c.alpha, c.batch_size, c.lr, c.pilot_lr, c.teacher_lr,
+             c.teacher_schedule, c.teacher_max_grad_norm, c.weight_decay, c.warmup_ratio,
+             c.quiz_batch_size, c.num_meta_batches, c.data.max_length) for c in distilled} == {
+        ("mse", 5.0, 0.5, 8, 5e-5, 5e-5, 1e-5, "linear", 1.0, 0.0, 0.0, None, 1, 128)}
+    assert {(c.student.split("/")[-1], c.pkd_weight, c.pkd_layers) for c in distilled} == {
+        ("distilbert-base-uncased", 100.0, "skip"), ("TinyBERT_General_4L_312D", 0.0, "skip")}
+    assert {t.recipe for t in plan.trials} == {"official"}
+    teachers = [t.config for t in plan.stages[1] if t.student in ("bert", "roberta")]
+    assert {(c.epochs, c.lr, c.batch_size) for c in teachers} == {(3, 2e-5, 8)}
+
+
+def test_a_block_recipe_trains_its_trials_both_ways_from_one_teacher():
+    space = ROOT / "search_spaces" / "recipes_compare.yaml"
+    spec = parse_spec(yaml.safe_load(space.read_text()), str(space))
+    plan = _plan(spec)
+    assert len(plan.stages[1]) == 9 and len(plan.stages[2]) == 12  # 3 teachers, 2 × 3 baselines
+    for trial in plan.stages[2]:
+        official = trial.recipe == "official"
+        assert ("__official__seed" in trial.name) == official
+        assert trial.tags["recipe"] == trial.recipe
+        cfg = trial.config
+        expected = (("mse", 5.0, 8, 5e-5, 100.0, 0.0) if official else ("kl", 2.0, 32, 1e-4, 0.0, 0.1))
+        assert (cfg.soft_loss, cfg.temperature, cfg.batch_size, cfg.lr, cfg.pkd_weight,
+                cfg.warmup_ratio) == expected
+    by_seed = {}
+    for trial in plan.stages[2]:
+        by_seed.setdefault(trial.config.seed, set()).add(trial.teacher_keys)
+    assert all(len(keys) == 1 for keys in by_seed.values()), "both recipes distil from one teacher"
+
+
+def test_noise_teachers_is_an_axis_and_needs_noise():
+    plan = _plan(_spec([{"methods": ["kd"], "teachers": [["bert"]], "students": ["distilbert"],
+                         "noise_p": [0.0, 0.2], "noise_teachers": [False, True]}]))
+    stage2 = {t.name: t for t in plan.stages[2]}
+    assert set(stage2) == {"distilbert_from_bert__kd__seed0", "distilbert_from_bert__kd__noise0.2__seed0",
+                           "distilbert_from_bert__kd__noise0.2+teachers__seed0"}
+    shared = stage2["distilbert_from_bert__kd__noise0.2+teachers__seed0"]
+    assert shared.config.noise_teachers and shared.tags["noise_teachers"] == "true"
+    assert len({t.key for t in stage2.values()}) == 3
+    assert any("noise_teachers true × noise_p 0 skipped" in s for s in plan.skipped)
+
+
+def test_the_cheaper_variant_is_named_as_such():
+    grid = [{"methods": ["kd", "metadistil"], "teachers": [["bert"]], "students": ["distilbert"]}]
+    plan = _plan(_spec(grid, train={"meta_every": 4}))
+    names = {t.name: t.tags["meta_every"] for t in plan.stages[2]}
+    assert names == {"distilbert_from_bert__kd__seed0": "1",
+                     "distilbert_from_bert__metadistil__every4__seed0": "4"}

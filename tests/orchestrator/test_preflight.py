@@ -40,6 +40,21 @@ _DELETE = object()
 
 CASES = [
     ("unknown top-level key", _with("seed", [0]), "unknown key 'seed'; did you mean 'seeds'?"),
+    ("unknown recipe", _with("recipe", "offical"), "unknown recipe 'offical'; use one of default, official"),
+    ("recipe list at the top", _with("recipe", ["official"]), "name one recipe (default, official)"),
+    ("unknown block recipe", _with("grid.1.recipe", ["default", "paper"]),
+     "grid.1.recipe = ['default', 'paper']: unknown recipe 'paper'; use one of default, official"),
+    ("block recipe against the sweep's data", _with("grid.1.recipe", ["official"]),
+     "grid[1].recipe 'official' sets data.max_length = 128 but the sweep's data.max_length is 64; "
+     "set data.max_length: 128"),
+    ("noise_teachers not a boolean", _with("grid.1.noise_teachers", ["maybe"]), "grid.1.noise_teachers.0"),
+    ("renamed meta_interval", _with("train.meta_interval", 4),
+     "unknown key 'train.meta_interval'; did you mean 'meta_every'?"),
+    ("PKD between two hidden sizes", {**_with("train.pkd_weight", 100.0), "grid": [
+        {"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}]},
+     "trial tinybert_from_bert__kd__seed0 (tinybert from bert, pkd_weight 100): PKD compares hidden "
+     "states unit by unit, but the student's are 64 wide and the teacher's 128; pick models of one "
+     "hidden size or set pkd_weight: 0 for this pair (per_model: {tinybert: {pkd_weight: 0}})"),
     ("unknown nested key", _with("data.trian_size", 10),
      "unknown key 'data.trian_size'; did you mean 'train_size'?"),
     ("unknown grid key", _with("grid.1.noise", [0.1]), "unknown key 'grid.1.noise'; did you mean 'noise_p'?"),
@@ -139,7 +154,8 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
 def test_missing_space_file_lists_the_shipped_ones(tmp_path, capsys):
     code = sweep.main(["--space", str(tmp_path / "nope.yaml"), "--dry-run"])
     err = capsys.readouterr().err
-    assert code == 2 and "search space not found (shipped: cpu.yaml, paper.yaml, smoke.yaml)" in err
+    shipped = "cpu.yaml, paper.yaml, recipes_compare.yaml, smoke.yaml"
+    assert code == 2 and f"search space not found (shipped: {shipped})" in err
 
 
 def test_malformed_tsv_names_file_and_line(tmp_path, capsys):

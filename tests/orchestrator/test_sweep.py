@@ -24,9 +24,11 @@ def test_paper_dry_run_prints_the_whole_plan_and_starts_nothing(tmp_path, capsys
     code = sweep.main(["--space", str(ROOT / "search_spaces" / "paper.yaml"), "--dry-run",
                        "--storage", str(tmp_path / "store")])
     out = capsys.readouterr().out
-    assert code == 0 and "48 trials in 2 stage(s)" in out
+    assert code == 0 and "66 trials in 2 stage(s)" in out
+    assert "recipe official: lr=5e-05, batch_size=8, warmup_ratio=0.0, weight_decay=0.0" in out
+    assert "pkd_weight=100.0, pkd_layers=skip" in out and "data.max_length=128" in out
     lines = re.findall(r"^  [0-9a-f]{8}  (\S+) +(\d+) ep  train", out, re.M)
-    assert len(lines) == 48  # every trial, each with its status
+    assert len(lines) == 66  # every trial, each with its status
     teachers = [name for name, _ in lines if name.startswith(("bert__", "roberta__"))]
     assert len(teachers) == 9  # BERT, RoBERTa and a second BERT (for [bert, bert]) per seed
     assert all(epochs == ("3" if name in teachers else "15") for name, epochs in lines)
