@@ -2,6 +2,8 @@
 the paired tests, and write every file into the output folder (``results/<sweep>/`` by default):
 
 - ``table1``/``table2``/``table3``/``significance`` as ``.md``, ``.csv`` and ``.tex`` (booktabs);
+- ``recipes.md``/``.csv``, where the sweep used several recipes: each configuration against itself
+  under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
 - ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
 - ``README.md`` embedding the tables and linking the plots.
@@ -22,6 +24,7 @@ from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun, group_runs, load_sweep, val_histories
 from orchestrator.report.readme import readme_text
+from orchestrator.report.recipes import recipe_comparisons, write_recipe_comparisons
 from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
 from orchestrator.report.significance import comparisons
 from orchestrator.report.tables import (
@@ -62,9 +65,11 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
         cells = {row: row_cells(row, names, basis, predictions, data.is_paper)
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions)
+        by_recipe = recipe_comparisons(groups, names, predictions)
     latex_notes = table_notes(data.is_paper, False, names, basis)  # LaTeX has no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
+    recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
     files.append(write_csv(runs_frame(tables, names), out_dir / "runs.csv"))
     unique_rows = _unique_rows_with_runs(tables, cells, names)
     plots = {"accuracy_vs_params": out_dir / "plots" / "accuracy_vs_params.png",
@@ -76,7 +81,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     warnings = _warnings(data, groups, tables, names)
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  table_notes(data.is_paper, True, names, basis), warnings),
+                                  table_notes(data.is_paper, True, names, basis), warnings,
+                                  recipes_md),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

@@ -28,7 +28,7 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
 
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
-                warnings: Sequence[str]) -> str:
+                warnings: Sequence[str], recipes_md: str = "") -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
     the tables', :func:`orchestrator.report.render.table_notes`)."""
     seeds = sorted({run.seed for run in data.runs})
@@ -61,6 +61,10 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                  + "\n".join(f"- {note}" for note in SIGNIFICANCE_NOTES)
                  + "\n\nFiles: [significance.csv](significance.csv) · "
                    "[significance.tex](significance.tex)\n")
+    if recipes_md:
+        parts.append("## Recipes against each other\n\nEach configuration under one recipe against "
+                     "the same configuration under the other, paired as above.\n\n" + recipes_md
+                     + "\nFiles: [recipes.md](recipes.md) · [recipes.csv](recipes.csv)\n")
     parts.append("## Plots\n\n"
                  "[Accuracy vs. parameters](plots/accuracy_vs_params.png): a marker per method, "
                  "error bars = std over seeds.\n\n![Accuracy vs. parameters]"

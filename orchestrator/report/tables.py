@@ -151,8 +151,12 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
     universe = set(groups) | expected
     distilled = {(k.teachers, k.student, k.recipe) for k in universe if k.method != FINETUNE}
     finetuned = {(k.student, k.recipe) for k in universe if k.method == FINETUNE}
-    teachers = ({GroupKey(FINETUNE, (), t, recipe=r) for ts, _, r in distilled for t in ts}
-                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in finetuned if s in names.teachers})
+    # A teacher is trained once, under the sweep's recipe, and serves every block's recipe: its
+    # row is owed under another recipe only when no fine-tune of it ran at all.
+    trained = {(s, r) for s, r in finetuned if s in names.teachers}
+    teachers = ({GroupKey(FINETUNE, (), t, recipe=r) for ts, _, r in distilled for t in ts
+                 if not any(s == t for s, _ in trained)}
+                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in trained})
     students = ({GroupKey(FINETUNE, (), s, recipe=r) for _, s, r in distilled}
                 | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in finetuned if s not in names.teachers})
     kd = ({GroupKey(KD, t, s, recipe=r) for t, s, r in distilled if len(t) == 1}

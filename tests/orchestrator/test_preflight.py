@@ -116,7 +116,8 @@ def _run(tmp_path, raw, *extra, text=None, capsys):
     space = tmp_path / "space.yaml"
     space.write_text(text if text is not None else yaml.safe_dump(raw))
     code = sweep.main(["--space", str(space), "--storage", str(tmp_path / "store"),
-                       "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", *extra])
+                       "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+                       "--report-dir", str(tmp_path / "report"), *extra])
     err = capsys.readouterr().err.strip()
     return code, err
 

@@ -140,3 +140,37 @@ def test_runs_without_the_tags_read_as_defaults(paper: ReportResult, store: Stor
     assert "| MetaDistil BERT+RoBERTa→DistilBERT |" in paper.table1_markdown  # no "[default]"
     readme = (paper.out_dir / "README.md").read_text(encoding="utf-8")
     assert "Recipe: every run used the “default” training recipe." in readme
+
+
+def test_a_teacher_trained_once_serves_both_recipes_without_a_not_run_row(
+        tmp_path_factory: pytest.TempPathFactory, empty_database: Path) -> None:
+    """As recipes_compare.yaml runs: the teacher is fine-tuned under the sweep's recipe only, and
+    both recipes distil from it; no "[official]" teacher row is owed."""
+    store = make_store(tmp_path_factory.mktemp("shared_teacher"), empty_database)
+    add_sweep(store, "compare", (Spec("finetune", (), "bert", 6, recipe="default"),
+                                 Spec("finetune", (), "distilbert", 14, recipe="default"),
+                                 Spec("finetune", (), "distilbert", 13, recipe=OFFICIAL),
+                                 Spec("kd", ("bert",), "distilbert", 20, recipe="default"),
+                                 Spec("kd", ("bert",), "distilbert", 18, recipe=OFFICIAL)), (0,), {})
+    result = build_report(store.client, "compare", tmp_path_factory.mktemp("compare_out"))
+    methods = list(read_csv(result.out_dir / "table1.csv")["method"])
+    assert [m for m in methods if "(teacher)" in m] == ["BERT (teacher) [default]"]
+    assert "KD BERT→DistilBERT [official]" in methods
+
+
+def test_each_configuration_is_tested_against_itself_under_the_reference_recipe(
+        recipes: ReportResult) -> None:
+    """Only configurations run under both recipes are paired: KD and the teacher here."""
+    table = read_csv(recipes.out_dir / "recipes.csv")
+    assert list(table["configuration"]) == ["BERT (teacher) [official]", "KD BERT→DistilBERT [official]"]
+    assert list(table["against"]) == ["BERT (teacher) [default]", "KD BERT→DistilBERT [default]"]
+    assert list(table["n_examples"]) == ["400", "400"]  # two seeds × 200 test examples, paired
+    # KD: seeds 0 and 1 get 18, 19 (official) and 20, 21 (default) of 200 wrong: +1.0 point.
+    assert float(table.loc[1, "diff_points"]) == pytest.approx(1.0)
+    assert "## Recipes against each other" in (recipes.out_dir / "README.md").read_text()
+
+
+def test_a_one_recipe_sweep_has_no_recipe_table(variants: Store, tmp_path: Path) -> None:
+    result = build_report(variants.client, "official_only", tmp_path)
+    assert not (result.out_dir / "recipes.csv").exists()
+    assert "Recipes against each other" not in (result.out_dir / "README.md").read_text()
