@@ -36,12 +36,13 @@ from trainers.batches import Batch, length_grouped  # noqa: E402
 from trainers.data import read_tsv  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
-from trainers.kd import KD, CachedTeacherLogits, LiveTeacherLogits  # noqa: E402
+from trainers.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
 from trainers.loop import QUIZ_CHUNK, quiz_chunks  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
 from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
+from trainers.objective import Objective  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
-from trainers.update import StudentUpdate, adamw  # noqa: E402
+from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
 
 METHODS = ("finetune", "kd_cached", "kd_live", "metadistil", "quiz_pass")
 
@@ -81,23 +82,23 @@ def build(size: str, device: torch.device, examples: int, data: Path):
 
 
 def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, total_steps: int,
-              meta_interval: int):
+              meta_every: int):
     update = StudentUpdate(student, lr=5e-5, weight_decay=0.01, total_steps=total_steps, warmup_ratio=0.0)
-    loss_args = {"temperature": 2.0, "alpha": 0.5, "soft_loss": "kl"}
+    objective = Objective(temperature=2.0, alpha=0.5, soft_loss="kl")
     teacher.eval()
     teacher.requires_grad_(method == "metadistil")
     if method == "finetune":
         return FineTune(student, update)
     if method == "kd_cached":
         logits = logits_of(teacher, encoded, pad_id=tokenizer.pad_token_id, batch_size=256, device=device)
-        return KD(student, update, CachedTeacherLogits([logits], None), **loss_args)
+        return KD(student, update, CachedTeacherLogits([logits], None), objective)
     if method == "kd_live":
-        return KD(student, update, LiveTeacherLogits([teacher], None), **loss_args)
+        return KD(student, update, LiveTeachers([teacher], objective), objective)
     if method == "quiz_pass":
         return QuizPass(student, quiz)
-    optimizer = adamw(teacher.parameters(), lr=1e-5)
-    return MetaDistil(student, update, [teacher], [optimizer], [quiz], weights=None, pilot_lr=5e-5,
-                      meta_interval=meta_interval, **loss_args)
+    teacher_update = TeacherUpdate(teacher, lr=1e-5, weight_decay=0.0, total_steps=total_steps)
+    return MetaDistil(student, update, [teacher], [teacher_update], [quiz], objective=objective,
+                      pilot_lr=5e-5, meta_every=meta_every)
 
 
 def time_method(method: str, args, device) -> dict:
@@ -121,7 +122,7 @@ def time_method(method: str, args, device) -> dict:
         base = torch.cuda.memory_allocated()
     started = time.perf_counter()
     step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
-                     args.meta_interval)
+                     args.meta_every)
     setup_s = time.perf_counter() - started
     student.train()
     for batch in batches[:args.warmup]:
@@ -159,8 +160,8 @@ def main() -> None:
     parser.add_argument("--quiz-size", type=int, default=100,
                         help="quiz examples per meta step (100: the whole quiz, as the official code; "
                         "fewer: what train.quiz_batch_size does)")
-    parser.add_argument("--meta-interval", type=int, default=1,
-                        help="train.meta_interval: a meta step every k steps (the others are live-KD steps)")
+    parser.add_argument("--meta-every", type=int, default=1,
+                        help="train.meta_every: a meta step every k steps (the others are live-KD steps)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
@@ -185,7 +186,7 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()} CPU")
     print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
           f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch, "
-          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_interval} step(s)")
+          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_every} step(s)")
     print(f"teacher {rows[0]['teacher_params']:,} params → student {rows[0]['student_params']:,} params")
     print(f"{'method':<12} {'step ms':>9} {'examples/s':>11} {'epoch s':>8} {'setup s':>8} {'peak MB':>8}")
     for r in rows:
@@ -195,10 +196,10 @@ def main() -> None:
     print(f"MetaDistil step / KD step (live teacher): {md['step_ms'] / kd_live['step_ms']:.2f}×  "
           f"(target ≤ 3×)")
     quiz = by["quiz_pass"]["step_ms"]
-    floor = (kd_live["step_ms"] + quiz / args.meta_interval) / kd_live["step_ms"]
+    floor = (kd_live["step_ms"] + quiz / args.meta_every) / kd_live["step_ms"]
     print(f"  lower bound for an exact MetaDistil step: a live-KD step (the real step does that work) "
           f"+ the quiz pass alone ({quiz:.1f} ms, {args.quiz_size} examples, every "
-          f"{args.meta_interval} step(s)) = {floor:.2f}× the KD step, before the pilot gradient, "
+          f"{args.meta_every} step(s)) = {floor:.2f}× the KD step, before the pilot gradient, "
           f"the JVP and the teacher's backward")
     print(f"MetaDistil peak memory / KD peak memory:  "
           f"{md['peak_mb'] / max(kd_live['peak_mb'], 1e-9):.2f}×  (target ≤ 2×)")
