@@ -114,7 +114,8 @@ def parse(where: str, key: str, value: dict[str, Any]) -> Distribution:
             "keyed", True) else "is free text, which no distribution draws")
         raise refuse(f"{key} {why}; give one value")
     if kind not in fits:
-        takes = {"uniform": "real numbers", "randint": "integers"}.get(fits[0], "named values")
+        takes = ({"uniform": "real numbers", "randint": "integers"}.get(fits[0])
+                 or ("true or false" if _HINTS[key] is bool else "one of its names"))
         raise refuse(f"{kind} draws {'integers' if kind == 'randint' else 'real numbers'} but {key} "
                      f"takes {takes}; use {' or '.join(fits)}")
     if kind == "choice":
