@@ -7,6 +7,12 @@ same key in any sweep: a teacher is trained once per storage, and a finished tri
 
 The k-th occurrence of a model in a teacher set (``[bert, bert]``) is a separately fine-tuned model
 with seed ``seed + 1000·k``: two copies of one teacher would teach nothing new.
+
+A random search (``orchestrator/search.py``) plans each sample × every seed × every grid
+combination; a trial is a sample's (``__s<k>`` in its name, ``sample`` and ``searched`` tags) when
+a drawn value reaches its config or its teachers'. Draws that do not (a distillation setting in a
+fine-tune) leave the trial as it was, so every sample shares it; two samples that draw the same
+values are one trial, as are any two trials with one content key.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator import recipes
 from orchestrator.spec import SweepSpec
@@ -42,22 +49,32 @@ class PlannedTrial:
     teachers: tuple[str, ...] = ()
     teacher_keys: tuple[str, ...] = ()
     recipe: str = recipes.DEFAULT
+    # A search's sample index and its drawn values (full precision) by key, a teacher's as
+    # ``<teacher>.<key>``; None and empty outside a search or where no draw reaches the trial.
+    sample: int | None = None
+    searched: tuple[tuple[str, Any], ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:
         cfg = self.config
-        return {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(self.teachers),
+        tags = {"stage": str(self.stage), "method": cfg.method, "teachers": teachers_tag(self.teachers),
                 "student": self.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
                 "noise_teachers": str(cfg.noise_teachers).lower(),
                 "warmup_epochs": str(cfg.warmup_epochs),
                 "meta_every": str(cfg.meta_every if cfg.method == "metadistil" else 1),
                 "recipe": self.recipe, "seed": str(cfg.seed), "trial_key": self.key}
+        if self.sample is not None:
+            tags.update(sample=str(self.sample),
+                        searched=json.dumps(dict(self.searched), separators=(",", ":")))
+        return tags
 
 
 @dataclass
 class Plan:
     stages: dict[int, list[PlannedTrial]]
     skipped: list[str] = field(default_factory=list)
+    # A random search's draws by sample index, every distribution by its place (``train.lr``).
+    samples: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def trials(self) -> list[PlannedTrial]:
@@ -93,16 +110,22 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
 
-    def finetune(model: str, seed: int, hyper: Hyper, recipe: str = recipes.DEFAULT) -> PlannedTrial:
+    def finetune(model: str, seed: int, sample: int, *, teacher: bool = False,
+                 recipe: str = recipes.DEFAULT) -> PlannedTrial:
         ref = models[model]
-        config = _config(spec, hyper, method="finetune", student=ref.source, seed=seed)
+        config = _config(spec, spec.train_spec(model, teacher=teacher, recipe=recipe, sample=sample),
+                         method="finetune", student=ref.source, seed=seed)
+        searched = {k: getattr(config, k)
+                    for k in spec.searched_keys(model, teacher=teacher, recipe=recipe, distils=False)}
+        drawn = sample if searched else None
         key = content_key(config, data_fingerprint, (), workers, prints)
-        name = run_name("finetune", ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe))
-        trial = PlannedTrial(key, name, 1, config, ref.label, recipe=spec.trial_recipe(recipe))
+        name = run_name("finetune", ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe), sample=drawn)
+        trial = PlannedTrial(key, name, 1, config, ref.label, recipe=spec.trial_recipe(recipe),
+                             sample=drawn, searched=tuple(searched.items()))
         return stages[1].setdefault(key, trial)
 
     for block_index, block in enumerate(spec.grid):
-        for seed in spec.seeds:
+        for sample, seed in itertools.product(range(spec.search.num_samples), spec.seeds):
             for method in block.methods:
                 if method == "finetune":
                     if any(p > 0 for p in block.noise_p) or any(w > 0 for w in block.warmup_epochs):
@@ -110,15 +133,16 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                                        "(they apply to distillation only)")
                     for student in block.students:
                         for recipe in block.recipe:
-                            finetune(student, seed, spec.train_spec(student, recipe=recipe), recipe)
+                            finetune(student, seed, sample, recipe=recipe)
                     continue
                 if True in block.noise_teachers and 0.0 in block.noise_p:
                     skipped.append(f"grid[{block_index}]: noise_teachers true × noise_p 0 skipped "
                                    "(no noise to share with the teachers)")
                 for teacher_set in block.teachers:
                     teachers = [finetune(name, seed + TEACHER_SEED_STRIDE * teacher_set[:i].count(name),
-                                         spec.train_spec(name, teacher=True))
+                                         sample, teacher=True)
                                 for i, name in enumerate(teacher_set)]
+                    from_teachers = {f"{t.student}.{k}": v for t in teachers for k, v in t.searched}
                     keys = tuple(t.key for t in teachers)
                     labels = tuple(models[t].label for t in teacher_set)
                     for student, recipe, noise_p, shared, warm in itertools.product(
@@ -128,20 +152,24 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                             continue
                         ref = models[student]
                         config = _config(
-                            spec, spec.train_spec(student, recipe=recipe), method=method,
+                            spec, spec.train_spec(student, recipe=recipe, sample=sample), method=method,
                             student=ref.source, seed=seed,
                             teachers=tuple(models[t].source for t in teacher_set), noise_p=noise_p,
                             noise_teachers=shared, warmup_epochs=warm,
                             teacher_weights=block.teacher_weights,
                             teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
+                        own = {k: getattr(config, k) for k in spec.searched_keys(student, recipe=recipe)}
+                        drawn = sample if own or from_teachers else None
                         key = content_key(config, data_fingerprint, keys, workers, prints)
                         name = run_name(method, ref.label, labels, noise_p, warm, seed,
                                         noise_teachers=shared, meta_every=config.meta_every,
-                                        recipe=_suffix(spec, recipe))
-                        stages[2].setdefault(key, PlannedTrial(key, name, 2, config, ref.label, labels,
-                                                               keys, spec.trial_recipe(recipe)))
+                                        recipe=_suffix(spec, recipe), sample=drawn)
+                        stages[2].setdefault(key, PlannedTrial(
+                            key, name, 2, config, ref.label, labels, keys, spec.trial_recipe(recipe),
+                            drawn, tuple({**own, **from_teachers}.items())))
+    samples = range(spec.search.num_samples) if spec.search.algorithm == "random" else ()
     plan = Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
-                sorted(set(skipped)))
+                sorted(set(skipped)), {k: spec.sample_values(k) for k in samples})
     names = [t.name for t in plan.trials]
     for name in names:
         if names.count(name) > 1:  # e.g. two teacher_weights for one teacher set, or a teacher

@@ -8,8 +8,10 @@ every block. Every error names the file, the key path and the fix, in one line.
 What a space says about training is not defined here: ``train:`` (and each ``teacher_train`` /
 ``per_model`` override) is a ``trainers.config.Hyper`` and ``data:`` a ``DataConfig``, read
 straight into those dataclasses, so their defaults, ranges and messages are the trainers' own.
-This file holds only what is the sweep's: the grid, seeds, models, resources, overrides and the
-recipes it names (``orchestrator/recipes.py``).
+This file holds only what is the sweep's: the grid, seeds, models, resources, overrides, the
+recipes it names (``orchestrator/recipes.py``) and its search (``orchestrator/search.py``: a value of
+``train:``, ``teacher_train:`` or ``per_model`` may be a distribution; those are kept apart from the
+plain values, by their place, and drawn per sample by ``train_spec``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator import recipes
 from orchestrator.paths import PROJECT_ROOT
-from trainers.config import ConfigError, DataConfig, Hyper, Method, Size
+from orchestrator.search import Distribution, SearchSpec, draw, split
+from trainers.config import ConfigError, DataConfig, Hyper, Method, Size, distillation_only
 from trainers.errors import UserError
 
 DEFAULT_DATA = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
@@ -127,6 +139,30 @@ class SweepSpec(_Strict):
     # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
     per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resources: ResourcesSpec = ResourcesSpec()
+    search: SearchSpec = SearchSpec()
+    # The distributions by place ("train", "teacher_train", "per_model.roberta") and key; the
+    # typed sections above hold the plain values only.
+    _distributions: dict[str, dict[str, Distribution]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _distributions_apart(cls, raw: Any, handler: ModelWrapValidatorHandler[SweepSpec]) -> SweepSpec:
+        """A ``Hyper`` holds one value per key, so the distributions leave ``train:``,
+        ``teacher_train:`` and ``per_model`` before those are read, and come back as the spec's."""
+        if not isinstance(raw, dict):
+            return handler(raw)
+        plain, found = dict(raw), {}
+        for section in ("train", "teacher_train"):
+            plain[section], found[section] = split(section, raw.get(section, {}))
+        if isinstance(raw.get("per_model"), dict):
+            plain["per_model"] = dict(raw["per_model"])
+            for model, values in raw["per_model"].items():
+                place = f"per_model.{model}"
+                plain["per_model"][model], found[place] = split(place, values)
+        spec = handler({k: v for k, v in plain.items() if k in raw})
+        spec._distributions = {place: dists for place, dists in found.items() if dists}
+        spec._check_search()
+        return spec
 
     @model_validator(mode="before")
     @classmethod
@@ -200,22 +236,64 @@ class SweepSpec(_Strict):
                 Hyper(**{**dataclasses.asdict(self.train), **recipes.load(name)["train"]})
         return self
 
-    @model_validator(mode="after")
-    def _warmup_below_epochs(self) -> SweepSpec:
+    def _check_search(self) -> None:
+        """What needs the distributions too: the search block against them, and the warm start
+        against the fewest epochs ``train.epochs`` can draw."""
+        places = list(self.distributions)
+        if places and self.search.algorithm == "grid":
+            raise ValueError(f"{places[0]} is a distribution, which the grid cannot run: set "
+                             "search: {algorithm: random, num_samples: N}")
+        if not places and self.search.algorithm == "random":
+            raise ValueError("search.algorithm random has nothing to draw: make a value under train: "
+                             "a distribution, e.g. lr: {loguniform: [1.0e-5, 1.0e-3]}")
+        drawn = self._distributions.get("train", {}).get("epochs")
+        epochs = drawn.lowest() if drawn else self.train.epochs
         for block in self.grid:
             for w in block.warmup_epochs:
-                if w >= self.train.epochs:
-                    raise ValueError(f"warmup_epochs {w} >= train.epochs {self.train.epochs}: a "
-                                     "warm-started student needs epochs left to distil")
-        return self
+                if w >= epochs:
+                    raise ValueError(f"warmup_epochs {w} >= train.epochs {epochs}"
+                                     f"{' (its lowest draw)' if drawn else ''}: a warm-started student "
+                                     "needs epochs left to distil")
 
-    def train_spec(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT) -> Hyper:
+    def train_spec(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT,
+                   sample: int = 0) -> Hyper:
         """Hyper-parameters of a trial that trains ``model``: ``train`` (the sweep's recipe under the
         space's values), then a block's own ``recipe``, then ``teacher_train`` for a stage-1
-        teacher, then ``per_model[model]``."""
-        block = recipes.load(recipe)["train"] if recipe != self.recipe else {}
-        return dataclasses.replace(self.train, **{**block, **(self.teacher_train if teacher else {}),
-                                                  **self.per_model.get(model, {})})
+        teacher, then ``per_model[model]``; a distribution at one of those places is drawn for
+        ``sample``, and a plain value at a later place wins over it as over any value."""
+        values: dict[str, Any] = {}
+        for place, plain in self._places(model, teacher, recipe):
+            values.update(plain)
+            values.update({key: draw(dist, self.search.seed, sample, f"{place}.{key}")
+                           for key, dist in self._distributions.get(place, {}).items()})
+        return dataclasses.replace(self.train, **values)
+
+    def searched_keys(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT,
+                      distils: bool = True) -> list[str]:
+        """The keys ``train_spec`` draws for such a trial, less those a fine-tune does not read
+        (``distils`` false): their draws leave its content key as it is."""
+        keys: set[str] = set()
+        for place, plain in self._places(model, teacher, recipe):
+            keys = (keys - plain.keys()) | self._distributions.get(place, {}).keys()
+        return sorted(keys if distils else keys - set(distillation_only()))
+
+    @property
+    def distributions(self) -> dict[str, Distribution]:
+        """Every distribution of the space by its place and key (``per_model.roberta.lr``)."""
+        return {f"{place}.{key}": dist for place, dists in self._distributions.items()
+                for key, dist in dists.items()}
+
+    def sample_values(self, sample: int) -> dict[str, Any]:
+        """Every distribution's draw for ``sample``, by place and key."""
+        return {where: draw(dist, self.search.seed, sample, where)
+                for where, dist in self.distributions.items()}
+
+    def _places(self, model: str, teacher: bool, recipe: str) -> list[tuple[str, dict[str, Any]]]:
+        """Where a trial's values come from, in order, with their plain values."""
+        places = [("train", {}), ("recipe", recipes.load(recipe)["train"] if recipe != self.recipe else {})]
+        if teacher:
+            places.append(("teacher_train", self.teacher_train))
+        return [*places, (f"per_model.{model}", self.per_model.get(model, {}))]
 
     def trial_recipe(self, block_recipe: str) -> str:
         """The recipe a trial's tag names: its block's, or else the sweep's."""
@@ -235,13 +313,14 @@ def _check_overrides(values: dict[str, Any]) -> None:
 
 
 def _location(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+    return ".".join(str(part) for part in error["loc"])
 
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """For an unknown key, the closest allowed key at that level of the schema."""
     sections = {"data": DataConfig, "models": ModelsSpec, "train": Hyper,
-                "teacher_train": Hyper, "resources": ResourcesSpec, "grid": GridBlock}
+                "teacher_train": Hyper, "resources": ResourcesSpec, "grid": GridBlock,
+                "search": SearchSpec}
     names = _field_names(sections.get(loc[0], SweepSpec) if len(loc) > 1 else SweepSpec)
     close = difflib.get_close_matches(str(loc[-1]), names, n=1)
     return f"; did you mean '{close[0]}'?" if close else f"; allowed: {', '.join(names)}"
@@ -273,6 +352,8 @@ def parse_spec(raw: Any, source: str) -> SweepSpec:
         value = first.get("input")
         shown = "" if isinstance(value, (dict, list)) and len(str(value)) > 60 else f" = {value!r}"
         message = first["msg"].removeprefix("Value error, ")
+        if not where:  # a check across sections: its message names the keys
+            raise SpecError(f"{source}: {message}") from None
         raise SpecError(f"{source}: {where}{shown}: {message}") from None
 
 

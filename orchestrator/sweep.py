@@ -35,6 +35,7 @@ from orchestrator.paths import (
 )
 from orchestrator.plan import Plan, build_plan
 from orchestrator.runs import check_resumable
+from orchestrator.search import short
 from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.stages import Outcome, SweepRuns, concurrency, run_stages
 from orchestrator.storage import check_shared
@@ -125,6 +126,13 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
         where = ("the whole sweep, under the space's own train: values" if name == spec.recipe
                  else "the trials of the grid blocks that name it, over the space's train: values")
         print(f"recipe {recipes.describe(name)} (search_spaces/recipes/{name}.yaml; {where})")
+    if plan.samples:
+        search = spec.search
+        print(f"random search: {search.num_samples} sample(s) (search.seed {search.seed}) × "
+              f"{len(spec.seeds)} seed(s); metric {search.metric} ({search.mode})")
+        print("  " + "; ".join(f"{where} ~ {dist}" for where, dist in spec.distributions.items()))
+        for index, values in plan.samples.items():
+            print(f"  s{index}  " + "  ".join(f"{where}={short(value)}" for where, value in values.items()))
     stage_seconds = []
     for stage, trials in sorted(plan.stages.items()):
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"

@@ -8,7 +8,10 @@ metadistil), ``teachers`` ("bert+roberta"; "" for fine-tune), ``student`` (the m
 ``size`` (tiny | real), ``noise_p``, ``noise_teachers`` ("true" when the noise reaches the teachers'
 inputs too), ``warmup_epochs``, ``meta_every`` (MetaDistil's cheaper variant when above 1),
 ``recipe`` (``default`` or a recipe's name, ``orchestrator/recipes.py``), ``seed``, ``trial_key``
-(content key of the trial: the same key is the same training, in any sweep).
+(content key of the trial: the same key is the same training, in any sweep). A random search's
+trials (``orchestrator/search.py``) also carry ``sample`` (its index) and ``searched`` (its drawn
+values, compact JSON at full precision: ``{"lr":0.000316...,"minilm.lr":...}``, a teacher's
+prefixed with its name).
 
 Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``, ``quiz_loss``
 (MetaDistil), ``epoch_time_s``, ``samples_per_s``; once at the end ``test_accuracy``,
@@ -48,12 +51,13 @@ def model_label(method: str, student: str, teachers: Sequence[str]) -> str:
 
 def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
              warmup_epochs: int, seed: int, *, noise_teachers: bool = False, meta_every: int = 1,
-             recipe: str = "") -> str:
+             recipe: str = "", sample: int | None = None) -> str:
     """Deterministic run name, e.g. ``distilbert_from_bert+roberta__metadistil__noise0.1__warm1__seed0``.
 
     Each variation appears only when it is on, so baselines read ``bert__finetune__seed0``: noise
     shared with the teachers ``noise0.1+teachers``, the cheaper MetaDistil ``every4``, a grid
-    block's recipe other than the sweep's ``official``.
+    block's recipe other than the sweep's ``official``, a random search's sample ``s3`` (its values
+    are in the ``searched`` tag: a name would be too long for them).
     """
     parts = [model_label(method, student, teachers), method]
     if meta_every > 1 and method == "metadistil":
@@ -64,5 +68,7 @@ def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
         parts.append(f"warm{warmup_epochs}")
     if recipe:
         parts.append(recipe)
+    if sample is not None:
+        parts.append(f"s{sample}")
     parts.append(f"seed{seed}")
     return "__".join(parts)

@@ -37,6 +37,7 @@ def _with(path: str, value):
 
 
 _DELETE = object()
+RANDOM = {"algorithm": "random", "num_samples": 2}
 
 CASES = [
     ("unknown top-level key", _with("seed", [0]), "unknown key 'seed'; did you mean 'seeds'?"),
@@ -55,6 +56,29 @@ CASES = [
      "trial tinybert_from_bert__kd__seed0 (tinybert from bert, pkd_weight 100): PKD compares hidden "
      "states unit by unit, but the student's are 64 wide and the teacher's 128; pick models of one "
      "hidden size or set pkd_weight: 0 for this pair (per_model: {tinybert: {pkd_weight: 0}})"),
+    ("distribution under the grid", _with("train.lr", {"loguniform": [1.0e-5, 1.0e-3]}),
+     "train.lr is a distribution, which the grid cannot run: set search: {algorithm: random"),
+    ("unknown distribution", {**_with("train.lr", {"normal": [0, 1]}), "search": RANDOM},
+     "train.lr = {'normal': [0, 1]}: not a distribution; write one of choice, uniform, loguniform, randint"),
+    ("loguniform from zero", {**_with("train.lr", {"loguniform": [0.0, 1.0e-3]}), "search": RANDOM},
+     "train.lr = {'loguniform': [0.0, 0.001]}: lr 0.0 is refused (must be > 0)"),
+    ("bounds reversed", {**_with("train.alpha", {"uniform": [0.9, 0.1]}), "search": RANDOM},
+     "train.alpha = {'uniform': [0.9, 0.1]}: low 0.9 must be below high 0.1"),
+    ("choice outside the key's values", {**_with("train.soft_loss", {"choice": ["kl", "l2"]}),
+                                         "search": RANDOM}, "soft_loss 'l2' is refused"),
+    ("randint on a real-valued key", {**GOOD, "per_model": {"bert": {"lr": {"randint": [1, 3]}}},
+                                      "search": RANDOM},
+     "per_model.bert.lr = {'randint': [1, 3]}: randint draws integers but lr takes real numbers"),
+    ("distribution on free text", {**_with("teacher_train", {"noise_token": {"choice": ["x", "y"]}}),
+                                   "search": RANDOM}, "noise_token is free text"),
+    ("random search with nothing to draw", {**GOOD, "search": RANDOM},
+     "search.algorithm random has nothing to draw"),
+    ("num_samples under the grid", {**GOOD, "search": {"num_samples": 4}},
+     "num_samples 4 draws samples, which the grid does not: set algorithm: random"),
+    ("scheduler is not there yet", {**GOOD, "search": {"scheduler": "asha"}},
+     "unknown key 'search.scheduler'; allowed: algorithm, num_samples, seed, metric, mode"),
+    ("warm start >= lowest epochs draw", {**_with("train.epochs", {"randint": [1, 3]}), "search": RANDOM},
+     "warmup_epochs 1 >= train.epochs 1 (its lowest draw)"),
     ("unknown nested key", _with("data.trian_size", 10),
      "unknown key 'data.trian_size'; did you mean 'train_size'?"),
     ("unknown grid key", _with("grid.1.noise", [0.1]), "unknown key 'grid.1.noise'; did you mean 'noise_p'?"),

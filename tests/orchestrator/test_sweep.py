@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import yaml
+
 from orchestrator import sweep
 from orchestrator.paths import DEFAULT_SPACE
 from tests.conftest import ROOT
@@ -33,4 +35,24 @@ def test_paper_dry_run_prints_the_whole_plan_and_starts_nothing(tmp_path, capsys
     assert len(teachers) == 9  # BERT, RoBERTa and a second BERT (for [bert, bert]) per seed
     assert all(epochs == ("3" if name in teachers else "15") for name, epochs in lines)
     assert "estimate for this machine" not in out  # hub models are not estimated
+    assert not (tmp_path / "store").exists()
+
+
+def test_random_search_dry_run_lists_the_samples_before_the_stages(tmp_path, capsys):
+    space = tmp_path / "search.yaml"
+    space.write_text(yaml.safe_dump({
+        "name": "search", "seeds": [0, 1], "data": {"train_size": 200, "quiz_size": 20, "test_size": 50},
+        "train": {"epochs": 2, "lr": {"loguniform": [1.0e-5, 1.0e-3]},
+                  "soft_loss": {"choice": ["kl", "mse"]}},
+        "teacher_train": {"lr": 1.0e-4}, "search": {"algorithm": "random", "num_samples": 3, "seed": 7},
+        "grid": [{"methods": ["kd"], "teachers": [["bert"]], "students": ["distilbert"]}]}))
+    code = sweep.main(["--space", str(space), "--dry-run", "--storage", str(tmp_path / "store")])
+    out = capsys.readouterr().out
+    assert code == 0 and "8 trials in 2 stage(s)" in out  # 2 teachers (one per seed), 3 samples × 2 seeds
+    assert "random search: 3 sample(s) (search.seed 7) × 2 seed(s); metric val_accuracy (max)" in out
+    assert "train.lr ~ loguniform(1e-05, 0.001); train.soft_loss ~ choice(kl, mse)" in out
+    samples = re.findall(r"^  s(\d)  train\.lr=(\S+)  train\.soft_loss=(kl|mse)$", out, re.M)
+    assert [s[0] for s in samples] == ["0", "1", "2"] and out.index("  s0  ") < out.index("stage 1")
+    assert all(lr == f"{float(lr):.3g}" for _, lr, _ in samples)  # 3 significant digits
+    assert len(re.findall(r"distilbert_from_bert__kd__s[012]__seed[01]", out)) == 6
     assert not (tmp_path / "store").exists()

@@ -1,0 +1,172 @@
+"""Hyper-parameter search: distributions in a space's training values and its ``search:`` block.
+
+Any value under ``train:``, ``teacher_train:`` or ``per_model.<model>`` may be a distribution:
+``{choice: [a, b, ...]}``, ``{uniform: [low, high]}``, ``{loguniform: [low, high]}`` or
+``{randint: [low, high]}`` (integers low..high, both included). ``search: {algorithm: random}``
+draws ``num_samples`` configurations; each sample × every seed × every grid combination is a trial.
+
+The planner draws the samples, not Tune: a drawn value is a plain value of a trial's config, so the
+trial has a content key like any other. A re-run plans the same trials and resumes them instead of
+drawing new ones, and a dry run shows what will run. Each value has its own generator, seeded by
+(``search.seed``, sample index, the value's place in the space, e.g. ``train.lr``): sample k keeps
+its values when ``num_samples`` grows, when another distribution is added or the grid changes,
+and a value under ``teacher_train:`` is drawn independently of the same key under ``train:``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from trainers.config import ConfigError, Hyper
+
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+# A bound is checked through the schema as the key's own value would be (pydantic, then
+# Hyper.__post_init__), so a distribution accepts exactly the values a plain key accepts.
+_HYPER = TypeAdapter(Hyper)
+_HINTS = get_type_hints(Hyper)
+_FIELDS = {f.name: f for f in dataclasses.fields(Hyper)}
+
+
+class SearchSpec(BaseModel):
+    """The space's ``search:`` block. ``grid`` (the default) runs the grid as written and takes no
+    distribution; ``random`` draws ``num_samples`` configurations from ``seed``. ``metric`` and
+    ``mode`` say which per-epoch metric ranks a search and in which direction."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    algorithm: Literal["grid", "random"] = "grid"
+    num_samples: int = Field(1, ge=1)
+    seed: int = 0
+    # The per-epoch metrics every trial reports (quiz_loss is MetaDistil's only).
+    metric: Literal["val_accuracy", "train_loss"] = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+
+    @model_validator(mode="after")
+    def _samples_need_random(self) -> SearchSpec:
+        if self.algorithm == "grid" and self.num_samples > 1:
+            raise ValueError(f"num_samples {self.num_samples} draws samples, which the grid does not: "
+                             "set algorithm: random (and put distributions under train:)")
+        return self
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """``kind`` in ``DISTRIBUTIONS``; ``args`` the choices or the two bounds, already of the key's
+    type (a YAML ``1e-5``, which PyYAML reads as text, is the float a plain value would be)."""
+
+    kind: str
+    args: tuple[Any, ...]
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        """One value; a float keeps its full precision (it is the trial's config)."""
+        if self.kind == "choice":
+            return self.args[int(rng.integers(len(self.args)))]
+        low, high = self.args
+        if self.kind == "randint":
+            return int(rng.integers(low, high, endpoint=True))
+        if self.kind == "loguniform":
+            return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+        return float(rng.uniform(low, high))
+
+    def lowest(self) -> Any:
+        return min(self.args)
+
+    def __str__(self) -> str:
+        return f"{self.kind}({', '.join(short(a) for a in self.args)})"
+
+
+def draw(dist: Distribution, seed: int, sample: int, place: str) -> Any:
+    """Sample ``sample``'s value of the distribution at ``place`` (``train.lr``), the same in any run:
+    crc32, unlike ``hash``, does not change between Python processes."""
+    return dist.draw(np.random.default_rng([seed, sample, zlib.crc32(place.encode())]))
+
+
+def split(section: str, values: Any) -> tuple[Any, dict[str, Distribution]]:
+    """A ``train:``-like section → (its plain values, its distributions by key). ``section`` names
+    it in errors (``per_model.roberta``). A key the schema does not know stays with the plain
+    values, whose check names it and the closest key."""
+    if not isinstance(values, dict):
+        return values, {}
+    plain = {k: v for k, v in values.items() if not (isinstance(v, dict) and k in _FIELDS)}
+    return plain, {k: parse(f"{section}.{k}", k, v) for k, v in values.items() if k not in plain}
+
+
+def parse(where: str, key: str, value: dict[str, Any]) -> Distribution:
+    """One distribution, or a ``ValueError`` in one line naming ``where``, the value and the fix."""
+    def refuse(reason: str) -> ValueError:
+        return ValueError(f"{where} = {value!r}: {reason}")
+
+    if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS:
+        raise refuse(f"not a distribution; write one of {', '.join(DISTRIBUTIONS)} "
+                     "(e.g. {loguniform: [1.0e-5, 1.0e-3]}) or a plain value")
+    kind, args = next(iter(value.items()))
+    fits = _fitting(key)
+    if not fits:
+        why = ("changes no result, so there is nothing to search" if not _FIELDS[key].metadata.get(
+            "keyed", True) else "is free text, which no distribution draws")
+        raise refuse(f"{key} {why}; give one value")
+    if kind not in fits:
+        takes = ({"uniform": "real numbers", "randint": "integers"}.get(fits[0])
+                 or ("true or false" if _HINTS[key] is bool else "one of its names"))
+        raise refuse(f"{kind} draws {'integers' if kind == 'randint' else 'real numbers'} but {key} "
+                     f"takes {takes}; use {' or '.join(fits)}")
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            raise refuse("choice takes a non-empty list of values, e.g. {choice: [kl, mse]}")
+        picks = tuple(_accepted(key, v, refuse) for v in args)
+        if len(set(picks)) != len(picks):
+            raise refuse("a value is listed twice; list each once")
+        return Distribution(kind, picks)
+    if not isinstance(args, list) or len(args) != 2:
+        example = "[1, 4]" if kind == "randint" else "[0.1, 0.5]"
+        raise refuse(f"{kind} takes [low, high], e.g. {{{kind}: {example}}}")
+    low, high = (_accepted(key, v, refuse) for v in args)
+    if not low < high:
+        raise refuse(f"low {low!r} must be below high {high!r}; swap them, or write one plain value")
+    if kind == "loguniform" and low <= 0:
+        raise refuse(f"loguniform draws the logarithm, so low {low!r} must be > 0")
+    return Distribution(kind, (low, high))
+
+
+def _fitting(key: str) -> tuple[str, ...]:
+    """The distributions whose every value is of ``key``'s type: real numbers any but randint,
+    integers randint or choice, named options and booleans choice only; a setting that changes no
+    result (the evaluation batch) and free text none."""
+    hint = _HINTS[key]
+    if not _FIELDS[key].metadata.get("keyed", True):
+        return ()
+    if hint is float:
+        return ("uniform", "loguniform", "choice")
+    if hint is int or set(get_args(hint)) == {int, type(None)}:
+        return ("randint", "choice")
+    if hint is bool or get_origin(hint) is Literal:
+        return ("choice",)
+    return ()
+
+
+def _accepted(key: str, value: Any, refuse: Callable[[str], ValueError]) -> Any:
+    """``value`` as the key's own value would be read, or a refusal with the schema's reason."""
+    # pydantic would read true as 1.0 and "yes" as true: a boolean is a boolean key's value only.
+    if isinstance(value, (dict, list)) or isinstance(value, bool) != (_HINTS[key] is bool):
+        raise refuse(f"{key} {value!r} is refused (not one value of {key}'s type)")
+    try:
+        return getattr(_HYPER.validate_python({key: value}), key)
+    except ValidationError as error:
+        first = error.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        reason = (cause.reason if isinstance(cause, ConfigError) and cause.reason
+                  else first["msg"].removeprefix("Value error, "))
+        raise refuse(f"{key} {value!r} is refused ({reason})") from None
+
+
+def short(value: Any) -> str:
+    """A drawn value for names and the dry run: 3 significant digits (the config keeps them all)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
