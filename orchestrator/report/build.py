@@ -7,6 +7,8 @@ the paired tests, and write every file into the output folder (``results/<sweep>
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
 - ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
 - ``README.md`` embedding the tables and linking the plots.
+
+In a random search the tables show each configuration's best sample (:mod:`orchestrator.report.search`).
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from orchestrator.mlflow_store import no_progress_bars
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
 from orchestrator.report.predictions import Predictions
-from orchestrator.report.reader import GroupKey, SweepData, TrialRun, group_runs, load_sweep, val_histories
+from orchestrator.report.reader import GroupKey, SweepData, TrialRun, load_sweep, val_histories
 from orchestrator.report.readme import readme_text
 from orchestrator.report.recipes import recipe_comparisons, write_recipe_comparisons
 from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
+from orchestrator.report.search import objective_of, rank, search_note
 from orchestrator.report.significance import comparisons
 from orchestrator.report.tables import (
     Cells,
@@ -52,7 +55,8 @@ class ReportResult:
 def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResult:
     """Read the sweep from MLflow and write every table, plot and the README into ``out_dir``."""
     data = load_sweep(client, sweep)
-    groups = group_runs(data.runs)
+    ranking = rank(data, objective_of(data.tags, None, ""))
+    groups = ranking.table_groups  # a search's best sample of each configuration; else all its runs
     expected = expected_keys(data)
     names = SweepNames.of(set(groups) | expected)
     tables = [table1(groups, expected, names), table2(groups, expected, names),
@@ -66,7 +70,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions)
         by_recipe = recipe_comparisons(groups, names, predictions)
-    latex_notes = table_notes(data.is_paper, False, names, basis)  # LaTeX has no Runs column
+    search_notes = [search_note(ranking)] if data.is_search else []
+    latex_notes = table_notes(data.is_paper, False, names, basis) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
@@ -81,8 +86,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     warnings = _warnings(data, groups, tables, names)
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  table_notes(data.is_paper, True, names, basis), warnings,
-                                  recipes_md),
+                                  table_notes(data.is_paper, True, names, basis) + search_notes,
+                                  warnings, recipes_md),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

@@ -243,14 +243,6 @@ def _bool_tag(tags: Mapping[str, str], name: str) -> bool:
     return value == "true"
 
 
-def group_runs(runs: Iterable[TrialRun]) -> dict[GroupKey, tuple[TrialRun, ...]]:
-    """Runs by configuration, each group sorted by seed."""
-    groups: dict[GroupKey, list[TrialRun]] = {}
-    for run in runs:
-        groups.setdefault(run.key, []).append(run)
-    return {key: tuple(sorted(group, key=lambda r: r.seed)) for key, group in groups.items()}
-
-
 def val_histories(client: MlflowClient,
                   groups: Mapping[K, Iterable[TrialRun]]) -> dict[K, dict[int, list[float]]]:
     """``val_accuracy`` (%) by epoch for each group with a history, one value per seed."""
