@@ -14,7 +14,12 @@ The modules, in the order the data flows through them:
 - :mod:`~orchestrator.report.render`: both as Markdown, CSV and LaTeX, and ``runs.csv``;
 - :mod:`~orchestrator.report.search`: a random search's ranking: each configuration's samples,
   best first (the tables show the best), and the runs the scheduler stopped;
-- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch;
+- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch,
+  validation accuracy against each searched value;
+- :mod:`~orchestrator.report.best_space`: the space files that re-run a search's best over
+  more seeds;
+- :mod:`~orchestrator.report.search_section`: the search section (``search.md``/``.csv``, its
+  plots, the re-run commands);
 - :mod:`~orchestrator.report.readme`: ``results/<sweep>/README.md``;
 - :mod:`~orchestrator.report.build`: :func:`build_report`, all of the above into one folder;
 - :mod:`~orchestrator.report.cli`: the command line (``__main__`` runs it).

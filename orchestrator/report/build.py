@@ -6,9 +6,10 @@ the paired tests, and write every file into the output folder (``results/<sweep>
   under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
 - ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
+- in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
+  re-run the best over more seeds (``best_space.yaml``); the tables show each configuration's best
+  sample (:mod:`orchestrator.report.search`);
 - ``README.md`` embedding the tables and linking the plots.
-
-In a random search the tables show each configuration's best sample (:mod:`orchestrator.report.search`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from orchestrator.mlflow_store import no_progress_bars
+from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
 from orchestrator.report.predictions import Predictions
@@ -29,6 +31,7 @@ from orchestrator.report.readme import readme_text
 from orchestrator.report.recipes import recipe_comparisons, write_recipe_comparisons
 from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
 from orchestrator.report.search import objective_of, rank, search_note
+from orchestrator.report.search_section import write_search
 from orchestrator.report.significance import comparisons
 from orchestrator.report.tables import (
     Cells,
@@ -55,7 +58,9 @@ class ReportResult:
 def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResult:
     """Read the sweep from MLflow and write every table, plot and the README into ``out_dir``."""
     data = load_sweep(client, sweep)
-    ranking = rank(data, objective_of(data.tags, None, ""))
+    space, no_space = sweep_space(data) if data.is_search else (None, "")
+    ranking = rank(data, objective_of(data.tags, space.spec.search if space else None,
+                                      shown(space.path) if space else ""))
     groups = ranking.table_groups  # a search's best sample of each configuration; else all its runs
     expected = expected_keys(data)
     names = SweepNames.of(set(groups) | expected)
@@ -83,11 +88,15 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     plot_val_accuracy(val_histories(client, {row: row.runs for row, _ in unique_rows}),
                       plots["val_accuracy"])
     files.extend(plots.values())
+    best = write_best_spaces(space, ranking, names, data.name, out_dir) if space else None
+    search_md = write_search(ranking, names, best, no_space, out_dir, files)
     warnings = _warnings(data, groups, tables, names)
+    warnings += [f"no best_space.yaml: {no_space}"] if no_space else []
+    warnings += list(best.missing) if best else []
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis) + search_notes,
-                                  warnings, recipes_md),
+                                  warnings, recipes_md, search_md),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))
