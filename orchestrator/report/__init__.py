@@ -3,8 +3,8 @@
 
 The modules, in the order the data flows through them:
 
-- :mod:`~orchestrator.report.reader`: the sweep's FINISHED trial runs from MLflow, grouped by
-  configuration; pandas- and matplotlib-free, the one part predict and the demo import;
+- :mod:`~orchestrator.report.reader`: the sweep's FINISHED trial runs from MLflow (and those
+  stopped early); pandas- and matplotlib-free, the one part predict and the demo import;
 - :mod:`~orchestrator.report.labels`: a configuration's name (``KD BERT→DistilBERT + noise p=0.1``);
 - :mod:`~orchestrator.report.predictions`: the runs' per-example test predictions (pandas);
 - :mod:`~orchestrator.report.tables`: the rows of Tables 1–3 and each row's numbers, the
@@ -12,7 +12,14 @@ The modules, in the order the data flows through them:
 - :mod:`~orchestrator.report.significance`: paired bootstrap and McNemar tests against the
   fine-tuned student and KD;
 - :mod:`~orchestrator.report.render`: both as Markdown, CSV and LaTeX, and ``runs.csv``;
-- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch;
+- :mod:`~orchestrator.report.search`: a random search's ranking: each configuration's samples,
+  best first (the tables show the best), and the runs the scheduler stopped;
+- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch,
+  validation accuracy against each searched value;
+- :mod:`~orchestrator.report.best_space`: the space files that re-run a search's best over
+  more seeds;
+- :mod:`~orchestrator.report.search_section`: the search section (``search.md``/``.csv``, its
+  plots, the re-run commands);
 - :mod:`~orchestrator.report.readme`: ``results/<sweep>/README.md``;
 - :mod:`~orchestrator.report.build`: :func:`build_report`, all of the above into one folder;
 - :mod:`~orchestrator.report.cli`: the command line (``__main__`` runs it).

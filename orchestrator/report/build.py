@@ -6,6 +6,9 @@ the paired tests, and write every file into the output folder (``results/<sweep>
   under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
 - ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
+- in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
+  re-run the best over more seeds (``best_space.yaml``); the tables show each configuration's best
+  sample (:mod:`orchestrator.report.search`);
 - ``README.md`` embedding the tables and linking the plots.
 """
 
@@ -19,13 +22,16 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from orchestrator.mlflow_store import no_progress_bars
+from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
 from orchestrator.report.predictions import Predictions
-from orchestrator.report.reader import GroupKey, SweepData, TrialRun, group_runs, load_sweep, val_histories
+from orchestrator.report.reader import GroupKey, SweepData, TrialRun, load_sweep, val_histories
 from orchestrator.report.readme import readme_text
 from orchestrator.report.recipes import recipe_comparisons, write_recipe_comparisons
 from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
+from orchestrator.report.search import objective_of, rank, search_note
+from orchestrator.report.search_section import write_search
 from orchestrator.report.significance import comparisons
 from orchestrator.report.tables import (
     Cells,
@@ -52,7 +58,10 @@ class ReportResult:
 def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResult:
     """Read the sweep from MLflow and write every table, plot and the README into ``out_dir``."""
     data = load_sweep(client, sweep)
-    groups = group_runs(data.runs)
+    space, no_space = sweep_space(data) if data.is_search else (None, "")
+    ranking = rank(data, objective_of(data.tags, space.spec.search if space else None,
+                                      shown(space.path) if space else ""))
+    groups = ranking.table_groups  # a search's best sample of each configuration; else all its runs
     expected = expected_keys(data)
     names = SweepNames.of(set(groups) | expected)
     tables = [table1(groups, expected, names), table2(groups, expected, names),
@@ -66,7 +75,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions)
         by_recipe = recipe_comparisons(groups, names, predictions)
-    latex_notes = table_notes(data.is_paper, False, names, basis)  # LaTeX has no Runs column
+    search_notes = [search_note(ranking)] if data.is_search else []
+    latex_notes = table_notes(data.is_paper, False, names, basis) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
@@ -78,11 +88,15 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     plot_val_accuracy(val_histories(client, {row: row.runs for row, _ in unique_rows}),
                       plots["val_accuracy"])
     files.extend(plots.values())
+    best = write_best_spaces(space, ranking, names, data.name, out_dir) if space else None
+    search_md = write_search(ranking, names, best, no_space, out_dir, files)
     warnings = _warnings(data, groups, tables, names)
+    warnings += [f"no best_space.yaml: {no_space}"] if no_space else []
+    warnings += list(best.missing) if best else []
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  table_notes(data.is_paper, True, names, basis), warnings,
-                                  recipes_md),
+                                  table_notes(data.is_paper, True, names, basis) + search_notes,
+                                  warnings, recipes_md, search_md),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

@@ -1,5 +1,6 @@
-"""The report's two plots, drawn with matplotlib's object API (no pyplot, no global state, no
-display needed): accuracy against parameters, and validation accuracy per epoch.
+"""The report's plots, drawn with matplotlib's object API (no pyplot, no global state, no
+display needed): accuracy against parameters, validation accuracy per epoch, and in a searched
+sweep validation accuracy against each searched value.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from orchestrator.report.labels import METHOD_NAMES, method_name
 from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
+from orchestrator.report.search import Ranking, val_accuracy
 from orchestrator.report.tables import Cells, Row
 
 METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
@@ -87,6 +90,48 @@ def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) 
         if axes.has_data():
             axes.legend(fontsize=6)
     panels[0].set_ylabel("Validation accuracy (%)")
+    _save(figure, path)
+
+
+def plot_search(ranking: Ranking, param: str, path: Path) -> None:
+    """The last epoch's validation accuracy against one searched value: a point per sample of a
+    configuration (mean over its finished seeds), a marker per method, hollow for a run stopped
+    early (at its last epoch). A numeric value spanning two decades or more gets a log x-axis;
+    a named one (``soft_loss``) one place per name."""
+    points: list[tuple[GroupKey, Any, float, bool]] = []
+    for key, candidates in ranking.searched.items():
+        for candidate in candidates:
+            y = candidate.mean(val_accuracy)
+            if param in candidate.searched and y is not None:
+                points.append((key, candidate.searched[param], y, False))
+    for run in ranking.stopped:
+        y, values = val_accuracy(run), dict(run.searched)
+        if param in values and y is not None:
+            points.append((run.key, values[param], y, True))
+    figure = Figure(figsize=(6.5, 4.5), layout="constrained")
+    axes = figure.subplots()
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for _, x, _, _ in points)
+    names = sorted({str(x) for _, x, _, _ in points}) if not numeric else []
+    labelled: set[str] = set()
+    for key, x, y, stopped in points:
+        marker, colour = _style(key)
+        name = method_name(key) + (" (stopped early)" if stopped else "")
+        axes.plot(x if numeric else names.index(str(x)), y, linestyle="none", marker=marker,
+                  markeredgecolor=colour, markerfacecolor="none" if stopped else colour,
+                  label=None if name in labelled else name)
+        labelled.add(name)
+    xs = [x for _, x, _, _ in points]
+    logarithmic = numeric and bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 100
+    if logarithmic:
+        axes.set_xscale("log")
+    if names:
+        axes.set_xticks(range(len(names)), names)
+    axes.set_xlabel(param + (" (log scale)" if logarithmic else ""))
+    axes.set_ylabel("Validation accuracy, last epoch (%)")
+    axes.set_title(f"Validation accuracy against {param}")
+    axes.grid(True, which="both", alpha=0.3)
+    if labelled:
+        axes.legend(title="Method", fontsize=8)
     _save(figure, path)
 
 

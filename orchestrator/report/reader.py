@@ -7,16 +7,23 @@ recipe); the seeds of a group are its repetitions. Runs logged before the ``nois
 ``meta_every`` and ``recipe`` tags existed read as the defaults: student-only noise, a meta update
 on every batch, the "default" recipe. Everything goes through ``MlflowClient``, never Ray's folders.
 
+A random search's runs also carry their ``sample`` and its ``searched`` values: two samples of one
+configuration are two configurations, never two seeds of one (:mod:`orchestrator.report.search`
+ranks them). A run stopped early by the scheduler (status KILLED, tag ``stopped_at_epoch``) is
+read apart, into :attr:`SweepData.stopped`: it never enters a mean, and the report lists it.
+
 This module imports neither pandas nor matplotlib: predict and the demo import it and nothing else
 of the report (``tests/orchestrator/report/test_reader.py`` checks).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
@@ -27,6 +34,9 @@ from trainers.errors import UserError
 
 FINETUNE, KD, METADISTIL = METHODS  # trainers.config.Method, the one list of them
 DEFAULT_RECIPE = "default"
+STOPPED_TAG = "stopped_at_epoch"  # set, with status KILLED, on a run the scheduler stopped early
+# The per-epoch metrics a search may rank by (orchestrator.search.SearchSpec.metric).
+EPOCH_METRICS = ("val_accuracy", "train_loss")
 
 K = TypeVar("K")
 
@@ -62,7 +72,12 @@ class GroupKey:
 
 @dataclass(frozen=True)
 class TrialRun:
-    """The parts of one FINISHED child run that the report uses; accuracies in percent."""
+    """The parts of one child run that the report uses; accuracies in percent.
+
+    ``sample`` and ``searched`` (its drawn values by key, sorted): a random search's, ``None`` and
+    empty elsewhere. ``last``: each of ``EPOCH_METRICS`` at the last epoch logged, as logged.
+    ``stopped_at_epoch``: set on a run the scheduler stopped, whose ``accuracy`` is NaN when it
+    never reached its test."""
 
     run_id: str
     run_name: str
@@ -74,6 +89,13 @@ class TrialRun:
     size: str
     trial_key: str
     start_time: int
+    sample: int | None = None
+    searched: tuple[tuple[str, Any], ...] = ()
+    last: tuple[tuple[str, float], ...] = ()
+    stopped_at_epoch: int | None = None
+
+    def last_value(self, metric: str) -> float | None:
+        return dict(self.last).get(metric)
 
 
 @dataclass(frozen=True)
@@ -84,8 +106,14 @@ class SweepData:
     parent_run_id: str | None
     runs: tuple[TrialRun, ...]
     skipped: tuple[str, ...]
-    unfinished: int
+    unfinished: int  # neither FINISHED nor stopped early: running, failed, killed by hand
     span_ms: tuple[int, int | None] | None = None  # the sweep run's start and (last) end
+    stopped: tuple[TrialRun, ...] = ()
+
+    @property
+    def is_search(self) -> bool:
+        """A random search's sweep: some run carries a ``sample`` tag."""
+        return any(run.sample is not None for run in (*self.runs, *self.stopped))
 
     @property
     def is_paper(self) -> bool:
@@ -118,7 +146,8 @@ def _unknown_sweep(client: MlflowClient, sweep: str, names: Sequence[str]) -> Re
 
 
 def load_sweep(client: MlflowClient, sweep: str) -> SweepData:
-    """The sweep's experiment, its parent run's tags and its FINISHED trial runs (one per seed)."""
+    """The sweep's experiment, its parent run's tags, its FINISHED trial runs (one per seed) and
+    those the scheduler stopped early."""
     experiment = client.get_experiment_by_name(sweep)
     if experiment is None or experiment.lifecycle_stage != "active":
         raise _unknown_sweep(client, sweep, sweep_names(client))
@@ -130,19 +159,21 @@ def load_sweep(client: MlflowClient, sweep: str) -> SweepData:
                           f"python -m orchestrator.sweep --name {sweep}")
     unfinished = search_all(client, experiment.experiment_id,
                             "tags.method IS NOT NULL AND attributes.status != 'FINISHED'")
+    early = [run for run in unfinished if run.info.status == "KILLED" and run.data.tags.get(STOPPED_TAG)]
     parent = parent_run(client, experiment.experiment_id)
     runs, skipped = _trial_runs(finished)
+    stopped, stopped_skipped = _trial_runs(early)
     tags = {**experiment.tags, **(parent.data.tags if parent else {})}
     return SweepData(sweep, experiment, tags, parent.info.run_id if parent else None,
-                     runs, skipped, len(unfinished),
-                     (parent.info.start_time, parent.info.end_time) if parent else None)
+                     runs, skipped + stopped_skipped, len(unfinished) - len(early),
+                     (parent.info.start_time, parent.info.end_time) if parent else None, stopped)
 
 
 def _trial_runs(runs: Iterable[Run]) -> tuple[tuple[TrialRun, ...], tuple[str, ...]]:
-    """Parse runs; a trial logged twice (same ``trial_key``, or same configuration and seed when
-    there is no key) counts once, with its latest run. Distinct trainings that share a
+    """Parse runs; a trial logged twice (same ``trial_key``, or same configuration, sample and seed
+    when there is no key) counts once, with its latest run. Distinct trainings that share a
     configuration and seed (e.g. a teacher fine-tuned with other hyper-parameters) all count."""
-    latest: dict[tuple[GroupKey, int, str], TrialRun] = {}
+    latest: dict[tuple[GroupKey, int | None, int, str], TrialRun] = {}
     skipped: list[str] = []
     for run in runs:
         try:
@@ -153,7 +184,7 @@ def _trial_runs(runs: Iterable[Run]) -> tuple[tuple[TrialRun, ...], tuple[str, .
         except ValueError as err:
             skipped.append(f"run {run.info.run_id} skipped: {err}")
             continue
-        slot = (trial.key, trial.seed, trial.trial_key)
+        slot = (trial.key, trial.sample, trial.seed, trial.trial_key)
         if slot in latest:
             trial, older = sorted((latest[slot], trial), key=lambda t: t.start_time, reverse=True)
             skipped.append(f"run {older.run_id} skipped: run {trial.run_id} is a later run of "
@@ -180,13 +211,28 @@ def _trial_run(run: Run) -> TrialRun:
                    warmup_epochs=int(float(tags.get("warmup_epochs") or 0)),
                    noise_teachers=noise_teachers, meta_every=meta_every,
                    recipe=tags.get("recipe") or DEFAULT_RECIPE)
+    stopped_at = int(tags[STOPPED_TAG]) if tags.get(STOPPED_TAG) else None
+    # A stopped run may never have reached its test: it is listed, never averaged.
+    tested = metrics.get("test_accuracy") if stopped_at is not None else metrics["test_accuracy"]
     return TrialRun(run_id=run.info.run_id, run_name=run.info.run_name or "", key=key,
                     seed=int(tags["seed"]),
-                    accuracy=100 * metrics["test_accuracy"],
+                    accuracy=math.nan if tested is None else 100 * tested,
                     student_params=int(metrics.get("student_params", 0)),
                     teacher_params=int(metrics.get("teacher_params", 0)),
                     size=tags.get("size", ""), trial_key=tags.get("trial_key", ""),
-                    start_time=run.info.start_time or 0)
+                    start_time=run.info.start_time or 0,
+                    sample=int(tags["sample"]) if tags.get("sample") else None,
+                    searched=_searched(tags.get("searched") or "{}"),
+                    last=tuple((m, metrics[m]) for m in EPOCH_METRICS if m in metrics),
+                    stopped_at_epoch=stopped_at)
+
+
+def _searched(text: str) -> tuple[tuple[str, Any], ...]:
+    """The ``searched`` tag, ``{"lr":0.000316...,"bert.lr":...}``, as sorted (key, value) pairs."""
+    values = json.loads(text)  # a malformed tag raises ValueError: the run is skipped, and said so
+    if not isinstance(values, dict):
+        raise ValueError(f"searched tag {text!r} is not a JSON object")
+    return tuple(sorted(values.items()))
 
 
 def _bool_tag(tags: Mapping[str, str], name: str) -> bool:
@@ -195,14 +241,6 @@ def _bool_tag(tags: Mapping[str, str], name: str) -> bool:
     if value not in ("true", "false"):
         raise ValueError(f"{name} tag {tags[name]!r} is neither 'true' nor 'false'")
     return value == "true"
-
-
-def group_runs(runs: Iterable[TrialRun]) -> dict[GroupKey, tuple[TrialRun, ...]]:
-    """Runs by configuration, each group sorted by seed."""
-    groups: dict[GroupKey, list[TrialRun]] = {}
-    for run in runs:
-        groups.setdefault(run.key, []).append(run)
-    return {key: tuple(sorted(group, key=lambda r: r.seed)) for key, group in groups.items()}
 
 
 def val_histories(client: MlflowClient,

@@ -28,9 +28,10 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
 
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
-                warnings: Sequence[str], recipes_md: str = "") -> str:
+                warnings: Sequence[str], recipes_md: str = "", search_md: str = "") -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
-    the tables', :func:`orchestrator.report.render.table_notes`)."""
+    the tables', :func:`orchestrator.report.render.table_notes`); ``search_md``: the search
+    section, whole (:mod:`orchestrator.report.search_section`)."""
     seeds = sorted({run.seed for run in data.runs})
     sizes = sorted({run.size for run in data.runs if run.size})
     uri = redact(tracking_uri, keep_user=False)
@@ -45,7 +46,8 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         "- Machine: not recorded (no `machine` tag on the sweep run)",
         f"- Search space: `{data.tags['space']}`" if "space" in data.tags else "",
         f"- Runs: {len(data.runs)} finished trial runs, seeds {', '.join(map(str, seeds))}"
-        + (f"; model size: {', '.join(sizes)}" if sizes else ""),
+        + (f"; model size: {', '.join(sizes)}" if sizes else "")
+        + (f"; {len(data.stopped)} stopped early" if data.stopped else ""),
         _time_taken(data.span_ms),
     ]
     parts = [f"# Sweep `{data.name}`: results\n",
@@ -65,6 +67,8 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         parts.append("## Recipes against each other\n\nEach configuration under one recipe against "
                      "the same configuration under the other, paired as above.\n\n" + recipes_md
                      + "\nFiles: [recipes.md](recipes.md) · [recipes.csv](recipes.csv)\n")
+    if search_md:
+        parts.append(search_md)
     parts.append("## Plots\n\n"
                  "[Accuracy vs. parameters](plots/accuracy_vs_params.png): a marker per method, "
                  "error bars = std over seeds.\n\n![Accuracy vs. parameters]"

@@ -9,8 +9,9 @@ KD and MetaDistil for every teacher set that was distilled, and for paper sweeps
 configuration of the original work, whose single-run numbers (DESIGN.md) sit in a side column),
 within each recipe the sweep's runs used; a row without runs says "not run". Configurations that
 differ in any field of :class:`GroupKey` (the teachers' noise, MetaDistil's ``meta_every``, the
-recipe included) are separate rows, in :class:`GroupKey` order. A row's numbers (:class:`Cells`)
-are computed here and shown by :mod:`orchestrator.report.render`.
+recipe included) are separate rows, in :class:`GroupKey` order; in a random search a row's runs
+are its configuration's best sample's (:mod:`orchestrator.report.search`). A row's numbers
+(:class:`Cells`) are computed here and shown by :mod:`orchestrator.report.render`.
 """
 
 from __future__ import annotations

@@ -88,8 +88,7 @@ def add_sweep(store: Store, sweep: str, specs: tuple[Spec, ...], seeds: tuple[in
 
 
 def log_trial(store: Store, experiment_id: str, parent_id: str, sweep: str, spec: Spec,
-              seed: int, status: str) -> str:
-    client = store.client
+              seed: int, status: str, stopped_at: int | None = None) -> str:
     values = {"sweep": sweep, "stage": "1" if spec.method == "finetune" else "2",
               "method": spec.method, "teachers": tracking.teachers_tag(spec.teachers),
               "student": spec.student, "size": "tiny", "noise_p": str(spec.noise_p),
@@ -103,24 +102,39 @@ def log_trial(store: Store, experiment_id: str, parent_id: str, sweep: str, spec
             | {"mlflow.parentRunId": parent_id})
     name = tracking.run_name(spec.method, spec.student, spec.teachers, spec.noise_p,
                              spec.warmup_epochs, seed)
+    return log_run(store, experiment_id, name, tags, spec.wrong + seed, status, stopped_at)
+
+
+def log_run(store: Store, experiment_id: str, name: str, tags: dict[str, str], wrong: int, status: str,
+            stopped_at: int | None = None) -> str:
+    """One child run that gets the first ``wrong`` test examples wrong, validation accuracy
+    0.6 + 0.1·epoch − wrong/1000 at epochs 1–3. ``stopped_at``: the scheduler stopped it after
+    that epoch (KILLED, ``stopped_at_epoch``): no test, no predictions."""
+    client = store.client
+    if stopped_at is not None:
+        tags = {**tags, "stopped_at_epoch": str(stopped_at), "stopped_by": "asha"}
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-    wrong = spec.wrong + seed
     predictions = LABELS.copy()
     predictions[:wrong] = 1 - predictions[:wrong]
     now = int(time.time() * 1000)
-    per_epoch = [Metric(key, value, now, epoch) for epoch in (1, 2, 3) for key, value in
+    per_epoch = [Metric(key, value, now, epoch) for epoch in range(1, (stopped_at or 3) + 1) for key, value in
                  (("val_accuracy", 0.6 + 0.1 * epoch - wrong / 1000), ("train_loss", 1 / epoch))]
+    teachers = tags["teachers"].split("+") if tags["teachers"] else []
     final = {"test_accuracy": (N_TEST - wrong) / N_TEST,
-             "student_params": PARAMS[spec.student],
-             "teacher_params": max((PARAMS[t] for t in spec.teachers), default=0)}
+             "student_params": PARAMS[tags["student"]],
+             "teacher_params": max((PARAMS[t] for t in teachers), default=0)}
+    if stopped_at is not None:
+        final.pop("test_accuracy")
     client.log_batch(run_id, metrics=per_epoch + [Metric(k, v, now, 0) for k, v in final.items()])
-    folder = store.root / "staging" / run_id
-    folder.mkdir(parents=True)
-    csv = folder / Path(tracking.PREDICTIONS_ARTIFACT).name
-    pd.DataFrame({"index": np.arange(N_TEST), "label": LABELS, "prediction": predictions,
-                  "prob_positive": predictions * 0.8 + 0.1}).to_csv(csv, index=False)
-    client.log_artifact(run_id, str(csv), str(Path(tracking.PREDICTIONS_ARTIFACT).parent))
-    client.log_dict(run_id, {"method": spec.method, "seed": seed}, tracking.CONFIG_ARTIFACT)
+    if stopped_at is None:
+        folder = store.root / "staging" / run_id
+        folder.mkdir(parents=True)
+        csv = folder / Path(tracking.PREDICTIONS_ARTIFACT).name
+        pd.DataFrame({"index": np.arange(N_TEST), "label": LABELS, "prediction": predictions,
+                      "prob_positive": predictions * 0.8 + 0.1}).to_csv(csv, index=False)
+        client.log_artifact(run_id, str(csv), str(Path(tracking.PREDICTIONS_ARTIFACT).parent))
+        client.log_dict(run_id, {"method": tags["method"], "seed": int(tags["seed"])},
+                        tracking.CONFIG_ARTIFACT)
     client.set_terminated(run_id, status)
     return run_id
 
