@@ -98,13 +98,14 @@ def trial_resources(spec: SweepSpec) -> TrialResources:
 
 
 def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:
-    """Trials that fit side by side: Tune would start every wrapper at once and leave their
-    trainers queueing for CPUs, which costs each one a Python start-up for nothing."""
+    """Trials that fit side by side, under ``--max-concurrent``, ``resources.max_concurrent`` and
+    ``search.max_concurrent``: Tune would start every wrapper at once and leave their trainers
+    queueing for CPUs, which costs each one a Python start-up for nothing."""
     res = spec.resources
     slots = int(cluster.get("CPU", 0) // (res.workers_per_trial * res.cpus_per_worker))
     if res.gpus_per_worker:
         slots = min(slots, int(cluster.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
-    for limit in (cap, res.max_concurrent):
+    for limit in (cap, res.max_concurrent, spec.search.max_concurrent):
         if limit:
             slots = min(slots, limit)
     return max(1, slots)

@@ -150,7 +150,8 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
         print(f"skipped by rule: {line}")
     if all(s is not None for stage in stage_seconds for s in stage):
         cores = os.cpu_count() or 1
-        slots = max(1, int(cores // (res.workers_per_trial * res.cpus_per_worker)))
+        caps = [c for c in (res.max_concurrent, spec.search.max_concurrent) if c]
+        slots = max(1, min([int(cores // (res.workers_per_trial * res.cpus_per_worker)), *caps]))
         print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
               f"~{sweep_seconds(stage_seconds, slots) / 60:.0f} min (from a cost model fitted on a "
               "2-core machine; models from the hub are not estimated)")
