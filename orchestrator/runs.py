@@ -5,6 +5,8 @@
   restarted worker or a re-run sweep continues the same run: no duplicates;
 - a trial already finished (in this sweep or another one sharing the storage) gets a run in this
   experiment built from its ``result.json``, tagged ``reused_from``, so the report is one query;
+- a trial stopped early by the search's scheduler ends KILLED, tagged ``stopped_at_epoch`` and
+  ``stopped_by`` (``orchestrator/stopped.py``), and is adopted as such by a re-run;
 - runs of a killed driver left "RUNNING" are resumed if still planned, else marked FAILED.
 """
 
@@ -19,10 +21,13 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial
+from orchestrator.stopped import Stop
 from orchestrator.tracking import SWEEP_RUN_KIND
 from trainers.artifacts import RESULT_FILE
 from trainers.layout import StorageLayout
 from trainers.run_log import log_results, logged_epochs
+
+STOP_TAGS = ("stopped_at_epoch", "stopped_by")
 
 
 def check_resumable(uri: str, sweep: str) -> None:
@@ -107,6 +112,38 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     client.set_terminated(run_id, "FINISHED")
     existing[trial.key] = client.get_run(run_id)
     return run_id
+
+
+def record_stopped(client: MlflowClient, experiment_id: str, parent_id: str, sweep: str,
+                   trial: PlannedTrial, stop: Stop, existing: dict[str, object]) -> str:
+    """Make sure a stopped trial has a KILLED run in this experiment, tagged where it stopped and
+    holding the metrics it was judged on: its own run, or one made for it from its marker (stopped
+    in another sweep sharing the storage, or by a driver that died before saying so)."""
+    tags = {"stopped_at_epoch": str(stop.epoch), "stopped_by": stop.by}
+    run = existing.get(trial.key)
+    if (run is not None and run.info.status == "KILLED"
+            and all(run.data.tags.get(k) == v for k, v in tags.items())):
+        return run.info.run_id
+    run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)
+    if stop.run_id and stop.run_id != run_id:
+        tags["reused_from"] = stop.run_id
+    # The worker logs an epoch after reporting it to Tune, so it may be killed in between.
+    metrics = ([Metric(k, v, 0, stop.epoch) for k, v in stop.metrics.items()]
+               if stop.epoch not in logged_epochs(client, run_id) else [])
+    client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
+    client.set_terminated(run_id, "KILLED")
+    existing[trial.key] = client.get_run(run_id)
+    return run_id
+
+
+def forget_stop(client: MlflowClient, trial: PlannedTrial, existing: dict[str, object]) -> None:
+    """A stopped trial trained to its end after all: its run is no longer tagged as stopped."""
+    run = existing.get(trial.key)
+    tags = [tag for tag in STOP_TAGS if run is not None and tag in run.data.tags]
+    for tag in tags:
+        client.delete_tag(run.info.run_id, tag)
+    if tags:
+        existing[trial.key] = client.get_run(run.info.run_id)
 
 
 def close_unfinished(client: MlflowClient, experiment_id: str, status: str) -> None:

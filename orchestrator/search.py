@@ -4,6 +4,8 @@ Any value under ``train:``, ``teacher_train:`` or ``per_model.<model>`` may be a
 ``{choice: [a, b, ...]}``, ``{uniform: [low, high]}``, ``{loguniform: [low, high]}`` or
 ``{randint: [low, high]}`` (integers low..high, both included). ``search: {algorithm: random}``
 draws ``num_samples`` configurations; each sample × every seed × every grid combination is a trial.
+``scheduler: asha`` stops a sample's trial early when it trails the other samples of its
+configuration (``orchestrator/asha.py``).
 
 The planner draws the samples, not Tune: a drawn value is a plain value of a trial's config, so the
 trial has a content key like any other. A re-run plans the same trials and resumes them instead of
@@ -33,6 +35,10 @@ DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 _HYPER = TypeAdapter(Hyper)
 _HINTS = get_type_hints(Hyper)
 _FIELDS = {f.name: f for f in dataclasses.fields(Hyper)}
+# The per-epoch metrics every trial reports (quiz_loss is MetaDistil's only): what ranks a search
+# and what its scheduler judges a trial on.
+Metric = Literal["val_accuracy", "train_loss"]
+METRICS: tuple[str, ...] = get_args(Metric)
 
 
 class SearchSpec(BaseModel):
@@ -45,9 +51,15 @@ class SearchSpec(BaseModel):
     algorithm: Literal["grid", "random"] = "grid"
     num_samples: int = Field(1, ge=1)
     seed: int = 0
-    # The per-epoch metrics every trial reports (quiz_loss is MetaDistil's only).
-    metric: Literal["val_accuracy", "train_loss"] = "val_accuracy"
+    metric: Metric = "val_accuracy"
     mode: Literal["max", "min"] = "max"
+    # Early stopping: ASHA judges a trial at epochs grace_period × reduction_factor^k.
+    scheduler: Literal["none", "asha"] = "none"
+    grace_period: int = Field(1, ge=1)
+    reduction_factor: float = Field(2.0, ge=2)
+    # Trials side by side, on top of what the resources allow: ASHA compares a trial with those
+    # that reached an epoch before it, so fewer at once gives it more to compare with.
+    max_concurrent: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _samples_need_random(self) -> SearchSpec:
@@ -55,6 +67,28 @@ class SearchSpec(BaseModel):
             raise ValueError(f"num_samples {self.num_samples} draws samples, which the grid does not: "
                              "set algorithm: random (and put distributions under train:)")
         return self
+
+    @model_validator(mode="after")
+    def _asha_needs_samples(self) -> SearchSpec:
+        """ASHA compares the samples of one configuration (``orchestrator/asha.py``): without two
+        of them it has nothing to compare, and its settings without it would be ignored."""
+        if self.scheduler == "none":
+            given = sorted({"grace_period", "reduction_factor"} & self.model_fields_set)
+            if given:
+                raise ValueError(f"{given[0]} is ASHA's setting, which scheduler none does not use: "
+                                 "set scheduler: asha, or remove it")
+        elif self.algorithm != "random" or self.num_samples < 2:
+            raise ValueError("scheduler asha stops the samples that trail the others of their "
+                             "configuration, so it needs some: set algorithm: random and num_samples >= 2")
+        return self
+
+    def check_epochs(self, epochs: int, drawn: bool) -> None:
+        """ASHA judges no trial before ``grace_period`` epochs nor at its last one, so a grace
+        period of ``epochs`` (``train.epochs``, its lowest draw if ``drawn``) or more stops nothing."""
+        if self.scheduler == "asha" and self.grace_period >= epochs:
+            raise ValueError(f"search.grace_period {self.grace_period} >= train.epochs {epochs}"
+                             f"{' (its lowest draw)' if drawn else ''}: ASHA could stop no trial before "
+                             "its end; lower grace_period")
 
 
 @dataclass(frozen=True)

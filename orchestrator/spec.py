@@ -237,8 +237,8 @@ class SweepSpec(_Strict):
         return self
 
     def _check_search(self) -> None:
-        """What needs the distributions too: the search block against them, and the warm start
-        against the fewest epochs ``train.epochs`` can draw."""
+        """What needs the distributions too: the search block against them, and ASHA's grace period
+        and the warm start against the fewest epochs ``train.epochs`` can draw."""
         places = list(self.distributions)
         if places and self.search.algorithm == "grid":
             raise ValueError(f"{places[0]} is a distribution, which the grid cannot run: set "
@@ -248,6 +248,7 @@ class SweepSpec(_Strict):
                              "a distribution, e.g. lr: {loguniform: [1.0e-5, 1.0e-3]}")
         drawn = self._distributions.get("train", {}).get("epochs")
         epochs = drawn.lowest() if drawn else self.train.epochs
+        self.search.check_epochs(epochs, drawn is not None)
         for block in self.grid:
             for w in block.warmup_epochs:
                 if w >= epochs:

@@ -5,10 +5,15 @@ whose teacher failed is not started (it is reported failed, naming the teacher).
 done in the storage is not trained again: its folder becomes a finished MLflow run of this sweep
 (``runs.adopt_finished``). Every trial to train gets its MLflow run before Tune starts, so a
 restarted worker continues the same run.
+
+Under ``search: {scheduler: asha}`` a stage's Tune run may stop a search sample's trial early
+(``orchestrator/asha.py``): it is recorded as stopped (``orchestrator/stopped.py``), not failed,
+and a re-run adopts it as stopped instead of training it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -16,7 +21,9 @@ from pathlib import Path
 
 from orchestrator import runs
 from orchestrator.plan import Plan, PlannedTrial
+from orchestrator.search import SearchSpec
 from orchestrator.spec import SweepSpec
+from orchestrator.stopped import Rival, Stop, rivals, stays_stopped
 from trainers.layout import StorageLayout
 from trainers.payload import TrialPayload, TrialResources
 
@@ -30,7 +37,7 @@ TRIAL_RESOURCES = {"cpu": 0, "memory": 1}
 @dataclass
 class Outcome:
     trial: PlannedTrial
-    status: str  # trained | reused | failed
+    status: str  # trained | reused | stopped | failed
     error: str = ""
 
 
@@ -46,25 +53,40 @@ class SweepRuns:
     existing: dict[str, object] = field(default_factory=dict)
 
     def adopt(self, trial: PlannedTrial, layout: StorageLayout) -> None:
+        # A stopped trial's workers outlive Tune's stop by up to an epoch or so: one that wrote its
+        # folder meanwhile finished after all.
+        layout.stopped_file(trial.key).unlink(missing_ok=True)
+        runs.forget_stop(self.client, trial, self.existing)
         runs.adopt_finished(self.client, self.experiment_id, self.parent_id, self.sweep, trial,
                             layout, self.existing)
 
     def open(self, trial: PlannedTrial) -> str:
+        runs.forget_stop(self.client, trial, self.existing)
         return runs.ensure_trial_run(self.client, self.experiment_id, self.parent_id, self.sweep,
                                      trial, self.existing)
+
+    def stop(self, trial: PlannedTrial, stop: Stop) -> None:
+        runs.record_stopped(self.client, self.experiment_id, self.parent_id, self.sweep, trial, stop,
+                            self.existing)
 
 
 def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: SweepRuns,
                slots: int) -> list[Outcome]:
     """Train what is not done, stage by stage; every planned trial gets one outcome."""
     resources = trial_resources(spec)
+    teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
     outcomes: list[Outcome] = []
     for stage, trials in sorted(plan.stages.items()):
         todo = [t for t in trials if not layout.is_done(t.key)]
+        kept = [t for t in todo if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
         for trial in trials:
             if trial not in todo:
                 tracked.adopt(trial, layout)
                 outcomes.append(Outcome(trial, "reused"))
+            elif trial in kept:
+                tracked.stop(trial, Stop.read(layout, trial.key))
+                outcomes.append(Outcome(trial, "stopped"))
+        todo = [t for t in todo if t not in kept]
         failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
         blocked = [t for t in todo if failed_names.keys() & set(t.teacher_keys)]
         outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
@@ -76,16 +98,26 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                   "a teacher that failed)")
             continue
         if not todo:
-            print(f"stage {stage}: all {len(trials)} trials already done")
+            print(f"stage {stage}: all {len(trials)} trials already done"
+                  f"{f' ({len(kept)} stopped early)' if kept else ''}")
             continue
         print(f"stage {stage}: training {len(todo)} of {len(trials)} trials")
         payloads = {t.name: TrialPayload(config=t.config, key=t.key, name=t.name, run_id=tracked.open(t),
                                          tracking_uri=tracked.tracking_uri, resources=resources,
                                          layout=layout) for t in todo}
-        errors = tune_stage(f"{spec.name}-stage{stage}", payloads, layout, slots)
+        contenders = rivals(todo, teacher_keys) if spec.search.scheduler == "asha" else {}
+        errors, stops = tune_stage(f"{spec.name}-stage{stage}", payloads, layout, slots,
+                                   spec.search, contenders)
         for trial in todo:
             if layout.is_done(trial.key):
+                layout.stopped_file(trial.key).unlink(missing_ok=True)  # trained to its end after all
                 outcomes.append(Outcome(trial, "trained"))
+            elif trial.name in stops:
+                # The marker first: a driver killed before MLflow hears of it is mended by a re-run.
+                stop = dataclasses.replace(stops[trial.name], run_id=payloads[trial.name].run_id)
+                stop.write(layout, trial.key)
+                tracked.stop(trial, stop)
+                outcomes.append(Outcome(trial, "stopped"))
             else:
                 outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
     return outcomes
@@ -98,23 +130,26 @@ def trial_resources(spec: SweepSpec) -> TrialResources:
 
 
 def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:
-    """Trials that fit side by side: Tune would start every wrapper at once and leave their
-    trainers queueing for CPUs, which costs each one a Python start-up for nothing."""
+    """Trials that fit side by side, under ``--max-concurrent``, ``resources.max_concurrent`` and
+    ``search.max_concurrent``: Tune would start every wrapper at once and leave their trainers
+    queueing for CPUs, which costs each one a Python start-up for nothing."""
     res = spec.resources
     slots = int(cluster.get("CPU", 0) // (res.workers_per_trial * res.cpus_per_worker))
     if res.gpus_per_worker:
         slots = min(slots, int(cluster.get("GPU", 0) // (res.workers_per_trial * res.gpus_per_worker)))
-    for limit in (cap, res.max_concurrent):
+    for limit in (cap, res.max_concurrent, spec.search.max_concurrent):
         if limit:
             slots = min(slots, limit)
     return max(1, slots)
 
 
-def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayout,
-               slots: int) -> dict[str, str]:
-    """One Tune run over the stage's trials (``name``: its experiment); errors by trial name."""
+def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayout, slots: int,
+               search: SearchSpec, contenders: dict[str, Rival]) -> tuple[dict[str, str], dict[str, Stop]]:
+    """One Tune run over the stage's trials (``name``: its experiment), ASHA judging the
+    ``contenders`` if any; errors and early stops by trial name."""
     from ray import tune
 
+    from orchestrator.asha import SampleASHA
     from orchestrator.trainable import run_trial
 
     # A failed trial is listed at the end with its error in one line and its error.txt; Tune's own
@@ -125,18 +160,24 @@ def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayo
                                                 "val_accuracy": "val acc"},
                                 parameter_columns=[], max_report_frequency=30,
                                 print_intermediate_tables=True, max_column_length=60)
+    scheduler = SampleASHA(search, contenders) if contenders else None
     tuner = tune.Tuner(
         trainable,
         param_space={"name": tune.grid_search(sorted(payloads))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=slots, reuse_actors=True,
+        # A wrapper reused for the next trial saves a process start-up, but one whose trial was
+        # stopped still waits on its trainer: Tune's reset gives it 2 s to end, then fails the next
+        # trial ("Trainable runner reuse requires reset_config()"). Under a scheduler, none is reused.
+        tune_config=tune.TuneConfig(max_concurrent_trials=slots, reuse_actors=scheduler is None,
+                                    scheduler=scheduler,
                                     trial_name_creator=lambda t: t.config["name"],
                                     trial_dirname_creator=lambda t: t.config["name"]),
         run_config=tune.RunConfig(name=name, storage_path=str(layout.tune),
                                   progress_reporter=reporter, verbose=1),
     )
     results = tuner.fit()
-    return {r.config["name"]: f"{error_line(r.error)} (logs: {Path(r.path) / 'error.txt'})"
-            for r in results if r.error}
+    errors = {r.config["name"]: f"{error_line(r.error)} (logs: {Path(r.path) / 'error.txt'})"
+              for r in results if r.error}
+    return errors, dict(scheduler.stopped) if scheduler else {}
 
 
 def error_line(error: BaseException) -> str:

@@ -7,8 +7,8 @@ Train trainers; print a summary; regenerate the report. Re-running the same comm
 finished trials are skipped (their folder under the storage holds ``result.json``) and an
 interrupted trial continues from its last epoch checkpoint.
 
-Exit codes: 0 every trial finished, 1 some trials failed (listed) or Ray did not start, 2 bad input,
-130 interrupted.
+Exit codes: 0 every trial finished (or was stopped early by the search's scheduler), 1 some trials
+failed (listed) or Ray did not start, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from orchestrator.runs import check_resumable
 from orchestrator.search import short
 from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.stages import Outcome, SweepRuns, concurrency, run_stages
+from orchestrator.stopped import Stop, stays_stopped
 from orchestrator.storage import check_shared
 from trainers.config import ConfigError
 from trainers.errors import UserError
@@ -133,16 +134,23 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
         print("  " + "; ".join(f"{where} ~ {dist}" for where, dist in spec.distributions.items()))
         for index, values in plan.samples.items():
             print(f"  s{index}  " + "  ".join(f"{where}={short(value)}" for where, value in values.items()))
+        if search.scheduler == "asha":
+            print(f"early stopping: ASHA on {search.metric} at epochs {search.grace_period} × "
+                  f"{search.reduction_factor:g}^k, each sample against the others of its configuration "
+                  "and seed; never a teacher, nor at a trial's last epoch")
     stage_seconds = []
+    teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
     for stage, trials in sorted(plan.stages.items()):
         label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
-        todo = [t for t in trials if not layout.is_done(t.key)]
-        print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done")
+        kept = [t for t in trials if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
+        todo = [t for t in trials if not layout.is_done(t.key) and t not in kept]
+        print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done"
+              f"{f' ({len(kept)} stopped early)' if kept else ''}")
         seconds = {t.key: trial_seconds(t.config) for t in todo}
         for trial in trials:
             uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
             estimate = seconds.get(trial.key)
-            status = ("reuse" if trial.key not in seconds else
+            status = ("stopped" if trial in kept else "reuse" if trial.key not in seconds else
                       f"~{estimate / 60:.1f} min" if estimate is not None else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
         stage_seconds.append(list(seconds.values()))
@@ -150,7 +158,8 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
         print(f"skipped by rule: {line}")
     if all(s is not None for stage in stage_seconds for s in stage):
         cores = os.cpu_count() or 1
-        slots = max(1, int(cores // (res.workers_per_trial * res.cpus_per_worker)))
+        caps = [c for c in (res.max_concurrent, spec.search.max_concurrent) if c]
+        slots = max(1, min([int(cores // (res.workers_per_trial * res.cpus_per_worker)), *caps]))
         print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
               f"~{sweep_seconds(stage_seconds, slots) / 60:.0f} min (from a cost model fitted on a "
               "2-core machine; models from the hub are not estimated)")
@@ -233,6 +242,8 @@ def _command() -> str:
 
 
 def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float) -> None:
+    """One line per trial (a stopped one with its validation accuracy where it stopped), then the
+    counts; the stopped count only where some were (the line reads as before without a scheduler)."""
     print(f"\n{'trial':<60} {'status':<8} {'val acc':>8} {'test acc':>8}")
     for outcome in outcomes:
         val = test = "-"
@@ -241,9 +252,13 @@ def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float
             result = json.loads(result_path.read_text())
             val = f"{result['history'][-1]['val_accuracy']:.4f}"
             test = f"{result['final']['test_accuracy']:.4f}"
+        elif outcome.status == "stopped":
+            stop = Stop.read(layout, outcome.trial.key)
+            val = f"{stop.metrics['val_accuracy']:.4f}" if "val_accuracy" in stop.metrics else val
         print(f"{outcome.trial.name:<60} {outcome.status:<8} {val:>8} {test:>8}")
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("trained", "reused", "failed")}
-    print(f"{len(outcomes)} trials: {counts['trained']} trained, {counts['reused']} reused, "
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("trained", "reused", "stopped", "failed")}
+    stopped = f"{counts['stopped']} stopped early, " if counts["stopped"] else ""
+    print(f"{len(outcomes)} trials: {counts['trained']} trained, {counts['reused']} reused, {stopped}"
           f"{counts['failed']} failed · {elapsed / 60:.1f} min · finished trials in {layout.models}")
 
 

@@ -9,6 +9,8 @@ path), laid out as::
     ray/<key>/      Ray Train's run of the trial, named by its content key: epoch checkpoints a
                     restarted trial resumes from, and trial_time.json (read by benchmarks)
     tune/           one Ray Tune experiment per sweep stage
+    stopped/<key>.json  a trial the search's scheduler stopped early: the epoch and the metrics it
+                    was judged on (its presence keeps a re-run from training it again)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
 
 TRIAL_TIME_FILE = "trial_time.json"
+STOPPED_DIR = "stopped"
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,11 @@ class StorageLayout:
     def trial_time_file(self, key: str) -> Path:
         """The trial as Tune saw it, Ray Train's start-up and tear-down included."""
         return self.ray / key / TRIAL_TIME_FILE
+
+    def stopped_file(self, key: str) -> Path:
+        """The marker of a trial stopped early (``orchestrator/stopped.py``); not under
+        ``models/``, where a folder means a finished trial with a model to load."""
+        return self.root / STOPPED_DIR / f"{key}.json"
+
+    def is_stopped(self, key: str) -> bool:
+        return self.stopped_file(key).is_file()

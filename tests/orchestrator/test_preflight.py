@@ -38,6 +38,8 @@ def _with(path: str, value):
 
 _DELETE = object()
 RANDOM = {"algorithm": "random", "num_samples": 2}
+ASHA = {**RANDOM, "scheduler": "asha"}
+LOG_LR = {"loguniform": [1.0e-5, 1.0e-3]}
 
 CASES = [
     ("unknown top-level key", _with("seed", [0]), "unknown key 'seed'; did you mean 'seeds'?"),
@@ -75,8 +77,21 @@ CASES = [
      "search.algorithm random has nothing to draw"),
     ("num_samples under the grid", {**GOOD, "search": {"num_samples": 4}},
      "num_samples 4 draws samples, which the grid does not: set algorithm: random"),
-    ("scheduler is not there yet", {**GOOD, "search": {"scheduler": "asha"}},
-     "unknown key 'search.scheduler'; allowed: algorithm, num_samples, seed, metric, mode"),
+    ("asha on the grid", {**GOOD, "search": {"scheduler": "asha"}},
+     "search = {'scheduler': 'asha'}: scheduler asha stops the samples that trail the others of their "
+     "configuration, so it needs some: set algorithm: random and num_samples >= 2"),
+    ("unknown scheduler", {**_with("train.lr", LOG_LR), "search": {**RANDOM, "scheduler": "median"}},
+     "search.scheduler = 'median': Input should be 'none' or 'asha'"),
+    ("misspelt scheduler key", {**_with("train.lr", LOG_LR), "search": {**RANDOM, "schedular": "asha"}},
+     "unknown key 'search.schedular'; did you mean 'scheduler'?"),
+    ("grace period without asha", {**_with("train.lr", LOG_LR), "search": {**RANDOM, "grace_period": 2}},
+     "grace_period is ASHA's setting, which scheduler none does not use: set scheduler: asha"),
+    ("reduction factor below 2", {**_with("train.lr", LOG_LR), "search": {**ASHA, "reduction_factor": 1}},
+     "search.reduction_factor = 1: Input should be greater than or equal to 2"),
+    ("grace period from the last epoch", {**_with("train.lr", LOG_LR), "search": {**ASHA, "grace_period": 2}},
+     "search.grace_period 2 >= train.epochs 2: ASHA could stop no trial before its end; lower grace_period"),
+    ("max_concurrent zero", {**_with("train.lr", LOG_LR), "search": {**ASHA, "max_concurrent": 0}},
+     "search.max_concurrent = 0: Input should be greater than or equal to 1"),
     ("warm start >= lowest epochs draw", {**_with("train.epochs", {"randint": [1, 3]}), "search": RANDOM},
      "warmup_epochs 1 >= train.epochs 1 (its lowest draw)"),
     ("unknown nested key", _with("data.trian_size", 10),

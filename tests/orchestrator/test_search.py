@@ -167,3 +167,30 @@ def test_plain_values_in_a_random_search_are_the_same_dataclass():
     spec = _spec(train={**TRAIN, "batch_size": 8})
     assert spec.train.batch_size == 8 and dataclasses.is_dataclass(spec.train)
     assert set(spec.distributions) == {f"train.{k}" for k in TRAIN}
+
+
+def test_asha_settings_and_their_defaults():
+    search = _spec(search={"scheduler": "asha", "max_concurrent": 1}).search
+    assert (search.scheduler, search.grace_period, search.reduction_factor) == ("asha", 1, 2.0)
+    assert search.max_concurrent == 1 and _spec().search.scheduler == "none"
+    tuned = _spec(search={"scheduler": "asha", "grace_period": 2, "reduction_factor": 3},
+                  train={"lr": {"loguniform": [1e-5, 1e-3]}, "epochs": 4}).search
+    assert (tuned.grace_period, tuned.reduction_factor) == (2, 3.0)
+
+
+@pytest.mark.parametrize("search, train, expected", [
+    ({"scheduler": "hyperband"}, None, "search.scheduler = 'hyperband': Input should be 'none' or 'asha'"),
+    ({"scheduler": "asha", "grace_period": 0}, None, "search.grace_period = 0: Input should be greater than"),
+    ({"scheduler": "asha", "reduction_factor": 1.5}, None, "search.reduction_factor = 1.5: Input should be"),
+    ({"max_concurrent": 0}, None, "search.max_concurrent = 0: Input should be greater than or equal to 1"),
+    ({"grace_period": 2}, None, "grace_period is ASHA's setting, which scheduler none does not use"),
+    ({"scheduler": "asha", "num_samples": 1}, None, "scheduler asha stops the samples that trail"),
+    ({"scheduler": "asha", "grace_period": 2}, {"lr": {"loguniform": [1e-5, 1e-3]}, "epochs": 2},
+     "search.grace_period 2 >= train.epochs 2: ASHA could stop no trial before its end"),
+    ({"scheduler": "asha", "grace_period": 2}, {"epochs": {"randint": [2, 4]}},
+     "search.grace_period 2 >= train.epochs 2 (its lowest draw)"),
+])
+def test_bad_asha_settings_are_refused_in_one_line(search, train, expected):
+    with pytest.raises(SpecError) as error:
+        _spec(search=search, train=train)
+    assert expected in str(error.value) and "\n" not in str(error.value), str(error.value)

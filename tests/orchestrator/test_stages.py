@@ -28,6 +28,13 @@ def test_concurrency_is_what_the_cluster_fits_under_every_cap(resources, cluster
     assert concurrency(_spec(**resources), cluster, cap) == slots
 
 
+def test_the_searchs_max_concurrent_is_one_more_cap():
+    search = {"algorithm": "random", "num_samples": 4, "max_concurrent": 2}
+    spec = parse_spec({**SPACE, "train": {"lr": {"loguniform": [1e-5, 1e-3]}}, "search": search,
+                       "resources": {"max_concurrent": 3}}, "space.yaml")
+    assert concurrency(spec, {"CPU": 16}, None) == 2 and concurrency(spec, {"CPU": 16}, 1) == 1
+
+
 def test_the_payloads_resources_are_the_spaces():
     res = trial_resources(_spec(workers_per_trial=2, cpus_per_worker=3.5, max_failures=0))
     assert (res.workers, res.cpus_per_worker, res.gpus_per_worker, res.max_failures) == (2, 3.5, 0.0, 0)
