@@ -220,7 +220,9 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
         "space": args.space.stem, "command": _command(),
         "machine": f"{platform.node()} · {os.cpu_count()} CPUs · {platform.platform(terse=True)}",
-        "size": spec.models.size})
+        "size": spec.models.size,
+        # what ranks the report's search section: the report reads these tags first
+        "search_metric": spec.search.metric, "search_mode": spec.search.mode})
     existing = runs.trial_runs(client, experiment_id)
     orphans = runs.fail_orphans(client, experiment_id, {t.key for t in plan.trials})
     print(f"MLflow: {redact(args.tracking_uri)} · experiment {spec.name!r} ({experiment_id})"
