@@ -21,7 +21,7 @@ class Thing:
 finished = []
 
 def slow_callback(ref):  # like SQLAlchemy's registry cleanup during garbage collection
-    end = time.time() + 1.0
+    end = time.time() + 3.0  # long enough that the 0.2 s timer lands in it on a loaded machine
     while time.time() < end:
         pass
     finished.append(True)
