@@ -11,7 +11,7 @@ import hashlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import torch
 
 from trainers import checkpoint, rng
 from trainers.atomic import staged
-from trainers.batches import TrainViews, length_grouped
+from trainers.batches import Batch, TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
 from trainers.distributed import broadcast_parameters, world
@@ -129,13 +129,10 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         started = time.perf_counter()
-        for rows in length_grouped(order, views.lengths, cfg.batch_size, shuffle):
-            batch = views.batch(rows, epoch, noisy=distilling, with_teachers=step.needs_teachers)
-            for key, value in step(batch).items():
-                sums[key] += value
-                counts[key] += 1
-        if isinstance(step, MetaDistil):  # the last buffered batches of num_meta_batches
-            for key, value in step.finish_epoch().items():
+        batches = (views.batch(rows, epoch, noisy=distilling, with_teachers=step.needs_teachers)
+                   for rows in length_grouped(order, views.lengths, cfg.batch_size, shuffle))
+        for reported in _epoch(step, batches):
+            for key, value in reported.items():
                 sums[key] += value
                 counts[key] += 1
         elapsed = time.perf_counter() - started
@@ -161,6 +158,15 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
              "student_params": count_parameters(student),
              "teacher_params": max((count_parameters(t) for t in teachers), default=0)}
     return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
+
+
+def _epoch(step: FineTune | KD | MetaDistil, batches: Iterable[Batch]) -> Iterator[dict[str, float]]:
+    """What each step of an epoch reports; MetaDistil's ``finish_epoch`` then trains the last
+    batches a ``num_meta_batches`` buffer holds."""
+    for batch in batches:
+        yield step(batch)
+    if isinstance(step, MetaDistil):
+        yield step.finish_epoch()
 
 
 def _meta_steps_per_epoch(cfg: TrainConfig, steps_per_epoch: int) -> int:
