@@ -92,10 +92,14 @@ def ensure_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, s
 
 def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, sweep: str,
                    trial: PlannedTrial, layout: StorageLayout, existing: dict[str, object]) -> str:
-    """Make sure a finished trial has a FINISHED run in this experiment, from its folder."""
+    """Make sure a finished trial has a FINISHED run in this experiment, from its folder: also
+    the trial's own run when its worker wrote the folder but was killed before closing the run
+    (a trial the scheduler stopped whose worker finished its last epoch meanwhile)."""
     folder = layout.model_dir(trial.key)
     result = json.loads((folder / RESULT_FILE).read_text())
     run = existing.get(trial.key)
+    if run is not None:  # what the worker did since the driver last looked
+        run = existing[trial.key] = client.get_run(run.info.run_id)
     if run is not None and run.info.status == "FINISHED":
         return run.info.run_id
     run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)

@@ -110,7 +110,7 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                                    spec.search, contenders)
         for trial in todo:
             if layout.is_done(trial.key):
-                layout.stopped_file(trial.key).unlink(missing_ok=True)  # trained to its end after all
+                tracked.adopt(trial, layout)  # its run FINISHED even if its worker died closing it
                 outcomes.append(Outcome(trial, "trained"))
             elif trial.name in stops:
                 # The marker first: a driver killed before MLflow hears of it is mended by a re-run.

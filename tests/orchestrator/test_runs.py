@@ -72,6 +72,49 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
 
 
+def test_a_folder_whose_worker_died_before_closing_its_run_finishes_that_run(setup):
+    """ASHA stops a trial at epoch 2 of 3; its worker trains epoch 3, writes its folder and is
+    killed before it ends its run: the driver's view of the run (RUNNING, from when it opened it)
+    is stale, and the folder closes the run rather than leaving it to be marked FAILED."""
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    layout = StorageLayout(tmp_path / "store")
+    existing = runs.trial_runs(client, experiment)
+    run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
+    client.log_metric(run_id, "val_accuracy", 0.6, step=1)  # what the worker logged before dying
+    folder = layout.model_dir(trial.key)
+    folder.mkdir(parents=True)
+    (folder / CONFIG_ARTIFACT).write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    history = [{"val_accuracy": 0.6}, {"val_accuracy": 0.7}]
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": history,
+                                                  "final": {"test_accuracy": 0.71}}))
+    assert runs.adopt_finished(client, experiment, parent, "s", trial, layout, existing) == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and "reused_from" not in run.data.tags
+    assert sorted((m.step, m.value) for m in client.get_metric_history(run_id, "val_accuracy")) == [
+        (1, 0.6), (2, 0.7)]
+
+
+def test_a_run_its_worker_finished_is_left_as_it_is(setup):
+    """The usual end: the worker logged the final metrics and ended its run; the driver's view of
+    the run is still the RUNNING one it opened, and adopting the folder adds nothing to it."""
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    layout = StorageLayout(tmp_path / "store")
+    existing = runs.trial_runs(client, experiment)
+    run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
+    client.log_metric(run_id, "test_accuracy", 0.71)
+    client.set_terminated(run_id, "FINISHED")
+    folder = layout.model_dir(trial.key)
+    folder.mkdir(parents=True)
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": [],
+                                                  "final": {"test_accuracy": 0.71}}))
+    assert runs.adopt_finished(client, experiment, parent, "s", trial, layout, existing) == run_id
+    assert len(client.get_metric_history(run_id, "test_accuracy")) == 1
+    assert client.list_artifacts(run_id) == []
+
+
 def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):
     with pytest.raises(TrackingError, match="unsupported scheme 'ftp'"):
         check_store("ftp://host/x", create=True)

@@ -1,11 +1,21 @@
-"""The stage loop's pure parts: how many trials run side by side, and a failure in one line."""
+"""The stage loop: how many trials run side by side, a failure in one line, and what it records
+of a Tune run (here replaced by what a real one leaves in the storage and in MLflow)."""
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator import runs, stages
+from orchestrator.plan import build_plan
+from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
-from orchestrator.stages import concurrency, error_line, trial_resources
+from orchestrator.stages import SweepRuns, concurrency, error_line, run_stages, trial_resources
+from orchestrator.stopped import Stop
+from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
+from trainers.layout import StorageLayout
 
 SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}
 
@@ -49,3 +59,35 @@ def test_a_workers_error_is_one_line_without_the_traceback():
     assert error_line(wrapped) == "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
     assert error_line(RuntimeError("")) == "RuntimeError"
     assert len(error_line(RuntimeError("x" * 1000))) == 240
+
+
+def test_a_stopped_trial_whose_worker_wrote_its_folder_before_dying_is_trained_and_finished(
+        tmp_path, monkeypatch):
+    """Tune stops a trial; its worker outlives the stop long enough to finish its last epoch and
+    write its folder, and dies before it ends its MLflow run. The trial is trained, its run
+    FINISHED from its folder (not left RUNNING for the sweep's end to mark FAILED), no marker."""
+    spec = parse_spec(SPACE, "space.yaml")
+    layout = StorageLayout(tmp_path / "store")
+    plan = build_plan(spec, data_fingerprint="f", storage=layout.root,
+                      models=resolve_models(spec, tmp_path / "space.yaml"))
+    (trial,) = plan.trials
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = runs.ensure_experiment(client, "t", tmp_path / "artifacts")
+    tracked = SweepRuns(client, experiment, runs.ensure_parent_run(client, experiment, "t", {}), "t",
+                        "unused", runs.trial_runs(client, experiment))
+
+    def tune_stage(name, payloads, *_):
+        folder = layout.model_dir(trial.key)
+        folder.mkdir(parents=True)
+        (folder / CONFIG_ARTIFACT).write_text("{}")
+        (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+        (folder / RESULT_FILE).write_text(json.dumps({
+            "run_id": payloads[trial.name].run_id, "history": [{"val_accuracy": 0.5}],
+            "final": {"test_accuracy": 0.5}}))
+        return {}, {trial.name: Stop(epoch=1, metric="val_accuracy")}
+
+    monkeypatch.setattr(stages, "tune_stage", tune_stage)
+    (outcome,) = run_stages(spec, plan, layout, tracked, slots=1)
+    run = client.get_run(tracked.existing[trial.key].info.run_id)
+    assert outcome.status == "trained" and run.info.status == "FINISHED"
+    assert run.data.metrics["test_accuracy"] == 0.5 and not layout.is_stopped(trial.key)
