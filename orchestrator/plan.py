@@ -13,6 +13,10 @@ combination; a trial is a sample's (``__s<k>`` in its name, ``sample`` and ``sea
 a drawn value reaches its config or its teachers'. Draws that do not (a distillation setting in a
 fine-tune) leave the trial as it was, so every sample shares it; two samples that draw the same
 values are one trial, as are any two trials with one content key.
+
+An Optuna search plans the grid once: a trial a drawn value reaches is not run but is its
+combination's study (``orchestrator/studies.py``), whose recorded suggestions are planned as
+trials (``suggested``); Tune asks the study for the rest while the stage runs.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import recipes
+from orchestrator.search import Distribution
 from orchestrator.spec import SweepSpec
+from orchestrator.studies import Record, Study, Suggestion, group_of
 from orchestrator.tracking import run_name, teachers_tag
 from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed
 from trainers.layout import StorageLayout
@@ -69,12 +75,24 @@ class PlannedTrial:
         return tags
 
 
+@dataclass(frozen=True)
+class Keying:
+    """What a content key hashes besides the config (``content_key``'s other arguments)."""
+
+    data_fingerprint: str
+    world_size: int = 1
+    model_fingerprints: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Plan:
     stages: dict[int, list[PlannedTrial]]
     skipped: list[str] = field(default_factory=list)
     # A random search's draws by sample index, every distribution by its place (``train.lr``).
     samples: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # An Optuna search's studies (their recorded suggestions are in ``stages`` already).
+    studies: list[Study] = field(default_factory=list)
+    keying: Keying = Keying("")
 
     @property
     def trials(self) -> list[PlannedTrial]:
@@ -109,23 +127,26 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
     stages: dict[int, dict[str, PlannedTrial]] = {1: {}, 2: {}}
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
+    spaces: dict[str, dict[str, Distribution]] = {}  # a drawn trial's distributions, by its key
 
     def finetune(model: str, seed: int, sample: int, *, teacher: bool = False,
                  recipe: str = recipes.DEFAULT) -> PlannedTrial:
         ref = models[model]
         config = _config(spec, spec.train_spec(model, teacher=teacher, recipe=recipe, sample=sample),
                          method="finetune", student=ref.source, seed=seed)
-        searched = {k: getattr(config, k)
-                    for k in spec.searched_keys(model, teacher=teacher, recipe=recipe, distils=False)}
+        space = spec.searched(model, teacher=teacher, recipe=recipe, distils=False)
+        searched = {k: getattr(config, k) for k in space}
         drawn = sample if searched else None
         key = content_key(config, data_fingerprint, (), workers, prints)
         name = run_name("finetune", ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe), sample=drawn)
         trial = PlannedTrial(key, name, 1, config, ref.label, recipe=spec.trial_recipe(recipe),
                              sample=drawn, searched=tuple(searched.items()))
+        spaces[key] = space
         return stages[1].setdefault(key, trial)
 
+    optuna = spec.search.algorithm == "optuna"
     for block_index, block in enumerate(spec.grid):
-        for sample, seed in itertools.product(range(spec.search.num_samples), spec.seeds):
+        for sample, seed in itertools.product(range(1 if optuna else spec.search.num_samples), spec.seeds):
             for method in block.methods:
                 if method == "finetune":
                     if any(p > 0 for p in block.noise_p) or any(w > 0 for w in block.warmup_epochs):
@@ -158,18 +179,24 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                             noise_teachers=shared, warmup_epochs=warm,
                             teacher_weights=block.teacher_weights,
                             teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
-                        own = {k: getattr(config, k) for k in spec.searched_keys(student, recipe=recipe)}
+                        space = spec.searched(student, recipe=recipe)
+                        own = {k: getattr(config, k) for k in space}
                         drawn = sample if own or from_teachers else None
                         key = content_key(config, data_fingerprint, keys, workers, prints)
+                        spaces[key] = space
                         name = run_name(method, ref.label, labels, noise_p, warm, seed,
                                         noise_teachers=shared, meta_every=config.meta_every,
                                         recipe=_suffix(spec, recipe), sample=drawn)
                         stages[2].setdefault(key, PlannedTrial(
                             key, name, 2, config, ref.label, labels, keys, spec.trial_recipe(recipe),
                             drawn, tuple({**own, **from_teachers}.items())))
+    keying = Keying(data_fingerprint, workers, prints)
+    studies = _studies(spec, stages, spaces, layout, keying) if optuna else []
     samples = range(spec.search.num_samples) if spec.search.algorithm == "random" else ()
-    plan = Plan({stage: list(trials.values()) for stage, trials in stages.items() if trials},
-                sorted(set(skipped)), {k: spec.sample_values(k) for k in samples})
+    searching = {study.template.stage for study in studies}  # a stage may start with no trial
+    plan = Plan({stage: list(trials.values()) for stage, trials in stages.items()
+                 if trials or stage in searching},
+                sorted(set(skipped)), {k: spec.sample_values(k) for k in samples}, studies, keying)
     names = [t.name for t in plan.trials]
     for name in names:
         if names.count(name) > 1:  # e.g. two teacher_weights for one teacher set, or a teacher
@@ -177,6 +204,38 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                 f"two different trials are both named {name!r}; their settings differ only in "
                 "teacher_weights or teacher_train: split them into two sweeps (--name)")
     return plan
+
+
+def suggested(template: PlannedTrial, suggestion: Suggestion, keying: Keying) -> PlannedTrial:
+    """The trial of a study's suggestion: its template with the suggested values (validated by
+    the config's own checks), a content key of its own, and the sample in its name and tags."""
+    config = dataclasses.replace(template.config, **suggestion.values)
+    key = content_key(config, keying.data_fingerprint, template.teacher_keys, keying.world_size,
+                      keying.model_fingerprints)
+    parts = template.name.split("__")
+    parts[-2] = f"s{suggestion.sample}"  # the template's "s0", before "seed<n>"
+    return dataclasses.replace(template, key=key, name="__".join(parts), config=config,
+                               sample=suggestion.sample, searched=tuple(suggestion.values.items()))
+
+
+def _studies(spec: SweepSpec, stages: dict[int, dict[str, PlannedTrial]],
+             spaces: dict[str, dict[str, Distribution]], layout: StorageLayout,
+             keying: Keying) -> list[Study]:
+    """Take each drawn trial out of ``stages`` as a study's template, and put its recorded
+    suggestions (the first ``num_samples``) in as trials."""
+    record = Record.read(layout, spec.name)
+    studies = []
+    for trials in stages.values():
+        for template in [t for t in trials.values() if t.sample is not None]:
+            del trials[template.key]
+            space = spaces[template.key]
+            group = group_of(template.tags, space, spec.search)
+            made = tuple(record.studies.get(group, [])[:spec.search.num_samples])
+            studies.append(Study(group, template, space, made))
+            for suggestion in made:
+                trial = suggested(template, suggestion, keying)
+                trials.setdefault(trial.key, trial)
+    return studies
 
 
 def _suffix(spec: SweepSpec, recipe: str) -> str:

@@ -5,7 +5,9 @@ Any value under ``train:``, ``teacher_train:`` or ``per_model.<model>`` may be a
 ``{randint: [low, high]}`` (integers low..high, both included). ``search: {algorithm: random}``
 draws ``num_samples`` configurations; each sample × every seed × every grid combination is a trial.
 ``scheduler: asha`` stops a sample's trial early when it trails the other samples of its
-configuration (``orchestrator/asha.py``).
+configuration (``orchestrator/asha.py``). ``algorithm: optuna`` asks Tune's ``OptunaSearch`` for
+``num_samples`` configurations of each grid combination, one study each, against fixed teachers
+(``orchestrator/optuna_search.py``); it records what it was told, so a re-run resumes them.
 
 The planner draws the samples, not Tune: a drawn value is a plain value of a trial's config, so the
 trial has a content key like any other. A re-run plans the same trials and resumes them instead of
@@ -43,12 +45,14 @@ METRICS: tuple[str, ...] = get_args(Metric)
 
 class SearchSpec(BaseModel):
     """The space's ``search:`` block. ``grid`` (the default) runs the grid as written and takes no
-    distribution; ``random`` draws ``num_samples`` configurations from ``seed``. ``metric`` and
-    ``mode`` say which per-epoch metric ranks a search and in which direction."""
+    distribution; ``random`` draws ``num_samples`` configurations from ``seed``; ``optuna`` asks
+    Optuna's TPE sampler (seeded by ``seed``) for ``num_samples`` configurations of each grid
+    combination, learning from each one's result at its last epoch. ``metric`` and ``mode`` say
+    which per-epoch metric ranks a search (and what Optuna optimises) and in which direction."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    algorithm: Literal["grid", "random"] = "grid"
+    algorithm: Literal["grid", "random", "optuna"] = "grid"
     num_samples: int = Field(1, ge=1)
     seed: int = 0
     metric: Metric = "val_accuracy"
@@ -65,7 +69,7 @@ class SearchSpec(BaseModel):
     def _samples_need_random(self) -> SearchSpec:
         if self.algorithm == "grid" and self.num_samples > 1:
             raise ValueError(f"num_samples {self.num_samples} draws samples, which the grid does not: "
-                             "set algorithm: random (and put distributions under train:)")
+                             "set algorithm: random or optuna (and put distributions under train:)")
         return self
 
     @model_validator(mode="after")
@@ -77,6 +81,9 @@ class SearchSpec(BaseModel):
             if given:
                 raise ValueError(f"{given[0]} is ASHA's setting, which scheduler none does not use: "
                                  "set scheduler: asha, or remove it")
+        elif self.algorithm == "optuna":
+            raise ValueError("scheduler asha judges the samples of algorithm random; with optuna "
+                             "set scheduler: none (every suggestion trains to its end)")
         elif self.algorithm != "random" or self.num_samples < 2:
             raise ValueError("scheduler asha stops the samples that trail the others of their "
                              "configuration, so it needs some: set algorithm: random and num_samples >= 2")

@@ -243,9 +243,12 @@ class SweepSpec(_Strict):
         if places and self.search.algorithm == "grid":
             raise ValueError(f"{places[0]} is a distribution, which the grid cannot run: set "
                              "search: {algorithm: random, num_samples: N}")
-        if not places and self.search.algorithm == "random":
-            raise ValueError("search.algorithm random has nothing to draw: make a value under train: "
+        if not places and self.search.algorithm != "grid":
+            raise ValueError(f"search.algorithm {self.search.algorithm} has nothing to draw: make a "
+                             "value under train: "
                              "a distribution, e.g. lr: {loguniform: [1.0e-5, 1.0e-3]}")
+        if self.search.algorithm == "optuna":
+            self._check_optuna()
         drawn = self._distributions.get("train", {}).get("epochs")
         epochs = drawn.lowest() if drawn else self.train.epochs
         self.search.check_epochs(epochs, drawn is not None)
@@ -255,6 +258,22 @@ class SweepSpec(_Strict):
                     raise ValueError(f"warmup_epochs {w} >= train.epochs {epochs}"
                                      f"{' (its lowest draw)' if drawn else ''}: a warm-started student "
                                      "needs epochs left to distil")
+
+    def _check_optuna(self) -> None:
+        """An Optuna study tunes one grid combination against fixed teachers on one seed: a value
+        drawn for a teacher would give each suggestion teachers of its own, and a study's
+        suggestions on several seeds would be one suggestion each (re-run the best over seeds with
+        the report's ``best_space.yaml``)."""
+        if len(self.seeds) > 1:
+            raise ValueError(f"seeds {self.seeds}: algorithm optuna tunes on one seed; list one, "
+                             "then re-run the best configuration over more (the report's best_space.yaml)")
+        for block in self.grid:
+            for teacher in sorted({t for s in block.teachers for t in s}):
+                keys = self.searched_keys(teacher, teacher=True, distils=False)
+                if keys:
+                    raise ValueError(
+                        f"{keys[0]} is a distribution that reaches the teacher {teacher!r}; algorithm "
+                        f"optuna tunes against fixed teachers: give teacher_train a plain {keys[0]}")
 
     def train_spec(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT,
                    sample: int = 0) -> Hyper:
@@ -269,14 +288,19 @@ class SweepSpec(_Strict):
                            for key, dist in self._distributions.get(place, {}).items()})
         return dataclasses.replace(self.train, **values)
 
+    def searched(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT,
+                 distils: bool = True) -> dict[str, Distribution]:
+        """The distribution ``train_spec`` draws each key from for such a trial, by key, less the
+        keys a fine-tune does not read (``distils`` false): their draws leave its key as it is."""
+        found: dict[str, Distribution] = {}
+        for place, plain in self._places(model, teacher, recipe):
+            found = {k: d for k, d in found.items() if k not in plain}
+            found.update(self._distributions.get(place, {}))
+        return {k: found[k] for k in sorted(found) if distils or k not in distillation_only()}
+
     def searched_keys(self, model: str, *, teacher: bool = False, recipe: str = recipes.DEFAULT,
                       distils: bool = True) -> list[str]:
-        """The keys ``train_spec`` draws for such a trial, less those a fine-tune does not read
-        (``distils`` false): their draws leave its content key as it is."""
-        keys: set[str] = set()
-        for place, plain in self._places(model, teacher, recipe):
-            keys = (keys - plain.keys()) | self._distributions.get(place, {}).keys()
-        return sorted(keys if distils else keys - set(distillation_only()))
+        return list(self.searched(model, teacher=teacher, recipe=recipe, distils=distils))
 
     @property
     def distributions(self) -> dict[str, Distribution]:

@@ -8,7 +8,9 @@ restarted worker continues the same run.
 
 Under ``search: {scheduler: asha}`` a stage's Tune run may stop a search sample's trial early
 (``orchestrator/asha.py``): it is recorded as stopped (``orchestrator/stopped.py``), not failed,
-and a re-run adopts it as stopped instead of training it.
+and a re-run adopts it as stopped instead of training it. Under ``search: {algorithm: optuna}``
+Tune's search algorithm adds the trials Optuna suggests to the stage while it runs
+(``orchestrator/optuna_search.py``), each with its MLflow run opened by this loop.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator import runs
 from orchestrator.plan import Plan, PlannedTrial
 from orchestrator.search import SearchSpec
 from orchestrator.spec import SweepSpec
 from orchestrator.stopped import Rival, Stop, rivals, stays_stopped
+from orchestrator.studies import Record
 from trainers.layout import StorageLayout
 from trainers.payload import TrialPayload, TrialResources
+
+if TYPE_CHECKING:
+    from ray.tune.search import Searcher
 
 # The Tune wrapper only waits on its trainer, so it must hold no CPU: with even 0.01 CPU each, two
 # wrappers on a 2-CPU machine leave 1.98 CPUs and the second trainer's 1-CPU worker waits for the
@@ -97,18 +104,33 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
             print(f"stage {stage}: nothing to train ({len(blocked)} of {len(trials)} trials wait on "
                   "a teacher that failed)")
             continue
-        if not todo:
+        studies = [s for s in plan.studies if s.template.stage == stage]
+        asking = sum(max(0, spec.search.num_samples - len(s.recorded)) for s in studies)
+        if not todo and not asking:
             print(f"stage {stage}: all {len(trials)} trials already done"
                   f"{f' ({len(kept)} stopped early)' if kept else ''}")
             continue
-        print(f"stage {stage}: training {len(todo)} of {len(trials)} trials")
-        payloads = {t.name: TrialPayload(config=t.config, key=t.key, name=t.name, run_id=tracked.open(t),
-                                         tracking_uri=tracked.tracking_uri, resources=resources,
-                                         layout=layout) for t in todo}
+        asked = f"{asking} Optuna suggestion(s) for {len(studies)} configuration(s)"
+        print(f"stage {stage}: " + (f"training {len(todo)} of {len(trials)} trials" if todo else "")
+              + (", then " if todo and asking else "") + (asked if asking else ""))
+
+        def payload(trial: PlannedTrial) -> TrialPayload:
+            return TrialPayload(config=trial.config, key=trial.key, name=trial.name,
+                                run_id=tracked.open(trial), tracking_uri=tracked.tracking_uri,
+                                resources=resources, layout=layout)
+
+        payloads = {t.name: payload(t) for t in todo}
         contenders = rivals(todo, teacher_keys) if spec.search.scheduler == "asha" else {}
+        searcher = None
+        if studies:
+            from orchestrator.optuna_search import StageSearch  # loads Optuna: only for its search
+
+            logging.getLogger("optuna").setLevel(logging.WARNING)  # not a line per study it creates
+            searcher = StageSearch(spec.search, sorted(payloads), studies,
+                                   Record.read(layout, spec.name), plan.keying, layout, payload)
         errors, stops = tune_stage(f"{spec.name}-stage{stage}", payloads, layout, slots,
-                                   spec.search, contenders)
-        for trial in todo:
+                                   spec.search, contenders, searcher)
+        for trial in [*todo, *(searcher.created if searcher else [])]:
             if layout.is_done(trial.key):
                 tracked.adopt(trial, layout)  # its run FINISHED even if its worker died closing it
                 outcomes.append(Outcome(trial, "trained"))
@@ -144,9 +166,12 @@ def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> 
 
 
 def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayout, slots: int,
-               search: SearchSpec, contenders: dict[str, Rival]) -> tuple[dict[str, str], dict[str, Stop]]:
+               search: SearchSpec, contenders: dict[str, Rival],
+               searcher: Searcher | None = None) -> tuple[dict[str, str], dict[str, Stop]]:
     """One Tune run over the stage's trials (``name``: its experiment), ASHA judging the
-    ``contenders`` if any; errors and early stops by trial name."""
+    ``contenders`` if any; errors and early stops by trial name. A ``searcher`` (an Optuna
+    search's) hands Tune the ``payloads``' trials and then its own; without one, Tune runs the
+    payloads' names as a grid."""
     from ray import tune
 
     from orchestrator.asha import SampleASHA
@@ -163,12 +188,13 @@ def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayo
     scheduler = SampleASHA(search, contenders) if contenders else None
     tuner = tune.Tuner(
         trainable,
-        param_space={"name": tune.grid_search(sorted(payloads))},
+        param_space={} if searcher else {"name": tune.grid_search(sorted(payloads))},
         # A wrapper reused for the next trial saves a process start-up, but one whose trial was
         # stopped still waits on its trainer: Tune's reset gives it 2 s to end, then fails the next
         # trial ("Trainable runner reuse requires reset_config()"). Under a scheduler, none is reused.
         tune_config=tune.TuneConfig(max_concurrent_trials=slots, reuse_actors=scheduler is None,
-                                    scheduler=scheduler,
+                                    scheduler=scheduler, search_alg=searcher,
+                                    num_samples=-1 if searcher else 1,  # -1: until it is FINISHED
                                     trial_name_creator=lambda t: t.config["name"],
                                     trial_dirname_creator=lambda t: t.config["name"]),
         run_config=tune.RunConfig(name=name, storage_path=str(layout.tune),

@@ -24,11 +24,9 @@ from dataclasses import asdict, dataclass, field
 
 from orchestrator.plan import PlannedTrial
 from orchestrator.search import METRICS
+from orchestrator.tracking import SAMPLE_TAGS
 from trainers.atomic import staged
 from trainers.layout import StorageLayout
-
-# The tags that tell one sample's trial from another's of the same configuration.
-SAMPLE_TAGS = ("sample", "searched", "trial_key")
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,12 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
             print(f"early stopping: ASHA on {search.metric} at epochs {search.grace_period} × "
                   f"{search.reduction_factor:g}^k, each sample against the others of its configuration "
                   "and seed; never a teacher, nor at a trial's last epoch")
+    if plan.studies:
+        search = spec.search
+        print(f"optuna search: {search.num_samples} suggestion(s) for each of {len(plan.studies)} "
+              f"configuration(s) (TPE sampler, search.seed {search.seed}); metric {search.metric} "
+              f"({search.mode}), told at each trial's last epoch")
+        print("  " + "; ".join(f"{where} ~ {dist}" for where, dist in spec.distributions.items()))
     stage_seconds = []
     teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
     for stage, trials in sorted(plan.stages.items()):
@@ -153,6 +159,14 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
             status = ("stopped" if trial in kept else "reuse" if trial.key not in seconds else
                       f"~{estimate / 60:.1f} min" if estimate is not None else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
+        for study in (s for s in plan.studies if s.template.stage == stage):
+            # Suggestions still to ask: the template's config (sample 0's draws) stands for them.
+            asking = max(0, spec.search.num_samples - len(study.recorded))
+            each = trial_seconds(study.template.config)
+            seconds.update({f"{study.group}/{k}": each for k in range(asking)})
+            name = study.template.name.replace("__s0__", "__s*__")
+            print(f"  {'optuna':<8}  {name:<58} {len(study.recorded)} suggested, {asking} to ask"
+                  + (f" (~{each / 60:.1f} min each)" if asking and each is not None else ""))
         stage_seconds.append(list(seconds.values()))
     for line in plan.skipped:
         print(f"skipped by rule: {line}")

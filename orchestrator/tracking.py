@@ -8,10 +8,10 @@ metadistil), ``teachers`` ("bert+roberta"; "" for fine-tune), ``student`` (the m
 ``size`` (tiny | real), ``noise_p``, ``noise_teachers`` ("true" when the noise reaches the teachers'
 inputs too), ``warmup_epochs``, ``meta_every`` (MetaDistil's cheaper variant when above 1),
 ``recipe`` (``default`` or a recipe's name, ``orchestrator/recipes.py``), ``seed``, ``trial_key``
-(content key of the trial: the same key is the same training, in any sweep). A random search's
-trials (``orchestrator/search.py``) also carry ``sample`` (its index) and ``searched`` (its drawn
-values, compact JSON at full precision: ``{"lr":0.000316...,"minilm.lr":...}``, a teacher's
-prefixed with its name).
+(content key of the trial: the same key is the same training, in any sweep). A search's trials
+(``orchestrator/search.py``) also carry ``sample`` (its index) and ``searched`` (its drawn or
+suggested values, compact JSON at full precision: ``{"lr":0.000316...,"minilm.lr":...}``, a
+teacher's prefixed with its name).
 
 Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``, ``quiz_loss``
 (MetaDistil), ``epoch_time_s``, ``samples_per_s``; once at the end ``test_accuracy``,
@@ -28,6 +28,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
+
+# The tags that tell one search sample's trial from another's of the same configuration.
+SAMPLE_TAGS = ("sample", "searched", "trial_key")
 
 __all__ = ["CONFIG_ARTIFACT", "MODEL_ARTIFACT_DIR", "PREDICTIONS_ARTIFACT", "TAG_KEYS",
            "SWEEP_RUN_KIND", "teachers_tag", "model_label", "run_name"]

@@ -32,8 +32,10 @@ def train_loop(payload: TrialPayload) -> None:
 
 
 def run_trial(config: dict[str, Any], payloads: dict[str, TrialPayload]) -> None:
-    """Tune calls this with ``{"name": run name}``; the payload holds the trial's whole setup."""
-    payload = payloads[config["name"]]
+    """Tune calls this with ``{"name": run name}``, the name of one of ``payloads``, or with
+    ``{"name", "payload"}`` for a trial an Optuna search made while the stage ran
+    (``optuna_search.StageSearch``); the payload holds the trial's whole setup."""
+    payload = config["payload"] if "payload" in config else payloads[config["name"]]
     resources = payload.resources
     use_gpu = resources.gpus_per_worker > 0
     per_worker = {"CPU": resources.cpus_per_worker}

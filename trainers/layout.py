@@ -11,6 +11,8 @@ path), laid out as::
     tune/           one Ray Tune experiment per sweep stage
     stopped/<key>.json  a trial the search's scheduler stopped early: the epoch and the metrics it
                     was judged on (its presence keeps a re-run from training it again)
+    optuna/<sweep>.json  an Optuna search's suggestions, by study (``orchestrator/studies.py``):
+                    what a re-run resumes instead of asking for new ones
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
 
 TRIAL_TIME_FILE = "trial_time.json"
 STOPPED_DIR = "stopped"
+SUGGESTIONS_DIR = "optuna"
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class StorageLayout:
         """The marker of a trial stopped early (``orchestrator/stopped.py``); not under
         ``models/``, where a folder means a finished trial with a model to load."""
         return self.root / STOPPED_DIR / f"{key}.json"
+
+    def suggestions_file(self, sweep: str) -> Path:
+        return self.root / SUGGESTIONS_DIR / f"{sweep}.json"
 
     def is_stopped(self, key: str) -> bool:
         return self.stopped_file(key).is_file()

@@ -39,6 +39,8 @@ def _with(path: str, value):
 _DELETE = object()
 RANDOM = {"algorithm": "random", "num_samples": 2}
 ASHA = {**RANDOM, "scheduler": "asha"}
+OPTUNA = {"algorithm": "optuna", "num_samples": 3}
+PINNED = {"teacher_train": {"lr": 1.0e-4}}  # the teachers' lr, which optuna must not search
 LOG_LR = {"loguniform": [1.0e-5, 1.0e-3]}
 
 CASES = [
@@ -92,6 +94,18 @@ CASES = [
      "search.grace_period 2 >= train.epochs 2: ASHA could stop no trial before its end; lower grace_period"),
     ("max_concurrent zero", {**_with("train.lr", LOG_LR), "search": {**ASHA, "max_concurrent": 0}},
      "search.max_concurrent = 0: Input should be greater than or equal to 1"),
+    ("optuna with nothing to draw", {**GOOD, "search": OPTUNA},
+     "search.algorithm optuna has nothing to draw"),
+    ("optuna over two seeds", {**_with("train.lr", LOG_LR), **PINNED, "seeds": [0, 1], "search": OPTUNA},
+     "seeds [0, 1]: algorithm optuna tunes on one seed; list one, then re-run the best configuration "
+     "over more"),
+    ("optuna drawing the teachers' lr", {**_with("train.lr", LOG_LR), "search": OPTUNA},
+     "lr is a distribution that reaches the teacher 'bert'; algorithm optuna tunes against fixed "
+     "teachers: give teacher_train a plain lr"),
+    ("optuna with asha", {**_with("train.lr", LOG_LR), **PINNED, "search": {**OPTUNA, "scheduler": "asha"}},
+     "scheduler asha judges the samples of algorithm random; with optuna set scheduler: none"),
+    ("unknown algorithm", {**_with("train.lr", LOG_LR), "search": {"algorithm": "bayes"}},
+     "search.algorithm = 'bayes': Input should be 'grid', 'random' or 'optuna'"),
     ("warm start >= lowest epochs draw", {**_with("train.epochs", {"randint": [1, 3]}), "search": RANDOM},
      "warmup_epochs 1 >= train.epochs 1 (its lowest draw)"),
     ("unknown nested key", _with("data.trian_size", 10),

@@ -58,7 +58,7 @@ def tune(monkeypatch):
     """Tune faked: the trials named in ``tune.stop`` are stopped at epoch 1, the others finish."""
     calls: list[tuple[list[str], list[str]]] = []
 
-    def tune_stage(name, payloads, layout, slots, search, contenders):
+    def tune_stage(name, payloads, layout, slots, search, contenders, searcher=None):
         calls.append((sorted(payloads), sorted(contenders)))
         for trial, payload in payloads.items():
             if trial not in fake.stop:
