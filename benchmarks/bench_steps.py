@@ -2,6 +2,7 @@
 
     python benchmarks/bench_steps.py                      # tiny presets, CPU
     python benchmarks/bench_steps.py --size real --device cuda   # BERT-base → DistilBERT, random init
+    python benchmarks/bench_steps.py --device cuda --precision bf16   # what train.precision=bf16 runs
 
 Prints per-step time, examples/s and peak memory for each method on the same models and batches
 (real SST-2 training sentences), the ratios the trainers issue sets (MetaDistil step ≤ 3× KD step,
@@ -32,7 +33,9 @@ from transformers import AutoModelForSequenceClassification
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from trainers import precision  # noqa: E402
 from trainers.batches import Batch, length_grouped  # noqa: E402
+from trainers.config import PRECISIONS  # noqa: E402
 from trainers.data import read_tsv  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
@@ -58,7 +61,8 @@ class QuizPass:
         params = [p for p in self.student.parameters() if p.requires_grad]
         total = sum(len(labels) for _, labels in self.quiz)
         for inputs, labels in self.quiz:
-            loss = F.cross_entropy(self.student(**inputs).logits, labels, reduction="sum") / total
+            logits = precision.full(self.student(**inputs).logits)
+            loss = F.cross_entropy(logits, labels, reduction="sum") / total
             torch.autograd.grad(loss, params)
 
 
@@ -120,19 +124,20 @@ def time_method(method: str, args, device) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    started = time.perf_counter()
-    step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
-                     args.meta_every)
-    setup_s = time.perf_counter() - started
-    student.train()
-    for batch in batches[:args.warmup]:
-        step(batch)
-    _sync(device)
-    started = time.perf_counter()
-    for batch in batches:  # one epoch over `examples`: every batch once, as training does
-        step(batch)
-    _sync(device)
-    epoch_s = time.perf_counter() - started
+    with precision.applied(args.precision, device):  # as trainers/loop.py runs a trial
+        started = time.perf_counter()
+        step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
+                         args.meta_every)
+        setup_s = time.perf_counter() - started
+        student.train()
+        for batch in batches[:args.warmup]:
+            step(batch)
+        _sync(device)
+        started = time.perf_counter()
+        for batch in batches:  # one epoch over `examples`: every batch once, as training does
+            step(batch)
+        _sync(device)
+        epoch_s = time.perf_counter() - started
     peak = ((torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda"
             else _rss_mb() - rss_before)
     return {"method": method, "step_ms": 1000 * epoch_s / len(batches), "epoch_s": epoch_s,
@@ -164,12 +169,12 @@ def main() -> None:
                         help="train.meta_every: a meta step every k steps (the others are live-KD steps)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="train.precision: the arithmetic training runs in (trainers/precision.py)")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # TF32 matmuls, as GPU training runs
     if args.only:
         print(json.dumps(time_method(args.only, args, device)))
         return
@@ -186,7 +191,8 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()} CPU")
     print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
           f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch, "
-          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_every} step(s)")
+          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_every} step(s), "
+          f"precision {args.precision}")
     print(f"teacher {rows[0]['teacher_params']:,} params → student {rows[0]['student_params']:,} params")
     print(f"{'method':<12} {'step ms':>9} {'examples/s':>11} {'epoch s':>8} {'setup s':>8} {'peak MB':>8}")
     for r in rows:

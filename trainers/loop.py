@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers import checkpoint, rng
+from trainers import checkpoint, precision, rng
 from trainers.atomic import staged
 from trainers.batches import Batch, TrainViews, length_grouped
 from trainers.config import TrainConfig
@@ -77,7 +77,14 @@ class Trial:
 
 def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None = None
         ) -> TrialResult:
-    """Train ``trial`` to the end, reporting a checkpoint per epoch; resume from one if given."""
+    """Train ``trial`` to the end, reporting a checkpoint per epoch; resume from one if given.
+    Training and every evaluation run in the trial's ``precision``."""
+    with precision.applied(trial.config.precision, trial.device):
+        return _train(trial, report=report, scratch_dir=scratch_dir, resume_from=resume_from)
+
+
+def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None
+           ) -> TrialResult:
     cfg, device = trial.config, trial.device
     rank, world_size = world()
     student = trial.student.model
@@ -209,7 +216,7 @@ def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: 
 
 def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     """A frozen teacher's logits on the clean training split, cached on disk for a checkpointed
-    teacher (keyed by its weights file, tokenizer, split and length), in memory otherwise."""
+    teacher (keyed by its weights file, tokenizer, split, length and precision), in memory otherwise."""
     cfg, teacher = trial.config, trial.teachers[index]
     encoded = encode_cached(teacher.tokenizer, trial.splits.train.sentences, cfg.data.max_length,
                             trial.cache_dir)
@@ -223,7 +230,7 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     weights = Path(cfg.teacher_dirs[index]) / "model.safetensors"
     stat = weights.stat()
     key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
-                         f"{trial.splits.fingerprint}|{cfg.data.max_length}".encode()).hexdigest()[:20]
+                         f"{trial.splits.fingerprint}|{cfg.data.max_length}|{cfg.precision}".encode()).hexdigest()[:20]
     path = trial.cache_dir / f"teacher-logits-{key}.npy"
     if path.is_file():
         return torch.from_numpy(np.load(path)).to(trial.device)
