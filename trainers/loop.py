@@ -23,7 +23,7 @@ from trainers.atomic import staged
 from trainers.batches import Batch, TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
-from trainers.distributed import broadcast_parameters, world
+from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
@@ -132,23 +132,29 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
         distilling = distil is not None and epoch > cfg.warmup_epochs
         step = distil if distilling else finetune
         shuffle = np.random.default_rng([cfg.seed, epoch])
-        order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size][rank::world_size]
+        order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size]
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         started = time.perf_counter()
-        batches = (views.batch(rows, epoch, noisy=distilling, with_teachers=step.needs_teachers)
-                   for rows in length_grouped(order, views.lengths, cfg.batch_size, shuffle))
+        # The global batches of one worker with batch_size × world_size, each dealt out across the
+        # ranks: N workers take the steps one worker with the global batch takes. Every global batch
+        # holds a multiple of world_size rows (so do the order and each full batch), so the ranks'
+        # parts are equal and the mean of their means is the global batch's mean.
+        global_batches = length_grouped(order, views.lengths, cfg.batch_size * world_size, shuffle)
+        batches = (views.batch(rows[rank::world_size], epoch, noisy=distilling,
+                               with_teachers=step.needs_teachers) for rows in global_batches)
         for reported in _epoch(step, batches):
             for key, value in reported.items():
                 sums[key] += value
                 counts[key] += 1
         elapsed = time.perf_counter() - started
+        sums = _across_workers(sums, device)
         predictions, _ = predict(student, validation, pad_id=student_tok.pad_token_id,
                                  batch_size=cfg.eval_batch_size, device=device)
         student.train()
         metrics = {key: sums[key] / counts[key] for key in sums}
         metrics.update(val_accuracy=float((predictions == trial.splits.validation.labels).mean()),
-                       epoch_time_s=elapsed, samples_per_s=len(order) * world_size / elapsed)
+                       epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
         history.append(metrics)
         state = {"epoch": epoch, "history": history,
                  "distil_steps": distil.steps if isinstance(distil, MetaDistil) else 0,
@@ -174,6 +180,18 @@ def _epoch(step: FineTune | KD | MetaDistil, batches: Iterable[Batch]) -> Iterat
         yield step(batch)
     if isinstance(step, MetaDistil):
         yield step.finish_epoch()
+
+
+def _across_workers(sums: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The ranks' sums of their per-step metrics, averaged: a worker's step loss is the mean over
+    its part of the global batch, so the average over ranks is the global batch's loss (every rank
+    reports the same metrics, the same number of times)."""
+    if world()[1] == 1:
+        return sums
+    keys = sorted(sums)
+    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
+    all_reduce_mean([values])
+    return dict(zip(keys, values.tolist()))
 
 
 def _meta_steps_per_epoch(cfg: TrainConfig, steps_per_epoch: int) -> int:
