@@ -1,13 +1,17 @@
 """Step and epoch cost of fine-tune, KD and MetaDistil, side by side in one process.
 
     python benchmarks/bench_steps.py                      # tiny presets, CPU
+    python benchmarks/bench_steps.py --size minilm               # pretrained MiniLM-L6 → its layers {0, 5}
     python benchmarks/bench_steps.py --size real --device cuda   # BERT-base → DistilBERT, random init
+    python benchmarks/bench_steps.py --device cuda --precision bf16   # what train.precision=bf16 runs
 
 Prints per-step time, examples/s and peak memory for each method on the same models and batches
 (real SST-2 training sentences), the ratios the trainers issue sets (MetaDistil step ≤ 3× KD step,
 peak memory ≤ 2× KD; KD epoch ≤ 1.15× fine-tune epoch with cached teacher logits), and the machine.
 It also times the quiz forward and backward of a meta step alone: with a live-KD step, whose work
-the real student step repeats, it bounds any exact MetaDistil step from below.
+the real student step repeats, it bounds any exact MetaDistil step from below; and the naive exact
+step in the official code's style (``benchmarks/naive_metadistil.py``), the yardstick of the
+MetaDistil ÷ naive ratio.
 Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU; on a CPU it is the peak resident set
 of a fresh child process per method, above the same process after building the models.
 """
@@ -32,19 +36,23 @@ from transformers import AutoModelForSequenceClassification
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.naive_metadistil import NaiveMetaDistil  # noqa: E402
+from trainers import precision  # noqa: E402
 from trainers.batches import Batch, length_grouped  # noqa: E402
+from trainers.config import PRECISIONS  # noqa: E402
 from trainers.data import read_tsv  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
 from trainers.loop import QUIZ_CHUNK, quiz_chunks  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
+from trainers.model_refs import packaged_dir  # noqa: E402
 from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
 from trainers.objective import Objective  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
 from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
 
-METHODS = ("finetune", "kd_cached", "kd_live", "metadistil", "quiz_pass")
+METHODS = ("finetune", "kd_cached", "kd_live", "metadistil", "naive", "quiz_pass")
 
 
 class QuizPass:
@@ -58,7 +66,8 @@ class QuizPass:
         params = [p for p in self.student.parameters() if p.requires_grad]
         total = sum(len(labels) for _, labels in self.quiz)
         for inputs, labels in self.quiz:
-            loss = F.cross_entropy(self.student(**inputs).logits, labels, reduction="sum") / total
+            logits = precision.full(self.student(**inputs).logits)
+            loss = F.cross_entropy(logits, labels, reduction="sum") / total
             torch.autograd.grad(loss, params)
 
 
@@ -71,6 +80,11 @@ def build(size: str, device: torch.device, examples: int, data: Path):
         teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=1)
         student = build_model("distilbert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab,
                               seed=0)
+        models, tokenizer = (teacher.model, student.model), student.tokenizer
+    elif size == "minilm":  # the packaged pretrained MiniLM teacher, its layers {0, 5} as student
+        folder = str(packaged_dir("minilm"))
+        teacher, student = (build_model(name, "real", train_texts=texts, cache_dir=Path("/tmp"))
+                            for name in (folder, f"{folder}@2"))
         models, tokenizer = (teacher.model, student.model), student.tokenizer
     else:  # real architectures, random init: BERT-base teacher, 6-layer DistilBERT student
         torch.manual_seed(0)
@@ -86,7 +100,7 @@ def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, t
     update = StudentUpdate(student, lr=5e-5, weight_decay=0.01, total_steps=total_steps, warmup_ratio=0.0)
     objective = Objective(temperature=2.0, alpha=0.5, soft_loss="kl")
     teacher.eval()
-    teacher.requires_grad_(method == "metadistil")
+    teacher.requires_grad_(method in ("metadistil", "naive"))
     if method == "finetune":
         return FineTune(student, update)
     if method == "kd_cached":
@@ -97,6 +111,9 @@ def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, t
     if method == "quiz_pass":
         return QuizPass(student, quiz)
     teacher_update = TeacherUpdate(teacher, lr=1e-5, weight_decay=0.0, total_steps=total_steps)
+    if method == "naive":
+        return NaiveMetaDistil(student, update, [teacher], [teacher_update], quiz, objective=objective,
+                               pilot_lr=5e-5)
     return MetaDistil(student, update, [teacher], [teacher_update], [quiz], objective=objective,
                       pilot_lr=5e-5, meta_every=meta_every)
 
@@ -120,19 +137,20 @@ def time_method(method: str, args, device) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    started = time.perf_counter()
-    step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
-                     args.meta_every)
-    setup_s = time.perf_counter() - started
-    student.train()
-    for batch in batches[:args.warmup]:
-        step(batch)
-    _sync(device)
-    started = time.perf_counter()
-    for batch in batches:  # one epoch over `examples`: every batch once, as training does
-        step(batch)
-    _sync(device)
-    epoch_s = time.perf_counter() - started
+    with precision.applied(args.precision, device):  # as trainers/loop.py runs a trial
+        started = time.perf_counter()
+        step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
+                         args.meta_every)
+        setup_s = time.perf_counter() - started
+        student.train()
+        for batch in batches[:args.warmup]:
+            step(batch)
+        _sync(device)
+        started = time.perf_counter()
+        for batch in batches:  # one epoch over `examples`: every batch once, as training does
+            step(batch)
+        _sync(device)
+        epoch_s = time.perf_counter() - started
     peak = ((torch.cuda.max_memory_allocated() - base) / 2**20 if device.type == "cuda"
             else _rss_mb() - rss_before)
     return {"method": method, "step_ms": 1000 * epoch_s / len(batches), "epoch_s": epoch_s,
@@ -151,7 +169,7 @@ def _sync(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("tiny", "real"), default="tiny")
+    parser.add_argument("--size", choices=("tiny", "minilm", "real"), default="tiny")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=1024, help="examples per timed epoch")
@@ -164,12 +182,12 @@ def main() -> None:
                         help="train.meta_every: a meta step every k steps (the others are live-KD steps)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="train.precision: the arithmetic training runs in (trainers/precision.py)")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # TF32 matmuls, as GPU training runs
     if args.only:
         print(json.dumps(time_method(args.only, args, device)))
         return
@@ -186,7 +204,8 @@ def main() -> None:
             else f"{platform.processor() or platform.machine()} CPU")
     print(f"machine: {name}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} thread(s); "
           f"size={args.size}, batch {args.batch_size}, {args.examples} examples per epoch, "
-          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_every} step(s)")
+          f"quiz of {args.quiz_size} per meta step, a meta step every {args.meta_every} step(s), "
+          f"precision {args.precision}")
     print(f"teacher {rows[0]['teacher_params']:,} params → student {rows[0]['student_params']:,} params")
     print(f"{'method':<12} {'step ms':>9} {'examples/s':>11} {'epoch s':>8} {'setup s':>8} {'peak MB':>8}")
     for r in rows:
@@ -201,6 +220,13 @@ def main() -> None:
           f"+ the quiz pass alone ({quiz:.1f} ms, {args.quiz_size} examples, every "
           f"{args.meta_every} step(s)) = {floor:.2f}× the KD step, before the pilot gradient, "
           f"the JVP and the teacher's backward")
+    naive = by["naive"]
+    print(f"MetaDistil step / naive exact step (official style): {md['step_ms'] / naive['step_ms']:.2f}×  "
+          f"(target ≤ 0.75×)")
+    print(f"MetaDistil step / (live-KD step + quiz pass): "
+          f"{md['step_ms'] / (kd_live['step_ms'] + quiz / args.meta_every):.2f}×  (1.00× = the floor above)")
+    print(f"MetaDistil peak memory / naive step's peak memory: "
+          f"{md['peak_mb'] / max(naive['peak_mb'], 1e-9):.2f}×  (target ≤ 1×)")
     print(f"MetaDistil peak memory / KD peak memory:  "
           f"{md['peak_mb'] / max(kd_live['peak_mb'], 1e-9):.2f}×  (target ≤ 2×)")
     print(f"KD epoch (cached logits) / fine-tune epoch: {kd['epoch_s'] / ft['epoch_s']:.2f}×  "

@@ -26,12 +26,14 @@ SoftLoss = Literal["kl", "mse"]
 PkdLayers = Literal["skip", "last"]
 Schedule = Literal["linear", "constant"]
 TestSplit = Literal["heldout", "sst2-test"]
+Precision = Literal["fp32", "tf32", "bf16"]
 METHODS: tuple[str, ...] = get_args(Method)
 SIZES: tuple[str, ...] = get_args(Size)
 SOFT_LOSSES: tuple[str, ...] = get_args(SoftLoss)
 PKD_LAYERS: tuple[str, ...] = get_args(PkdLayers)
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
 TEST_SPLITS: tuple[str, ...] = get_args(TestSplit)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 # Field metadata read by the planner's content key (``plan.content_key``): a setting that only
 # distillation reads stays out of a fine-tune's key (one teacher serves sweeps whose KD settings
@@ -39,6 +41,9 @@ TEST_SPLITS: tuple[str, ...] = get_args(TestSplit)
 # out of every key.
 DISTILS = {"distils": True}
 UNKEYED = {"keyed": False}
+# A setting added after trials were stored: keyed only away from its default, so every stored
+# trial keeps its key (a changed key retrains it) and a trial that sets it gets a key of its own.
+KEYED_OFF_DEFAULT = {"keyed": "off-default"}
 
 
 class ConfigError(UserError):
@@ -71,6 +76,13 @@ def distillation_only() -> tuple[str, ...]:
 def unkeyed() -> tuple[str, ...]:
     """Settings that change no result (see ``UNKEYED``)."""
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("keyed", True))
+
+
+def unkeyed_at_default(config: Hyper) -> tuple[str, ...]:
+    """``KEYED_OFF_DEFAULT`` settings that ``config`` leaves at their default (see above)."""
+    return tuple(f.name for f in dataclasses.fields(config)
+                 if f.metadata.get("keyed") == KEYED_OFF_DEFAULT["keyed"]
+                 and getattr(config, f.name) == f.default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +131,9 @@ class Hyper:
       batches of ``quiz_batch_size`` (null: the whole quiz every meta step); ``num_meta_batches`` k
       (the official k-step unrolled pilot) or the cheaper ``meta_every`` n (a meta step on every
       n-th batch only). The official code's values are ``search_spaces/recipes/official.yaml``.
+    - ``precision``: the arithmetic of training and evaluation, ``fp32``, ``tf32`` (CUDA matmuls in
+      TensorFloat-32; on a CPU the same as ``fp32``) or ``bf16`` (autocast), ``trainers/precision.py``.
+      It changes results, so a trial that sets it other than ``fp32`` has a key of its own.
     """
 
     epochs: int = 3
@@ -143,6 +158,7 @@ class Hyper:
     meta_every: int = field(default=1, metadata=DISTILS)
     teacher_task_loss: bool = field(default=False, metadata=DISTILS)
     noise_token: str = field(default="noise_word", metadata=DISTILS)
+    precision: Precision = field(default="fp32", metadata=KEYED_OFF_DEFAULT)
     eval_batch_size: int = field(default=256, metadata=UNKEYED)
 
     def __post_init__(self) -> None:
@@ -176,6 +192,8 @@ class Hyper:
                  "quiz_batch_size", self.quiz_batch_size, "must be >= 1 or null (whole quiz set)")
         _require(bool(self.noise_token.strip()), "noise_token", self.noise_token,
                  "is empty: give a word, e.g. noise_word")
+        _require(self.precision in PRECISIONS, "precision", self.precision,
+                 f"use one of {', '.join(PRECISIONS)}")
 
 
 @dataclass(frozen=True, kw_only=True)

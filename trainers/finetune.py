@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from trainers.batches import Batch
+from trainers.precision import full
 from trainers.update import StudentUpdate
 
 
@@ -18,6 +19,6 @@ class FineTune:
         self.update = update
 
     def __call__(self, batch: Batch) -> dict[str, float]:
-        loss = F.cross_entropy(self.student(**batch.student).logits, batch.labels)
+        loss = F.cross_entropy(full(self.student(**batch.student).logits), batch.labels)
         self.update.from_loss(loss)
         return {"train_loss": loss.item()}

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainers import checkpoint, rng
+from trainers import checkpoint, precision, rng
 from trainers.atomic import staged
 from trainers.batches import Batch, TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
-from trainers.distributed import broadcast_parameters, world
+from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
@@ -77,7 +77,14 @@ class Trial:
 
 def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None = None
         ) -> TrialResult:
-    """Train ``trial`` to the end, reporting a checkpoint per epoch; resume from one if given."""
+    """Train ``trial`` to the end, reporting a checkpoint per epoch; resume from one if given.
+    Training and every evaluation run in the trial's ``precision``."""
+    with precision.applied(trial.config.precision, trial.device):
+        return _train(trial, report=report, scratch_dir=scratch_dir, resume_from=resume_from)
+
+
+def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None
+           ) -> TrialResult:
     cfg, device = trial.config, trial.device
     rank, world_size = world()
     student = trial.student.model
@@ -125,23 +132,29 @@ def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path 
         distilling = distil is not None and epoch > cfg.warmup_epochs
         step = distil if distilling else finetune
         shuffle = np.random.default_rng([cfg.seed, epoch])
-        order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size][rank::world_size]
+        order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size]
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         started = time.perf_counter()
-        batches = (views.batch(rows, epoch, noisy=distilling, with_teachers=step.needs_teachers)
-                   for rows in length_grouped(order, views.lengths, cfg.batch_size, shuffle))
+        # The global batches of one worker with batch_size × world_size, each dealt out across the
+        # ranks: N workers take the steps one worker with the global batch takes. Every global batch
+        # holds a multiple of world_size rows (so do the order and each full batch), so the ranks'
+        # parts are equal and the mean of their means is the global batch's mean.
+        global_batches = length_grouped(order, views.lengths, cfg.batch_size * world_size, shuffle)
+        batches = (views.batch(rows[rank::world_size], epoch, noisy=distilling,
+                               with_teachers=step.needs_teachers) for rows in global_batches)
         for reported in _epoch(step, batches):
             for key, value in reported.items():
                 sums[key] += value
                 counts[key] += 1
         elapsed = time.perf_counter() - started
+        sums = _across_workers(sums, device)
         predictions, _ = predict(student, validation, pad_id=student_tok.pad_token_id,
                                  batch_size=cfg.eval_batch_size, device=device)
         student.train()
         metrics = {key: sums[key] / counts[key] for key in sums}
         metrics.update(val_accuracy=float((predictions == trial.splits.validation.labels).mean()),
-                       epoch_time_s=elapsed, samples_per_s=len(order) * world_size / elapsed)
+                       epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
         history.append(metrics)
         state = {"epoch": epoch, "history": history,
                  "distil_steps": distil.steps if isinstance(distil, MetaDistil) else 0,
@@ -167,6 +180,18 @@ def _epoch(step: FineTune | KD | MetaDistil, batches: Iterable[Batch]) -> Iterat
         yield step(batch)
     if isinstance(step, MetaDistil):
         yield step.finish_epoch()
+
+
+def _across_workers(sums: dict[str, float], device: torch.device) -> dict[str, float]:
+    """The ranks' sums of their per-step metrics, averaged: a worker's step loss is the mean over
+    its part of the global batch, so the average over ranks is the global batch's loss (every rank
+    reports the same metrics, the same number of times)."""
+    if world()[1] == 1:
+        return sums
+    keys = sorted(sums)
+    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
+    all_reduce_mean([values])
+    return dict(zip(keys, values.tolist()))
 
 
 def _meta_steps_per_epoch(cfg: TrainConfig, steps_per_epoch: int) -> int:
@@ -209,7 +234,7 @@ def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: 
 
 def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     """A frozen teacher's logits on the clean training split, cached on disk for a checkpointed
-    teacher (keyed by its weights file, tokenizer, split and length), in memory otherwise."""
+    teacher (keyed by its weights file, tokenizer, split, length and precision), in memory otherwise."""
     cfg, teacher = trial.config, trial.teachers[index]
     encoded = encode_cached(teacher.tokenizer, trial.splits.train.sentences, cfg.data.max_length,
                             trial.cache_dir)
@@ -223,7 +248,7 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     weights = Path(cfg.teacher_dirs[index]) / "model.safetensors"
     stat = weights.stat()
     key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
-                         f"{trial.splits.fingerprint}|{cfg.data.max_length}".encode()).hexdigest()[:20]
+                         f"{trial.splits.fingerprint}|{cfg.data.max_length}|{cfg.precision}".encode()).hexdigest()[:20]
     path = trial.cache_dir / f"teacher-logits-{key}.npy"
     if path.is_file():
         return torch.from_numpy(np.load(path)).to(trial.device)

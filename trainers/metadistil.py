@@ -44,6 +44,7 @@ from trainers import rng as rng_state
 from trainers.batches import Batch
 from trainers.distributed import all_reduce_mean, world
 from trainers.objective import Objective, Outputs
+from trainers.precision import full
 from trainers.update import StudentUpdate, TeacherUpdate
 
 # A piece of a quiz batch: the student's inputs and the labels.
@@ -179,7 +180,7 @@ class MetaDistil:
         quiz_loss, v = 0.0, None
         with _eval(self.student):
             for inputs, labels in chunks:
-                logits = functional_call(self.student, pilot, kwargs=inputs).logits
+                logits = full(functional_call(self.student, pilot, kwargs=inputs).logits)
                 loss = F.cross_entropy(logits, labels, reduction="sum") / total
                 part = torch.autograd.grad(loss, list(pilot.values()))
                 v = part if v is None else [a.add_(b) for a, b in zip(v, part)]
@@ -191,7 +192,7 @@ class MetaDistil:
         chunks = self._quiz_chunks()
         total = sum(len(labels) for _, labels in chunks)
         with _eval(self.student):
-            return sum(F.cross_entropy(functional_call(self.student, params, kwargs=inputs).logits,
+            return sum(F.cross_entropy(full(functional_call(self.student, params, kwargs=inputs).logits),
                                        labels, reduction="sum") for inputs, labels in chunks) / total
 
     def _quiz_chunks(self) -> Sequence[QuizChunk]:

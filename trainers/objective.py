@@ -19,6 +19,7 @@ from torch.func import functional_call
 from trainers.config import TrainConfig
 from trainers.losses import combine_teachers, kd_loss
 from trainers.pkd import Shape, cls_states, matched_layers, patience_loss
+from trainers.precision import full
 
 
 class Outputs(NamedTuple):
@@ -86,7 +87,9 @@ class Objective:
                  params: Mapping[str, torch.Tensor] | None, layers: list[int]) -> Outputs:
         kwargs = {**inputs, "output_hidden_states": True} if layers else dict(inputs)
         out = model(**kwargs) if params is None else functional_call(model, dict(params), kwargs=kwargs)
-        return Outputs(out.logits, cls_states(out.hidden_states, layers) if layers else None)
+        # float32 for the losses, also under bf16 autocast (a no-op in float32)
+        states = full(cls_states(out.hidden_states, layers)) if layers else None
+        return Outputs(full(out.logits), states)
 
 
 def shape_of(model: torch.nn.Module) -> Shape:
