@@ -35,7 +35,7 @@ from orchestrator.search import Distribution
 from orchestrator.spec import SweepSpec
 from orchestrator.studies import Record, Study, Suggestion, group_of
 from orchestrator.tracking import run_name, teachers_tag
-from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed
+from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed, unkeyed_at_default
 from trainers.layout import StorageLayout
 from trainers.model_refs import Resolved
 
@@ -107,7 +107,7 @@ def content_key(config: TrainConfig, data_fingerprint: str, teacher_keys: tuple[
     train anew; ``model_refs.Resolved``). Settings that change no result are left out, and so are
     those only distillation reads from a fine-tune's key (``trainers.config``'s field metadata)."""
     fields = config.to_dict()
-    for key in unkeyed() + (distillation_only() if not config.distils else ()):
+    for key in unkeyed() + unkeyed_at_default(config) + (distillation_only() if not config.distils else ()):
         fields.pop(key)
     prints = model_fingerprints or {}
     fields["student"] = prints.get(config.student, config.student)
