@@ -19,6 +19,7 @@ of a fresh child process per method, above the same process after building the m
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ from trainers.tokens import encode, pad  # noqa: E402
 from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
 
 METHODS = ("finetune", "kd_cached", "kd_live", "metadistil", "naive", "quiz_pass")
+TURNS = ("metadistil", "naive", "kd_live", "quiz_pass")  # timed in turn for the headline ratios
 
 
 class QuizPass:
@@ -118,20 +120,28 @@ def make_step(method: str, teacher, student, tokenizer, encoded, quiz, device, t
                       pilot_lr=5e-5, meta_every=meta_every)
 
 
-def time_method(method: str, args, device) -> dict:
+def batches_and_quiz(tokenizer, texts, labels, args, device):
+    """The training batches (the loop's own batching: shuffled, grouped by length), the quiz's
+    chunks after them, and the encoded training texts."""
     n_quiz = args.quiz_size
-    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + n_quiz, args.data)
     encoded = encode(tokenizer, texts[:args.examples], 64)
     quiz_ids = encode(tokenizer, texts[args.examples:args.examples + n_quiz], 64)
     quiz = quiz_chunks(quiz_ids, labels[args.examples:args.examples + n_quiz], np.arange(n_quiz),
                        tokenizer.pad_token_id, device, QUIZ_CHUNK if device.type == "cpu" else n_quiz)
     label_t = torch.from_numpy(labels[:args.examples]).to(device)
-    batches = []  # the loop's own batching: shuffled, grouped by length
+    batches = []
     rng = np.random.default_rng(0)
     for rows in length_grouped(rng.permutation(args.examples), np.diff(encoded.offsets), args.batch_size,
                                rng):
         view = pad(encoded.rows(rows), tokenizer.pad_token_id, device)
         batches.append(Batch(rows, label_t[torch.from_numpy(rows).to(device)], view, [view]))
+    return batches, quiz, encoded
+
+
+def time_method(method: str, args, device) -> dict:
+    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + args.quiz_size,
+                                                       args.data)
+    batches, quiz, encoded = batches_and_quiz(tokenizer, texts, labels, args, device)
     rss_before = _rss_mb()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -156,6 +166,35 @@ def time_method(method: str, args, device) -> dict:
     return {"method": method, "step_ms": 1000 * epoch_s / len(batches), "epoch_s": epoch_s,
             "setup_s": setup_s, "samples_per_s": args.examples / epoch_s, "peak_mb": peak,
             "student_params": count_parameters(student), "teacher_params": count_parameters(teacher)}
+
+
+def interleaved(args, device) -> dict[str, list[float]]:
+    """Per-step seconds of MetaDistil, the naive step, a live-KD step and the quiz pass, taken in
+    turn on each batch in one process (each on its own copy of the same models): a machine whose
+    speed drifts slows all four alike, so the per-batch ratios hold where sequential runs do not."""
+    teacher, student, tokenizer, texts, labels = build(args.size, device, args.examples + args.quiz_size,
+                                                       args.data)
+    batches, quiz, encoded = batches_and_quiz(tokenizer, texts, labels, args, device)
+    steps = {}
+    for method in TURNS:
+        t, s = copy.deepcopy(teacher), copy.deepcopy(student)
+        quiz_own = quiz  # inputs only: no method writes into them
+        steps[method] = (make_step(method, t, s, tokenizer, encoded, quiz_own, device, len(batches) * 2,
+                                   args.meta_every), s)
+    seconds: dict[str, list[float]] = {m: [] for m in TURNS}
+    with precision.applied(args.precision, device):
+        for index, batch in enumerate(batches[:args.warmup] + batches):
+            order = TURNS[index % len(TURNS):] + TURNS[:index % len(TURNS)]  # no method always first
+            for method in order:
+                step, s = steps[method]
+                s.train()
+                _sync(device)
+                started = time.perf_counter()
+                step(batch)
+                _sync(device)
+                if index >= args.warmup:
+                    seconds[method].append(time.perf_counter() - started)
+    return seconds
 
 
 def _rss_mb() -> float:
@@ -221,10 +260,17 @@ def main() -> None:
           f"{args.meta_every} step(s)) = {floor:.2f}× the KD step, before the pilot gradient, "
           f"the JVP and the teacher's backward")
     naive = by["naive"]
-    print(f"MetaDistil step / naive exact step (official style): {md['step_ms'] / naive['step_ms']:.2f}×  "
-          f"(target ≤ 0.75×)")
-    print(f"MetaDistil step / (live-KD step + quiz pass): "
-          f"{md['step_ms'] / (kd_live['step_ms'] + quiz / args.meta_every):.2f}×  (1.00× = the floor above)")
+    turns = interleaved(args, device)
+    med = {m: float(np.median(v)) * 1000 for m, v in turns.items()}
+    vs_naive = [a / b for a, b in zip(turns["metadistil"], turns["naive"])]
+    vs_floor = [a / (k + q) for a, k, q in zip(turns["metadistil"], turns["kd_live"], turns["quiz_pass"])]
+    print(f"in turn on the same {len(vs_naive)} batches, one process (median step ms): "
+          + ", ".join(f"{m} {v:.1f}" for m, v in med.items()))
+    print(f"MetaDistil step / naive exact step (official style): {np.median(vs_naive):.2f}× "
+          f"(median of per-batch ratios; quartiles {np.quantile(vs_naive, 0.25):.2f}–"
+          f"{np.quantile(vs_naive, 0.75):.2f}; target ≤ 0.75×)")
+    print(f"MetaDistil step / (live-KD step + quiz pass): {np.median(vs_floor):.2f}×  (1.00× = the floor "
+          f"above); the floor / naive step: {np.median(vs_naive) / np.median(vs_floor):.2f}×")
     print(f"MetaDistil peak memory / naive step's peak memory: "
           f"{md['peak_mb'] / max(naive['peak_mb'], 1e-9):.2f}×  (target ≤ 1×)")
     print(f"MetaDistil peak memory / KD peak memory:  "
