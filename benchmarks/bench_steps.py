@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +49,7 @@ from trainers.metadistil import MetaDistil  # noqa: E402
 from trainers.model_refs import packaged_dir  # noqa: E402
 from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
 from trainers.objective import Objective  # noqa: E402
+from trainers.quiz import quiz_gradient  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
 from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
 
@@ -65,12 +65,8 @@ class QuizPass:
         self.student, self.quiz = student, quiz
 
     def __call__(self, batch: Batch) -> None:
-        params = [p for p in self.student.parameters() if p.requires_grad]
-        total = sum(len(labels) for _, labels in self.quiz)
-        for inputs, labels in self.quiz:
-            logits = precision.full(self.student(**inputs).logits)
-            loss = F.cross_entropy(logits, labels, reduction="sum") / total
-            torch.autograd.grad(loss, params)
+        quiz_gradient(self.student, {n: p for n, p in self.student.named_parameters() if p.requires_grad},
+                      self.quiz)
 
 
 def build(size: str, device: torch.device, examples: int, data: Path):

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from trainers.batches import Batch
-from trainers.metadistil import QuizChunk, _eval, _math_attention
+from trainers.metadistil import _math_attention
 from trainers.objective import Objective
 from trainers.precision import full
+from trainers.quiz import QuizChunk, eval_mode
 from trainers.update import StudentUpdate, TeacherUpdate
 
 
@@ -69,7 +70,7 @@ class NaiveMetaDistil:
             grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
             pilot = {n: p - self.pilot_lr * g for (n, p), g in zip(params.items(), grads)}
             total = sum(len(labels) for _, labels in self.quiz)
-            with _eval(self.student):
+            with eval_mode(self.student):
                 quiz = sum(F.cross_entropy(full(functional_call(self.student, pilot, kwargs=inputs).logits),
                                            labels, reduction="sum") for inputs, labels in self.quiz) / total
             meta = torch.autograd.grad(quiz, phi, allow_unused=True)

@@ -27,9 +27,10 @@ from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
-from trainers.metadistil import MetaDistil, QuizChunk
+from trainers.metadistil import MetaDistil
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
 from trainers.objective import Objective
+from trainers.quiz import QuizChunk
 from trainers.tokens import Encoded, encode_cached, pad
 from trainers.update import StudentUpdate, TeacherUpdate
 

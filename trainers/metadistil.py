@@ -45,10 +45,8 @@ from trainers.batches import Batch
 from trainers.distributed import all_reduce_mean, world
 from trainers.objective import Objective, Outputs
 from trainers.precision import full
+from trainers.quiz import QuizChunk, eval_mode, quiz_gradient
 from trainers.update import StudentUpdate, TeacherUpdate
-
-# A piece of a quiz batch: the student's inputs and the labels.
-QuizChunk = tuple[dict[str, torch.Tensor], torch.Tensor]
 
 
 class MetaDistil:
@@ -174,24 +172,14 @@ class MetaDistil:
         self.meta_steps += 1
 
     def _quiz(self, pilot: dict[str, torch.Tensor]) -> tuple[float, list[torch.Tensor]]:
-        """``(Q(θ'), ∇θ' Q)``, one quiz chunk at a time (little padding, little memory)."""
-        chunks = self._quiz_chunks()
-        total = sum(len(labels) for _, labels in chunks)
-        quiz_loss, v = 0.0, None
-        with _eval(self.student):
-            for inputs, labels in chunks:
-                logits = full(functional_call(self.student, pilot, kwargs=inputs).logits)
-                loss = F.cross_entropy(logits, labels, reduction="sum") / total
-                part = torch.autograd.grad(loss, list(pilot.values()))
-                v = part if v is None else [a.add_(b) for a, b in zip(v, part)]
-                quiz_loss += loss.item()
-        return quiz_loss, list(v)
+        """``(Q(θ'), ∇θ' Q)`` on this meta step's quiz batch (``trainers/quiz.py``)."""
+        return quiz_gradient(self.student, pilot, self._quiz_chunks())
 
     def _quiz_loss(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Q at ``params`` as one differentiable scalar: the size-weighted mean over the chunks."""
         chunks = self._quiz_chunks()
         total = sum(len(labels) for _, labels in chunks)
-        with _eval(self.student):
+        with eval_mode(self.student):
             return sum(F.cross_entropy(full(functional_call(self.student, params, kwargs=inputs).logits),
                                        labels, reduction="sum") for inputs, labels in chunks) / total
 
@@ -220,17 +208,6 @@ class MetaDistil:
         with torch.random.fork_rng(devices=rng_state.cuda_devices()), _math_attention():
             rng_state.set_state(rng)
             return jvp(outputs, tuple(p.detach() for p in theta), tuple(tangents))
-
-
-@contextlib.contextmanager
-def _eval(model: torch.nn.Module):
-    """The quiz scores the pilot student without dropout, then the student's mode is restored."""
-    training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(training)
 
 
 def _math_attention():
