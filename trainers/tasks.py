@@ -35,6 +35,7 @@ class TaskError(UserError):
 @dataclass(frozen=True)
 class Task:
     name: str
+    title: str  # as papers write it: SST-2, MRPC, CoLA
     text_columns: tuple[str, ...]  # the hub's column names, one or two
     num_labels: int
     metrics: tuple[str, ...]  # the main metric first
@@ -69,15 +70,15 @@ class Task:
 
 _PAIR = ("sentence1", "sentence2")
 TASKS: dict[str, Task] = {task.name: task for task in (
-    Task("sst2", ("sentence",), 2, ("accuracy",), "sst2"),
-    Task("mrpc", _PAIR, 2, ("f1", "accuracy"), "mrpc",
+    Task("sst2", "SST-2", ("sentence",), 2, ("accuracy",), "sst2"),
+    Task("mrpc", "MRPC", _PAIR, 2, ("f1", "accuracy"), "mrpc",
          tsv_layouts=(("Quality", "#1 String", "#2 String"),)),
-    Task("cola", ("sentence",), 2, ("matthews", "accuracy"), "cola"),
-    Task("qqp", ("question1", "question2"), 2, ("f1", "accuracy"), "qqp"),
-    Task("qnli", ("question", "sentence"), 2, ("accuracy",), "qnli"),
-    Task("rte", _PAIR, 2, ("accuracy",), "rte"),
-    Task("wnli", _PAIR, 2, ("accuracy",), "wnli"),
-    Task("mnli", ("premise", "hypothesis"), 3, ("accuracy",), "mnli",
+    Task("cola", "CoLA", ("sentence",), 2, ("matthews", "accuracy"), "cola"),
+    Task("qqp", "QQP", ("question1", "question2"), 2, ("f1", "accuracy"), "qqp"),
+    Task("qnli", "QNLI", ("question", "sentence"), 2, ("accuracy",), "qnli"),
+    Task("rte", "RTE", _PAIR, 2, ("accuracy",), "rte"),
+    Task("wnli", "WNLI", _PAIR, 2, ("accuracy",), "wnli"),
+    Task("mnli", "MNLI", ("premise", "hypothesis"), 3, ("accuracy",), "mnli",
          validation_split="validation_matched"),
 )}
 REGRESSION = ("stsb",)

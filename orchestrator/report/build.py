@@ -44,6 +44,7 @@ from orchestrator.report.tables import (
     table1,
     table2,
     table3,
+    task_title,
     teacher_basis,
 )
 from orchestrator.report.task_metrics import write_task_metrics
@@ -81,7 +82,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
         unique_rows = _unique_rows_with_runs(tables, cells, names)
         task_md = write_task_metrics([row for row, _ in unique_rows], predictions, out_dir, files)
     search_notes = [search_note(ranking)] if data.is_search else []
-    latex_notes = table_notes(data.is_paper, False, names, basis) + search_notes  # no Runs column
+    task = task_title(groups)
+    latex_notes = table_notes(data.is_paper, False, names, basis, task) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
@@ -99,7 +101,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     warnings += list(best.missing) if best else []
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  table_notes(data.is_paper, True, names, basis) + search_notes,
+                                  table_notes(data.is_paper, True, names, basis, task) + search_notes,
                                   warnings, recipes_md, search_md)
                       + (f"\n## The task's metrics\n\n{task_md}" if task_md else ""),
                       encoding="utf-8")

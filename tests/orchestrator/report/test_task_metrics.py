@@ -25,6 +25,7 @@ def mrpc(tmp_path_factory: pytest.TempPathFactory, empty_database) -> ReportResu
     for run in store.client.search_runs([experiment_id], "tags.seed = '0'"):
         tags = run.data.tags
         store.client.log_metric(run.info.run_id, "test_f1", _f1(wrong[tags["student"] + tags["method"]]))
+        store.client.set_tag(run.info.run_id, "task", "mrpc")
     return build_report(store.client, "mrpc_mini", tmp_path_factory.mktemp("mrpc-out"))
 
 
@@ -39,9 +40,12 @@ def test_table_is_headed_by_f1_then_accuracy_with_a_paired_f1_bootstrap(mrpc: Re
     assert meta[3].startswith(f"{100 * (_f1(10) - _f1(14)):+.2f} [")
     finetuned = next(cells for label, cells in rows.items() if "DistilBERT" in label and "→" not in label)
     assert finetuned[3] == "–"
-    assert "## The task's metrics" in (mrpc.out_dir / "README.md").read_text(encoding="utf-8")
+    readme = (mrpc.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "## The task's metrics" in readme and "MRPC test accuracy of teachers" in readme
+    assert "Accuracy: MRPC test accuracy in %" in readme
 
 
 def test_an_accuracy_only_sweep_has_no_task_table(partial: ReportResult) -> None:
     assert not (partial.out_dir / "task_metrics.md").exists()
+    assert "SST-2 test accuracy of teachers" in (partial.out_dir / "README.md").read_text(encoding="utf-8")
     assert np.all([not f.name.startswith("task_metrics") for f in partial.files])
