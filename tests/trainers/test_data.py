@@ -114,3 +114,26 @@ def test_sst2_labeled_is_the_sentence_test_under_one_key():
     old = load_splits(DataConfig(source=str(SST2), test_split="sst2-test", train_size=1000))
     new = load_splits(DataConfig(source=str(SST2), test_split="labeled", train_size=1000))
     assert new.fingerprint == old.fingerprint and new.test.sentences == old.test.sentences
+
+
+def test_a_hub_task_reads_its_own_columns_and_splits(monkeypatch):
+    """Without network here: ``datasets.load_dataset`` stands in with GLUE's column layout (MNLI:
+    premise/hypothesis, validation_matched, test labels hidden as -1)."""
+    import datasets
+
+    def split(n: int, hidden: bool = False, start: int = 0) -> dict:
+        return {"premise": [f"premise {start + i} " for i in range(n)],
+                "hypothesis": [f"hypothesis {start + i}" for i in range(n)],
+                "label": [-1 if hidden else i % 3 for i in range(n)], "idx": list(range(n))}
+
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args: asked.append(args) or {
+        "train": split(50), "validation_matched": split(9, start=100),
+        "test_matched": split(7, hidden=True, start=200)})
+    splits = load_splits(DataConfig(source="hub", task="mnli", train_size=30, quiz_size=5, test_size=10))
+    assert asked == [("nyu-mll/glue", "mnli")]
+    assert splits.sizes() == {"train": 30, "quiz": 5, "validation": 9, "test": 10}
+    assert splits.train.sentences[0].startswith("premise") and splits.train.second[0].startswith("hypothesis")
+    assert set(splits.train.labels.tolist()) <= {0, 1, 2} and splits.task.num_labels == 3
+    with pytest.raises(DataError, match="needs a labeled test set"):
+        load_splits(DataConfig(source="hub", task="mnli", test_split="labeled", train_size=30, quiz_size=5))
