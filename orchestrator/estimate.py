@@ -26,6 +26,9 @@ per training example, with student S, teachers T_i, quiz q and batch b:
 plus a forward pass (c/5: evaluation batches of 256) over validation every epoch and over test at
 the end, and a fixed cost a trial (Ray Train's start-up and tear-down, building and saving the
 models). Models from the hub are not estimated: they run on clusters this model was not fitted on.
+The model was fitted on SST-2's phrases; another task's example costs ``c(m)`` times its length
+relative to SST-2's (``trainers.tasks.Task.length_ratio``: an MRPC pair is 4.0 phrases), and its
+validation is its own GLUE dev.
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ from pathlib import Path
 
 from trainers.config import TrainConfig
 from trainers.model_refs import PRESETS, ModelRef
+from trainers.tasks import TASKS
 
 A_S = 2.0e-3         # s per example, whatever the model: tokens to tensors, the loss, the step
 B_S = 1.6e-9         # s per example and non-embedding parameter (fwd + bwd + AdamW, one thread)
-VALIDATION_SIZE = 872
 FORWARD_SHARE = 0.2  # a forward pass at evaluation's batch of 256 costs a fifth of a training example
 TRIAL_OVERHEAD_S = 22.0   # Ray's 16 s a trial beside a training one, and ~6 s to build and save
 SWEEP_OVERHEAD_S = 36.0   # Ray's start and the report
@@ -68,6 +71,8 @@ def trial_seconds(config: TrainConfig) -> float | None:
     teachers = [example_cost(t, config.size) for t in config.teachers]  # as their checkpoints
     if student is None or None in teachers:
         return None
+    task = TASKS[config.data.task]
+    student, teachers = student * task.length_ratio, [t * task.length_ratio for t in teachers]
     n = config.data.train_size
     distil_epochs = config.epochs - config.warmup_epochs if config.distils else 0
     live = student + sum(teachers) / 3
@@ -88,7 +93,7 @@ def trial_seconds(config: TrainConfig) -> float | None:
     else:
         per_example, once = student, 0.0
     training = n * ((config.epochs - distil_epochs) * student + distil_epochs * per_example) + once
-    evaluation = (config.epochs * VALIDATION_SIZE + config.data.test_size) * student * FORWARD_SHARE
+    evaluation = (config.epochs * task.dev_size + config.data.test_size) * student * FORWARD_SHARE
     return training + evaluation + TRIAL_OVERHEAD_S
 
 

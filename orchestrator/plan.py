@@ -69,6 +69,8 @@ class PlannedTrial:
                 "warmup_epochs": str(cfg.warmup_epochs),
                 "meta_every": str(cfg.meta_every if cfg.method == "metadistil" else 1),
                 "recipe": self.recipe, "seed": str(cfg.seed), "trial_key": self.key}
+        if cfg.data.task != "sst2":  # an SST-2 trial's tags stay as they were (the report's default)
+            tags["task"] = cfg.data.task
         if self.sample is not None:
             tags.update(sample=str(self.sample),
                         searched=json.dumps(dict(self.searched), separators=(",", ":")))

@@ -137,6 +137,45 @@ def paired_bootstrap(correct_a: ArrayLike, correct_b: ArrayLike,
                            n_resamples=n_resamples)
 
 
+def paired_bootstrap_f1(labels: ArrayLike, predicted_a: ArrayLike, predicted_b: ArrayLike,
+                        n_resamples: int = 10_000, seed: int = 0,
+                        confidence: float = CONFIDENCE) -> BootstrapResult:
+    """Paired bootstrap of the F1 difference ``F1_A − F1_B`` (positive class 1) over the same examples.
+
+    F1 = 2·TP / (2·TP + FP + FN) is not a mean over examples, but it is a function of counts: each
+    example falls in one of 8 cells (true label, A says 1, B says 1), a resample of N examples is
+    ``Multinomial(N; cell shares)``, and both models' TP, FP, FN are sums of cell counts. As in
+    :func:`paired_bootstrap`: percentile interval, null-centred two-sided p-value.
+    """
+    y = np.asarray(labels) == 1
+    a, b = _paired(np.asarray(predicted_a) == 1, np.asarray(predicted_b) == 1)
+    if y.shape != a.shape:
+        raise ValueError(f"labels ({y.size}) and predictions ({a.size}) differ in length")
+    counts = np.bincount(4 * y.astype(int) + 2 * a.astype(int) + b.astype(int), minlength=8)
+    n = int(y.size)
+    diff = float(_f1_difference(counts[None, :])[0])
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=n_resamples)
+    boot = _f1_difference(draws)
+    low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
+    extreme = int(np.sum(np.abs(boot - diff) >= abs(diff)))
+    return BootstrapResult(diff=diff, ci_low=float(low), ci_high=float(high),
+                           p_value=(1 + extreme) / (n_resamples + 1), n=n, n_resamples=n_resamples)
+
+
+_CELLS = np.arange(8)
+_TRUTH, _SAID_A, _SAID_B = (_CELLS >> 2) & 1, (_CELLS >> 1) & 1, _CELLS & 1
+
+
+def _f1_difference(counts: np.ndarray) -> np.ndarray:
+    """``F1_A − F1_B`` for each row of 8 cell counts (cell = 4·label + 2·A + B); F1 is 0 where a
+    model has no true positive."""
+    def f1(said: np.ndarray) -> np.ndarray:
+        tp = counts @ (_TRUTH & said)
+        wrong = counts @ (_TRUTH ^ said)  # false positives + false negatives
+        return np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(tp.shape), where=tp > 0)
+    return f1(_SAID_A) - f1(_SAID_B)
+
+
 def mcnemar_exact(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemarResult:
     """Exact McNemar test of "A and B are equally accurate" on paired predictions.
 

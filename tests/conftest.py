@@ -13,6 +13,7 @@ from tests.sweeps import Sweep, run_e2e_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SST2 = ROOT.parent / "shared" / "data" / "sst2"
+MRPC = ROOT.parent / "shared" / "data" / "mrpc"
 VOCAB = ROOT.parent / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,8 +1,9 @@
 """Turn rows of the training split into model inputs: one view per model, clean or noisy.
 
-Each model tokenizes the raw sentence itself (BERT and RoBERTa disagree on tokens); distillation
-happens on sequence-level logits, so the views only have to cover the same sentences. Clean views
-come from the token cache; a noisy view re-tokenizes the noised sentences of that batch.
+Each model tokenizes the raw sentence (or sentence pair, with its own separators and segment ids)
+itself (BERT and RoBERTa disagree on tokens); distillation happens on sequence-level logits, so the
+views only have to cover the same examples. Clean views come from the token cache; a noisy view
+re-tokenizes the noised texts of that batch (both sentences of a pair are noised).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from trainers.config import TrainConfig
 from trainers.data import Examples
-from trainers.noise import noisy_batch
-from trainers.tokens import Encoded, encode_cached, pad
+from trainers.models import Built
+from trainers.noise import noisy_batch, noisy_pair_batch
+from trainers.tokens import Encoded, encode
 
 MEGA_BATCH = 50  # batches per length-sorted group, as in Hugging Face's LengthGroupedSampler
 
@@ -46,18 +47,15 @@ class Batch:
 
 
 class TrainViews:
-    def __init__(self, train: Examples, student_tokenizer: PreTrainedTokenizerBase,
-                 teacher_tokenizers: Sequence[PreTrainedTokenizerBase], config: TrainConfig,
+    def __init__(self, train: Examples, student: Built, teachers: Sequence[Built], config: TrainConfig,
                  cache_dir: Path, device: torch.device) -> None:
         self.train = train
         self.config = config
         self.device = device
-        self.student_tokenizer = student_tokenizer
-        self.teacher_tokenizers = list(teacher_tokenizers)
-        self.student_ids = encode_cached(student_tokenizer, train.sentences,
-                                         config.data.max_length, cache_dir)
-        self.teacher_ids = [encode_cached(t, train.sentences, config.data.max_length, cache_dir)
-                            for t in self.teacher_tokenizers]
+        self.student = student
+        self.teachers = list(teachers)
+        self.student_ids = student.encode(train, config.data.max_length, cache_dir)
+        self.teacher_ids = [t.encode(train, config.data.max_length, cache_dir) for t in self.teachers]
         self.labels = torch.from_numpy(train.labels).to(device)
         self.lengths = np.diff(self.student_ids.offsets)
 
@@ -67,19 +65,24 @@ class TrainViews:
         cfg = self.config
         texts = None
         if noisy and cfg.noise_p > 0:
-            texts = noisy_batch([self.train.sentences[i] for i in rows], self.train.ids[rows],
-                                p=cfg.noise_p, seed=cfg.seed, epoch=epoch, token=cfg.noise_token)
-        student = self._view(self.student_tokenizer, self.student_ids, rows, texts)
+            first, ids = [self.train.sentences[i] for i in rows], self.train.ids[rows]
+            noise = {"p": cfg.noise_p, "seed": cfg.seed, "epoch": epoch, "token": cfg.noise_token}
+            if self.train.second is None:
+                texts = (noisy_batch(first, ids, **noise), None)
+            else:
+                texts = noisy_pair_batch(first, [self.train.second[i] for i in rows], ids, **noise)
+        student = self._view(self.student, self.student_ids, rows, texts)
         teachers = []
         if with_teachers:
             teacher_texts = texts if cfg.noise_teachers else None
-            teachers = [self._view(tok, ids, rows, teacher_texts)
-                        for tok, ids in zip(self.teacher_tokenizers, self.teacher_ids)]
+            teachers = [self._view(t, ids, rows, teacher_texts)
+                        for t, ids in zip(self.teachers, self.teacher_ids)]
         return Batch(rows, self.labels[torch.from_numpy(rows).to(self.device)], student, teachers)
 
-    def _view(self, tokenizer: PreTrainedTokenizerBase, ids: Encoded, rows: np.ndarray,
-              texts: list[str] | None) -> dict[str, torch.Tensor]:
+    def _view(self, model: Built, ids: Encoded, rows: np.ndarray,
+              texts: tuple[list[str], list[str] | None] | None) -> dict[str, torch.Tensor]:
+        pad_id = model.tokenizer.pad_token_id
         if texts is None:
-            return pad(ids.rows(rows), tokenizer.pad_token_id, self.device)
-        encoded = tokenizer(texts, truncation=True, max_length=self.config.data.max_length)
-        return pad([np.asarray(r) for r in encoded["input_ids"]], tokenizer.pad_token_id, self.device)
+            return ids.padded(rows, pad_id, self.device)
+        encoded = encode(model.tokenizer, texts[0], self.config.data.max_length, texts[1], model.segments)
+        return encoded.padded(range(len(rows)), pad_id, self.device)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from trainers.errors import UserError
+from trainers.tasks import task_error
 
 Method = Literal["finetune", "kd", "metadistil"]
 Size = Literal["tiny", "real"]
 SoftLoss = Literal["kl", "mse"]
 PkdLayers = Literal["skip", "last"]
 Schedule = Literal["linear", "constant"]
-TestSplit = Literal["heldout", "sst2-test"]
+TestSplit = Literal["heldout", "labeled", "sst2-test"]
 Precision = Literal["fp32", "tf32", "bf16"]
 METHODS: tuple[str, ...] = get_args(Method)
 SIZES: tuple[str, ...] = get_args(Size)
@@ -87,15 +88,18 @@ def unkeyed_at_default(config: Hyper) -> tuple[str, ...]:
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    """Where SST-2 comes from and how it is split (DESIGN.md: the original work's protocol).
+    """Which GLUE task, where it comes from and how it is split (DESIGN.md: the original work's protocol).
 
-    ``source`` is a folder with ``train.tsv``/``validation.tsv``/``test.tsv`` or ``"hub"`` for
-    ``nyu-mll/glue``/``sst2``. Train and quiz are drawn disjointly from GLUE train; validation is
+    ``task`` is a name of ``trainers.tasks.TASKS`` (SST-2 by default). ``source`` is a folder with
+    ``train.tsv``/``validation.tsv`` (or ``dev.tsv``)/``test.tsv`` or ``"hub"`` for
+    ``nyu-mll/glue``/``<task>``. Train and quiz are drawn disjointly from GLUE train; validation is
     GLUE dev; test is ``test_size`` further examples held out of GLUE train (``heldout``) or the
-    labeled sentence-level SST-2 test (``sst2-test``, needs a local ``test.tsv`` with labels).
+    task's labeled test (``labeled``; ``sst2-test``, its older name for SST-2's sentence-level test;
+    both need a local ``test.tsv`` with labels, as GLUE hides its test labels).
     """
 
     source: str
+    task: str = "sst2"
     train_size: int = 30_000
     quiz_size: int = 100
     test_size: int = 2_000
@@ -107,8 +111,12 @@ class DataConfig:
         for key in ("train_size", "quiz_size", "test_size"):
             value = getattr(self, key)
             _require(_integer(value) and value > 0, key, value, "must be a positive integer", "data.")
+        reason = task_error(self.task)
+        _require(reason is None, "task", self.task, reason or "", "data.")
         _require(self.test_split in TEST_SPLITS, "test_split", self.test_split,
                  f"use one of {', '.join(TEST_SPLITS)}", "data.")
+        _require(self.test_split != "sst2-test" or self.task == "sst2", "test_split", self.test_split,
+                 f"is SST-2's; use test_split: labeled for {self.task}'s labeled test", "data.")
         _require(_integer(self.max_length) and 8 <= self.max_length <= 512, "max_length",
                  self.max_length, "must be an integer in [8, 512]", "data.")
         _require(_integer(self.split_seed), "split_seed", self.split_seed, "must be an integer", "data.")

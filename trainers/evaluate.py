@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from trainers.tokens import Encoded, pad
+from trainers.tokens import Encoded
 
 
 def _length_batches(encoded: Encoded, batch_size: int) -> Iterator[np.ndarray]:
@@ -25,7 +25,7 @@ def logits_of(model: torch.nn.Module, encoded: Encoded, *, pad_id: int, batch_si
     model.eval()
     out = torch.empty(len(encoded), model.config.num_labels, device=device)
     for rows in _length_batches(encoded, batch_size):
-        inputs = pad(encoded.rows(rows), pad_id, device)
+        inputs = encoded.padded(rows, pad_id, device)
         out[torch.from_numpy(rows).to(device)] = model(**inputs).logits.float()
     model.train(was_training)
     return out

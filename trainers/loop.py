@@ -28,10 +28,11 @@ from trainers.evaluate import logits_of, predict
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
 from trainers.metadistil import MetaDistil
+from trainers.metrics import scores
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
 from trainers.objective import Objective
 from trainers.quiz import QuizChunk
-from trainers.tokens import Encoded, encode_cached, pad
+from trainers.tokens import Encoded
 from trainers.update import StudentUpdate, TeacherUpdate
 
 QUIZ_CHUNK = 25
@@ -65,7 +66,9 @@ class Trial:
         splits = load_splits(config.data)
         torch.manual_seed(config.seed)  # pretrained models' new heads and every dropout mask
         vocab = config.vocab_file or DEFAULT_VOCAB
-        common = {"train_texts": splits.train.sentences, "cache_dir": cache_dir, "vocab_file": vocab}
+        texts = splits.train.sentences + (splits.train.second or ())  # a BPE preset learns both sentences
+        common = {"train_texts": texts, "cache_dir": cache_dir, "vocab_file": vocab,
+                  "num_labels": splits.task.num_labels}
         student = build_model(config.student, config.size, seed=config.seed, **common)
         sources = config.teacher_dirs or config.teachers  # no checkpoint: a random teacher (tests)
         teachers = [build_model(src, config.size, seed=config.seed + 1 + i, **common)
@@ -96,8 +99,7 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
         teacher.eval()  # no dropout: t(φ) is a function of φ alone
         teacher.requires_grad_(meta)
 
-    views = TrainViews(trial.splits.train, trial.student.tokenizer,
-                       [t.tokenizer for t in trial.teachers], cfg, trial.cache_dir, device)
+    views = TrainViews(trial.splits.train, trial.student, trial.teachers, cfg, trial.cache_dir, device)
     shard_size = len(trial.splits.train) // world_size  # equal shards: every rank steps alike
     steps_per_epoch = math.ceil(shard_size / cfg.batch_size)
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -127,8 +129,8 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
             distil.steps, distil.meta_steps = state["distil_steps"], state["meta_steps"]
 
     student_tok = trial.student.tokenizer
-    validation = encode_cached(student_tok, trial.splits.validation.sentences, cfg.data.max_length,
-                               trial.cache_dir)
+    validation = trial.student.encode(trial.splits.validation, cfg.data.max_length, trial.cache_dir)
+    task_metrics = trial.splits.task.metrics
     for epoch in range(start_epoch, cfg.epochs + 1):
         distilling = distil is not None and epoch > cfg.warmup_epochs
         step = distil if distilling else finetune
@@ -154,8 +156,8 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
                                  batch_size=cfg.eval_batch_size, device=device)
         student.train()
         metrics = {key: sums[key] / counts[key] for key in sums}
-        metrics.update(val_accuracy=float((predictions == trial.splits.validation.labels).mean()),
-                       epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
+        metrics.update(scores(task_metrics, predictions, trial.splits.validation.labels, "val"))
+        metrics.update(epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
         history.append(metrics)
         state = {"epoch": epoch, "history": history,
                  "distil_steps": distil.steps if isinstance(distil, MetaDistil) else 0,
@@ -165,10 +167,10 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
                                  rng=rng.get_state(), state=state)
         report(epoch, metrics, folder)
 
-    test = encode_cached(student_tok, trial.splits.test.sentences, cfg.data.max_length, trial.cache_dir)
+    test = trial.student.encode(trial.splits.test, cfg.data.max_length, trial.cache_dir)
     predictions, prob_positive = predict(student, test, pad_id=student_tok.pad_token_id,
                                          batch_size=cfg.eval_batch_size, device=device)
-    final = {"test_accuracy": float((predictions == trial.splits.test.labels).mean()),
+    final = {**scores(task_metrics, predictions, trial.splits.test.labels, "test"),
              "student_params": count_parameters(student),
              "teacher_params": max((count_parameters(t) for t in teachers), default=0)}
     return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
@@ -212,7 +214,7 @@ def _distil_step(trial: Trial, update: StudentUpdate,
                                       cfg.teacher_weights))
         return KD(trial.student.model, update, signal, objective)
     quiz = trial.splits.quiz
-    encoded = encode_cached(trial.student.tokenizer, quiz.sentences, cfg.data.max_length, trial.cache_dir)
+    encoded = trial.student.encode(quiz, cfg.data.max_length, trial.cache_dir)
     size = cfg.quiz_batch_size or len(quiz)
     # On a CPU, padding is time: short chunks. A GPU is idle at this size: one chunk, fewer launches.
     chunk = QUIZ_CHUNK if trial.device.type == "cpu" else size
@@ -229,7 +231,7 @@ def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: 
     """One quiz batch as length-sorted chunks of at most ``chunk`` examples: the same loss, a
     fraction of the padding (and so of the time and memory) of one batch padded to its longest."""
     rows = rows[np.argsort(np.diff(encoded.offsets)[rows], kind="stable")]
-    return [(pad(encoded.rows(part), pad_id, device), torch.from_numpy(labels[part]).to(device))
+    return [(encoded.padded(part, pad_id, device), torch.from_numpy(labels[part]).to(device))
             for part in np.array_split(rows, math.ceil(len(rows) / chunk))]
 
 
@@ -237,8 +239,7 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     """A frozen teacher's logits on the clean training split, cached on disk for a checkpointed
     teacher (keyed by its weights file, tokenizer, split, length and precision), in memory otherwise."""
     cfg, teacher = trial.config, trial.teachers[index]
-    encoded = encode_cached(teacher.tokenizer, trial.splits.train.sentences, cfg.data.max_length,
-                            trial.cache_dir)
+    encoded = teacher.encode(trial.splits.train, cfg.data.max_length, trial.cache_dir)
 
     def compute() -> torch.Tensor:
         return logits_of(teacher.model, encoded, pad_id=teacher.tokenizer.pad_token_id,

@@ -31,7 +31,9 @@ from transformers import (
 )
 
 from trainers.atomic import staged
+from trainers.data import Examples
 from trainers.model_refs import HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers, resolve_one
+from trainers.tokens import Encoded, encode_cached, has_segments
 
 NUM_LABELS = 2
 DEFAULT_VOCAB = (Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab"
@@ -62,22 +64,22 @@ def keep_layers(model: PreTrainedModel, layers: int | tuple[int, ...], name: str
     return keep
 
 
-def preset_config(name: str, vocab_size: int) -> PretrainedConfig:
+def preset_config(name: str, vocab_size: int, num_labels: int = NUM_LABELS) -> PretrainedConfig:
     """Tiny configs of the four architectures (the real ones are in :func:`reference_config`)."""
     if name == "bert":
         return BertConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=4,
-                          num_attention_heads=2, intermediate_size=512, num_labels=NUM_LABELS)
+                          num_attention_heads=2, intermediate_size=512, num_labels=num_labels)
     if name == "roberta":
         return RobertaConfig(vocab_size=vocab_size, hidden_size=128, num_hidden_layers=4,
                              num_attention_heads=2, intermediate_size=512, max_position_embeddings=514,
                              type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                             num_labels=NUM_LABELS)
+                             num_labels=num_labels)
     if name == "distilbert":
         return DistilBertConfig(vocab_size=vocab_size, dim=128, n_layers=2, n_heads=2, hidden_dim=512,
-                                num_labels=NUM_LABELS)
+                                num_labels=num_labels)
     if name == "tinybert":
         return BertConfig(vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2,
-                          num_attention_heads=2, intermediate_size=256, num_labels=NUM_LABELS)
+                          num_attention_heads=2, intermediate_size=256, num_labels=num_labels)
     raise ModelError(f"model {name!r} has no tiny preset; use one of {', '.join(HUB_IDS)}, "
                      "or size: real with a hub id or a local directory")
 
@@ -172,10 +174,24 @@ class Built:
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
 
+    @property
+    def segments(self) -> bool:
+        """Whether a sentence pair's segment ids go into this model (``tokens.has_segments``)."""
+        return has_segments(self.model)
+
+    def encode(self, examples: Examples, max_length: int, cache_dir: Path) -> Encoded:
+        """The cached token ids of ``examples`` (sentences or pairs) for this model."""
+        return encode_cached(self.tokenizer, examples.sentences, max_length, cache_dir,
+                             examples.second, self.segments)
+
 
 def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: Path,
-                vocab_file: str | Path = DEFAULT_VOCAB, seed: int = 0) -> Built:
+                vocab_file: str | Path = DEFAULT_VOCAB, seed: int = 0, num_labels: int | None = None
+                ) -> Built:
     """Build (tiny) or load (pretrained) a sequence classifier and its tokenizer.
+
+    ``num_labels``: the task's (``trainers.tasks``); ``None`` keeps a checkpoint's own head and
+    gives a new head (a preset, a bare encoder) ``NUM_LABELS``, SST-2's two.
 
     ``name`` is a resolved source (``model_refs.resolve``): a local directory (stage-1 checkpoints
     load this way too), a hub id, or a preset name, with an optional ``@layers`` suffix. Weights load
@@ -186,35 +202,36 @@ def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: 
     if base in PACKAGED:  # a registry name not resolved by a driver (tests, benchmarks)
         base = resolve_one(base, size, Path.cwd())[0]
     if Path(base).is_dir():
-        built = _load_pretrained(base, local_only=True)
+        built = _load_pretrained(base, local_only=True, num_labels=num_labels)
     elif size == "real" or base not in PRESETS:
-        built = _load_pretrained(HUB_IDS.get(base, base), local_only=False)
+        built = _load_pretrained(HUB_IDS.get(base, base), local_only=False, num_labels=num_labels)
     else:
-        built = _preset(base, train_texts, cache_dir, vocab_file, seed)
+        built = _preset(base, train_texts, cache_dir, vocab_file, seed, num_labels or NUM_LABELS)
     if ref.layers is not None:
         keep_layers(built.model, ref.layers, name)
     return built
 
 
 def _preset(name: str, train_texts: Sequence[str], cache_dir: Path, vocab_file: str | Path,
-            seed: int) -> Built:
+            seed: int, num_labels: int) -> Built:
     if name == "roberta":
         tokenizer = bpe_tokenizer(train_texts, cache_dir)
         vocab_size = ROBERTA_VOCAB_ROWS
     else:
         tokenizer = bert_tokenizer(vocab_file)
         vocab_size = tokenizer.vocab_size
-    config = preset_config(name, vocab_size)
+    config = preset_config(name, vocab_size, num_labels)
     torch.manual_seed(seed)  # the random init is part of the trial's seed
     model = AutoModelForSequenceClassification.from_config(config)
     return Built(model, tokenizer)
 
 
-def _load_pretrained(name_or_dir: str, *, local_only: bool) -> Built:
+def _load_pretrained(name_or_dir: str, *, local_only: bool, num_labels: int | None) -> Built:
+    head = {} if num_labels is None else {"num_labels": num_labels}
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_dir, local_files_only=local_only)
         model = AutoModelForSequenceClassification.from_pretrained(
-            name_or_dir, num_labels=NUM_LABELS, use_safetensors=True, local_files_only=local_only)
+            name_or_dir, use_safetensors=True, local_files_only=local_only, **head)
     except (OSError, ValueError) as error:
         where = "directory" if local_only else "hub model"
         raise ModelError(f"cannot load {where} {name_or_dir!r} ({str(error).splitlines()[0][:120]}); "

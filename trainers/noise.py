@@ -3,6 +3,9 @@
 As in the original work, ``add_noise("This is a sentence.", p=0.2, ...)`` may give
 ``"This is a noise_word."``: words are whitespace-separated tokens. Draws come from a generator
 seeded by ``(seed, epoch, example_id)``, so a trial is reproducible and each epoch sees new noise.
+A sentence pair is noised in both sentences, each word with probability ``p``, from the example's
+one generator (first sentence's draws, then the second's): the first sentence gets exactly the
+noise it would get alone.
 """
 
 from __future__ import annotations
@@ -28,3 +31,17 @@ def noisy_batch(sentences: Sequence[str], example_ids: Sequence[int], *, p: floa
         return list(sentences)
     return [add_noise(s, p, np.random.default_rng([seed, epoch, int(i)]), token)
             for s, i in zip(sentences, example_ids)]
+
+
+def noisy_pair_batch(sentences: Sequence[str], second: Sequence[str], example_ids: Sequence[int], *,
+                     p: float, seed: int, epoch: int, token: str = "noise_word"
+                     ) -> tuple[list[str], list[str]]:
+    """The noisy view of a batch of pairs: both sentences of example ``i`` noised, reproducibly."""
+    if p <= 0:
+        return list(sentences), list(second)
+    firsts, seconds = [], []
+    for a, b, i in zip(sentences, second, example_ids):
+        rng = np.random.default_rng([seed, epoch, int(i)])
+        firsts.append(add_noise(a, p, rng, token))
+        seconds.append(add_noise(b, p, rng, token))
+    return firsts, seconds

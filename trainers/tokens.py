@@ -1,5 +1,11 @@
 """Tokenization, cached on disk per (tokenizer, texts, max length), and padding into batches.
 
+A pair task's example is tokenized as one sequence, ``tokenizer(first, second)``: each model's own
+separators (BERT ``[CLS] a [SEP] b [SEP]``, RoBERTa ``<s> a </s></s> b </s>``), truncated longest
+sentence first, and segment ids (``token_type_ids``) where the architecture has them (BERT's
+two-row token-type embedding; RoBERTa's one row and DistilBERT's none take no segment ids). A
+single-sentence task gets no segment ids (BERT's default, all 0, is the same).
+
 A sweep runs many trials over the same split with the same few tokenizers; each trial loads the
 token ids from the cache instead of re-tokenizing 30,000 sentences. Ids are stored ragged (one flat
 array plus offsets) and padded per batch to the batch's longest sentence, which on SST-2's short
@@ -15,17 +21,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from trainers.atomic import staged
 
 
 @dataclass(frozen=True)
 class Encoded:
-    """Ragged token ids: example ``i`` is ``flat[offsets[i]:offsets[i + 1]]``."""
+    """Ragged token ids: example ``i`` is ``flat[offsets[i]:offsets[i + 1]]``; ``types`` its
+    segment ids, laid out alike (``None``: the model takes none)."""
 
     flat: np.ndarray
     offsets: np.ndarray
+    types: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -33,44 +41,82 @@ class Encoded:
     def rows(self, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
         return [self.flat[self.offsets[i]:self.offsets[i + 1]] for i in indices]
 
+    def padded(self, indices: Sequence[int] | np.ndarray, pad_id: int,
+               device: torch.device) -> dict[str, torch.Tensor]:
+        """The model inputs of ``indices``, right-padded (:func:`pad`), segment ids included."""
+        types = None if self.types is None else [self.types[self.offsets[i]:self.offsets[i + 1]]
+                                                 for i in indices]
+        return pad(self.rows(indices), pad_id, device, types)
+
+
+def has_segments(model: PreTrainedModel) -> bool:
+    """Whether the architecture embeds segment ids (BERT: 2 token types; RoBERTa: 1; DistilBERT: none)."""
+    return getattr(model.config, "type_vocab_size", 0) > 1
+
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> Encoded:
-    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+def _flatten(rows: Sequence[Sequence[int]], offsets: np.ndarray) -> np.ndarray:
+    return np.fromiter((t for row in rows for t in row), dtype=np.int32, count=int(offsets[-1]))
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
+           second: Sequence[str] | None = None, segments: bool = False) -> Encoded:
+    """Token ids of ``texts``, or of the pairs (``texts[i]``, ``second[i]``); segment ids only for
+    pairs into a model that has them (``segments``, :func:`has_segments`)."""
+    pairs = None if second is None else list(second)
+    encoded = tokenizer(list(texts), pairs, truncation=True, max_length=max_length,
+                        return_token_type_ids=pairs is not None and segments)
+    ids = encoded["input_ids"]
     lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.fromiter((t for row in ids for t in row), dtype=np.int32, count=int(offsets[-1]))
-    return Encoded(flat, offsets)
+    types = _flatten(encoded["token_type_ids"], offsets) if "token_type_ids" in encoded else None
+    return Encoded(_flatten(ids, offsets), offsets, types)
 
 
 def encode_cached(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int,
-                  cache_dir: Path) -> Encoded:
-    """:func:`encode`, memoised in ``cache_dir`` (an ``.npz`` per tokenizer × texts × length)."""
+                  cache_dir: Path, second: Sequence[str] | None = None, segments: bool = False
+                  ) -> Encoded:
+    """:func:`encode`, memoised in ``cache_dir`` (an ``.npz`` per tokenizer × texts × length; a
+    pair's second sentences and whether it has segment ids join the key only for pairs, so a
+    single-sentence file keeps its name)."""
     key = hashlib.sha256()
     key.update(tokenizer_fingerprint(tokenizer).encode())
     key.update(str(max_length).encode())
     key.update("\n".join(texts).encode())
+    if second is not None:
+        key.update(f"\0pair:{segments}\0".encode())
+        key.update("\n".join(second).encode())
     path = cache_dir / f"tokens-{key.hexdigest()[:20]}.npz"
     if path.is_file():
         with np.load(path) as stored:
-            return Encoded(stored["flat"], stored["offsets"])
-    encoded = encode(tokenizer, texts, max_length)
+            return Encoded(stored["flat"], stored["offsets"], stored["types"] if "types" in stored else None)
+    encoded = encode(tokenizer, texts, max_length, second, segments)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"flat": encoded.flat, "offsets": encoded.offsets}
+    arrays.update({} if encoded.types is None else {"types": encoded.types})
     with staged(path) as staging:  # concurrent trials never read a half-written cache file
-        np.savez(staging, flat=encoded.flat, offsets=encoded.offsets)
+        np.savez(staging, **arrays)
     return encoded
 
 
-def pad(rows: Sequence[np.ndarray], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest row: ``input_ids`` and ``attention_mask`` on ``device``."""
+def pad(rows: Sequence[np.ndarray], pad_id: int, device: torch.device,
+        types: Sequence[np.ndarray] | None = None) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest row: ``input_ids`` and ``attention_mask`` on ``device``, and
+    ``token_type_ids`` (padded with 0) when ``types`` are given."""
     width = max(len(row) for row in rows)
     ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, row in enumerate(rows):
         ids[i, :len(row)] = row
         mask[i, :len(row)] = 1
-    return {"input_ids": torch.from_numpy(ids).to(device),
-            "attention_mask": torch.from_numpy(mask).to(device)}
+    inputs = {"input_ids": torch.from_numpy(ids).to(device),
+              "attention_mask": torch.from_numpy(mask).to(device)}
+    if types is not None:
+        segment = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(types):
+            segment[i, :len(row)] = row
+        inputs["token_type_ids"] = torch.from_numpy(segment).to(device)
+    return inputs

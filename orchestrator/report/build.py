@@ -6,6 +6,8 @@ the paired tests, and write every file into the output folder (``results/<sweep>
   under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
 - ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
+- ``task_metrics.md``/``.csv`` for a task that GLUE scores by more than accuracy (MRPC: F1 first),
+  also in the README (:mod:`orchestrator.report.task_metrics`);
 - in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
   re-run the best over more seeds (``best_space.yaml``); the tables show each configuration's best
   sample (:mod:`orchestrator.report.search`);
@@ -42,8 +44,10 @@ from orchestrator.report.tables import (
     table1,
     table2,
     table3,
+    task_title,
     teacher_basis,
 )
+from orchestrator.report.task_metrics import write_task_metrics
 
 
 @dataclass(frozen=True)
@@ -75,13 +79,15 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions)
         by_recipe = recipe_comparisons(groups, names, predictions)
+        unique_rows = _unique_rows_with_runs(tables, cells, names)
+        task_md = write_task_metrics([row for row, _ in unique_rows], predictions, out_dir, files)
     search_notes = [search_note(ranking)] if data.is_search else []
-    latex_notes = table_notes(data.is_paper, False, names, basis) + search_notes  # no Runs column
+    task = task_title(groups)
+    latex_notes = table_notes(data.is_paper, False, names, basis, task) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
     files.append(write_csv(runs_frame(tables, names), out_dir / "runs.csv"))
-    unique_rows = _unique_rows_with_runs(tables, cells, names)
     plots = {"accuracy_vs_params": out_dir / "plots" / "accuracy_vs_params.png",
              "val_accuracy": out_dir / "plots" / "val_accuracy_per_epoch.png"}
     plot_accuracy_vs_params(unique_rows, plots["accuracy_vs_params"])
@@ -95,8 +101,9 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     warnings += list(best.missing) if best else []
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
-                                  table_notes(data.is_paper, True, names, basis) + search_notes,
-                                  warnings, recipes_md, search_md),
+                                  table_notes(data.is_paper, True, names, basis, task) + search_notes,
+                                  warnings, recipes_md, search_md)
+                      + (f"\n## The task's metrics\n\n{task_md}" if task_md else ""),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

@@ -93,6 +93,9 @@ class TrialRun:
     searched: tuple[tuple[str, Any], ...] = ()
     last: tuple[tuple[str, float], ...] = ()
     stopped_at_epoch: int | None = None
+    # Every final ``test_<metric>`` of the run's task (SST-2: accuracy; MRPC: f1 and accuracy), as logged.
+    tested: tuple[tuple[str, float], ...] = ()
+    task: str = "sst2"  # runs logged before tasks have no ``task`` tag: they are SST-2's
 
     def last_value(self, metric: str) -> float | None:
         return dict(self.last).get(metric)
@@ -224,7 +227,9 @@ def _trial_run(run: Run) -> TrialRun:
                     sample=int(tags["sample"]) if tags.get("sample") else None,
                     searched=_searched(tags.get("searched") or "{}"),
                     last=tuple((m, metrics[m]) for m in EPOCH_METRICS if m in metrics),
-                    stopped_at_epoch=stopped_at)
+                    stopped_at_epoch=stopped_at, task=tags.get("task") or "sst2",
+                    tested=tuple(sorted((m.removeprefix("test_"), v) for m, v in metrics.items()
+                                        if m.startswith("test_"))))
 
 
 def _searched(text: str) -> tuple[tuple[str, Any], ...]:

@@ -176,10 +176,11 @@ def recipe_note(names: SweepNames) -> str:
     return f"Recipes: the runs used the {listed} training recipes; each label ends with its own."
 
 
-def table_notes(paper: bool, runs_column: bool, names: SweepNames, basis: TeacherBasis) -> list[str]:
+def table_notes(paper: bool, runs_column: bool, names: SweepNames, basis: TeacherBasis,
+                task: str = "SST-2") -> list[str]:
     """Footnotes of Tables 1–3; the LaTeX tables have no Runs column, so no note on it."""
     notes = [
-        "Accuracy: SST-2 test accuracy in %, mean ± sample standard deviation over seeds "
+        f"Accuracy: {task} test accuracy in %, mean ± sample standard deviation over seeds "
         "(n seeds).",
         "95 % interval: Student t interval for the mean over seeds; † one seed: Wilson interval "
         "over that run's test examples instead.",

@@ -33,6 +33,7 @@ from orchestrator.report.reader import (
     SweepData,
     TrialRun,
 )
+from trainers.tasks import TASKS
 
 if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictions
     import pandas as pd
@@ -174,8 +175,14 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
     sections = tuple(Section(title, tuple(Row(full_label(k, names), k, groups.get(k, ()))
                                           for k in sorted(keys)))
                      for title, keys in layout if keys)
-    return Table("table1", 1, "SST-2 test accuracy of teachers, fine-tuned students, KD and "
-                 "MetaDistil", sections, "no runs in this sweep")
+    return Table("table1", 1, f"{task_title(groups)} test accuracy of teachers, fine-tuned students, "
+                 "KD and MetaDistil", sections, "no runs in this sweep")
+
+
+def task_title(groups: dict[GroupKey, tuple[TrialRun, ...]]) -> str:
+    """The sweep's task as papers write it (every trial of a sweep shares its data): SST-2, MRPC."""
+    name = next((run.task for runs in groups.values() for run in runs), "sst2")
+    return TASKS[name].title if name in TASKS else name
 
 
 def variant_table(number: int, title: str, groups: dict[GroupKey, tuple[TrialRun, ...]],

@@ -92,7 +92,7 @@ GRIDS = [ROOT / "search_spaces" / f"{name}.yaml" for name in ("smoke", "cpu", "p
 def test_every_shipped_space_plans():
     shipped = sorted((ROOT / "search_spaces").glob("*.yaml"))
     assert {p.name for p in shipped} == {"smoke.yaml", "cpu.yaml", "paper.yaml", "recipes_compare.yaml",
-                                         "search.yaml"}
+                                         "search.yaml", "mrpc.yaml"}
     for space in shipped:
         assert _plan(parse_spec(yaml.safe_load(space.read_text()), str(space))).trials
 
@@ -176,3 +176,12 @@ def test_the_cheaper_variant_is_named_as_such():
     names = {t.name: t.tags["meta_every"] for t in plan.stages[2]}
     assert names == {"distilbert_from_bert__kd__seed0": "1",
                      "distilbert_from_bert__metadistil__every4__seed0": "4"}
+
+
+def test_a_task_other_than_sst2_tags_its_trials_and_sst2_adds_no_tag():
+    mrpc = ROOT / "search_spaces" / "mrpc.yaml"
+    plan = _plan(parse_spec(yaml.safe_load(mrpc.read_text()), str(mrpc)))
+    assert {t.tags["task"] for t in plan.trials} == {"mrpc"}
+    smoke = ROOT / "search_spaces" / "smoke.yaml"
+    sst2 = _plan(parse_spec(yaml.safe_load(smoke.read_text()), str(smoke)))
+    assert all("task" not in t.tags for t in sst2.trials)

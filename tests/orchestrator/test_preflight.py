@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from orchestrator import sweep
-from tests.conftest import SST2
+from tests.conftest import MRPC, SST2
 from tests.servers import free_ports
 
 GOOD = {
@@ -162,6 +162,15 @@ CASES = [
     ("data folder missing", _with("data", {"source": "/nonexistent/sst2"}),
      "data folder /nonexistent/sst2 not found"),
     ("top level is a list", [1, 2], "expected a mapping of keys"),
+    ("unknown task", _with("data.task", "imdb"),
+     "data.task = 'imdb': unknown task; use one of sst2, mrpc, cola, qqp, qnli, rte, wnli, mnli"),
+    ("regression task", _with("data.task", "stsb"),
+     "data.task = 'stsb': stsb is a regression task (Pearson/Spearman of a score); only classification"),
+    ("folder of another task", _with("data.task", "mrpc"),
+     "train.tsv:1: header ['sentence', 'label'] does not hold task mrpc's columns (sentence1<TAB>"
+     "sentence2<TAB>label or #1 String<TAB>#2 String<TAB>Quality); set data.task to this folder's task"),
+    ("SST-2's test split on another task", _with("data", {"task": "mrpc", "test_split": "sst2-test"}),
+     "data.test_split = 'sst2-test': is SST-2's; use test_split: labeled for mrpc's labeled test"),
 ]
 
 
@@ -208,7 +217,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
 def test_missing_space_file_lists_the_shipped_ones(tmp_path, capsys):
     code = sweep.main(["--space", str(tmp_path / "nope.yaml"), "--dry-run"])
     err = capsys.readouterr().err
-    shipped = "cpu.yaml, paper.yaml, recipes_compare.yaml, search.yaml, smoke.yaml"
+    shipped = "cpu.yaml, mrpc.yaml, paper.yaml, recipes_compare.yaml, search.yaml, smoke.yaml"
     assert code == 2 and f"search space not found (shipped: {shipped})" in err
 
 
@@ -220,6 +229,20 @@ def test_malformed_tsv_names_file_and_line(tmp_path, capsys):
         handle.write("a broken row\t7\n")
     code, err = _run(tmp_path, _with("data.source", str(folder)), capsys=capsys)
     assert code == 2 and "validation.tsv:874: label '7' is not 0 or 1" in err
+
+
+def test_label_outside_the_tasks_range_names_file_and_line(tmp_path, capsys):
+    folder = tmp_path / "mrpc"
+    shutil.copytree(MRPC, folder, ignore=shutil.ignore_patterns("raw"))
+    (folder / "dev.tsv").chmod(0o644)
+    with (folder / "dev.tsv").open("a") as handle:
+        handle.write("2\t1\t2\tOne sentence .\tAnother sentence .\n")
+    data = {"source": str(folder), "task": "mrpc", "test_split": "labeled", "train_size": 200,
+            "quiz_size": 20}
+    code, err = _run(tmp_path, _with("data", data), capsys=capsys)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "dev.tsv:410: label '2' is not 0 or 1 (task mrpc has 2 labels)" in err, err
+    assert not (tmp_path / "store").exists()
 
 
 def test_unreachable_tracking_server_is_found_before_ray_starts(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from orchestrator import stats
@@ -125,3 +126,21 @@ def test_mcnemar_60_to_40() -> None:
 
 def test_mcnemar_without_discordant_pairs() -> None:
     assert stats.mcnemar_exact([True, False], [True, False]) == stats.McNemarResult(0, 0, 1.0)
+
+
+def test_paired_bootstrap_f1_difference_interval_and_identity():
+    from sklearn.metrics import f1_score
+
+    from orchestrator.stats import paired_bootstrap_f1
+
+    generator = np.random.default_rng(3)
+    labels = generator.integers(0, 2, 400)
+    a = np.where(generator.random(400) < 0.85, labels, 1 - labels)
+    b = np.where(generator.random(400) < 0.65, labels, 1 - labels)
+    result = paired_bootstrap_f1(labels, a, b, n_resamples=4_000)
+    assert result.diff == pytest.approx(f1_score(labels, a) - f1_score(labels, b))
+    assert result.ci_low < result.diff < result.ci_high and result.ci_low > 0 and result.p_value < 0.01
+    same = paired_bootstrap_f1(labels, a, a, n_resamples=500)
+    assert (same.diff, same.ci_low, same.ci_high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert paired_bootstrap_f1(labels, a, b, n_resamples=500, seed=1) == \
+        paired_bootstrap_f1(labels, a, b, n_resamples=500, seed=1)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import SST2
+from tests.conftest import MRPC, SST2
 from trainers.config import DataConfig
 from trainers.data import DataError, load_splits
 
@@ -81,3 +81,59 @@ def test_missing_folder_and_missing_file(tmp_path):
 def test_sizes_larger_than_the_data():
     with pytest.raises(DataError, match="exceeds the 66978 distinct GLUE train sentences"):
         load_splits(DataConfig(source=str(SST2), train_size=66_000))
+
+
+def test_mrpc_pairs_split_disjointly_with_its_labeled_test():
+    """GLUE MRPC from its original files: every row read (its text holds '"'), pairs kept together,
+    the labeled MSR test used, train and quiz disjoint pairs, seeded."""
+    config = DataConfig(source=str(MRPC), task="mrpc", test_split="labeled", train_size=3_000,
+                        quiz_size=100)
+    splits = load_splits(config)
+    assert splits.task.name == "mrpc" and splits.task.pair
+    assert splits.sizes() == {"train": 3_000, "quiz": 100, "validation": 408, "test": 1_725}
+    assert splits.validation.labels.sum() == 279 and splits.test.labels.sum() == 1_147
+    assert len(splits.train.second) == 3_000 and len(splits.quiz.second) == 100
+    assert not set(splits.train.texts()) & set(splits.quiz.texts())
+    assert any('"' in s for s in splits.train.sentences + splits.train.second)
+    assert load_splits(config).train.texts() == splits.train.texts()
+    other = load_splits(DataConfig(source=str(MRPC), task="mrpc", test_split="labeled",
+                                   train_size=3_000, quiz_size=100, split_seed=1))
+    assert other.train.texts() != splits.train.texts() and other.fingerprint != splits.fingerprint
+
+
+def test_mrpc_heldout_test_and_every_train_row_read():
+    splits = load_splits(DataConfig(source=str(MRPC), task="mrpc", train_size=3_000, quiz_size=100,
+                                    test_size=568))
+    assert splits.sizes()["test"] == 568  # 3,668 rows, all distinct pairs, none lost to quoting
+    with pytest.raises(DataError, match="exceeds the 3668 distinct GLUE train pairs"):
+        load_splits(DataConfig(source=str(MRPC), task="mrpc", train_size=3_000, quiz_size=100,
+                               test_size=569))
+
+
+def test_sst2_labeled_is_the_sentence_test_under_one_key():
+    old = load_splits(DataConfig(source=str(SST2), test_split="sst2-test", train_size=1000))
+    new = load_splits(DataConfig(source=str(SST2), test_split="labeled", train_size=1000))
+    assert new.fingerprint == old.fingerprint and new.test.sentences == old.test.sentences
+
+
+def test_a_hub_task_reads_its_own_columns_and_splits(monkeypatch):
+    """Without network here: ``datasets.load_dataset`` stands in with GLUE's column layout (MNLI:
+    premise/hypothesis, validation_matched, test labels hidden as -1)."""
+    import datasets
+
+    def split(n: int, hidden: bool = False, start: int = 0) -> dict:
+        return {"premise": [f"premise {start + i} " for i in range(n)],
+                "hypothesis": [f"hypothesis {start + i}" for i in range(n)],
+                "label": [-1 if hidden else i % 3 for i in range(n)], "idx": list(range(n))}
+
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args: asked.append(args) or {
+        "train": split(50), "validation_matched": split(9, start=100),
+        "test_matched": split(7, hidden=True, start=200)})
+    splits = load_splits(DataConfig(source="hub", task="mnli", train_size=30, quiz_size=5, test_size=10))
+    assert asked == [("nyu-mll/glue", "mnli")]
+    assert splits.sizes() == {"train": 30, "quiz": 5, "validation": 9, "test": 10}
+    assert splits.train.sentences[0].startswith("premise") and splits.train.second[0].startswith("hypothesis")
+    assert set(splits.train.labels.tolist()) <= {0, 1, 2} and splits.task.num_labels == 3
+    with pytest.raises(DataError, match="needs a labeled test set"):
+        load_splits(DataConfig(source="hub", task="mnli", test_split="labeled", train_size=30, quiz_size=5))

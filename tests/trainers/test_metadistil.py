@@ -212,10 +212,38 @@ def pretrained_setup(tmp_path_factory):
     return student, [teacher], batch, quiz
 
 
-def test_meta_gradient_is_exact_on_the_pretrained_checkpoint(pretrained_setup):
+@pytest.fixture(scope="module")
+def pretrained_pair_setup(tmp_path_factory):
+    """The same checkpoint on real MRPC sentence pairs, through the project's own pair encoding
+    (``[CLS] a [SEP] b [SEP]`` with segment ids 0/1, ``Built.encode``)."""
+    from tests.conftest import MRPC
+    from trainers.data import read_tsv
+    from trainers.model_refs import packaged_dir
+    from trainers.models import build_model
+    from trainers.tasks import TASKS
+
+    folder, cache = packaged_dir("minilm"), tmp_path_factory.mktemp("pretrained-pairs")
+    built = [build_model(source, "tiny", train_texts=(), cache_dir=cache)
+             for source in (f"{folder}@2", str(folder))]
+    for b in built:
+        b.model.set_attn_implementation("eager")
+        b.model.double().to(DEVICE).eval()
+    student, teacher = (b.model for b in built)
+    encoded = built[0].encode(read_tsv(MRPC / "train.tsv", TASKS["mrpc"]).take(np.arange(11)), 24, cache)
+    pad_id = built[0].tokenizer.pad_token_id
+    x = encoded.padded(np.arange(6), pad_id, DEVICE)
+    assert set(x["token_type_ids"].unique().tolist()) == {0, 1}
+    batch = Batch(np.arange(6), torch.tensor([1, 0, 1, 0, 1, 1], device=DEVICE), x, [x])
+    quiz = (encoded.padded(np.arange(6, 11), pad_id, DEVICE), torch.tensor([1, 0, 1, 1, 0], device=DEVICE))
+    return student, [teacher], batch, quiz
+
+
+@pytest.mark.parametrize("setup_name", ["pretrained_setup", "pretrained_pair_setup"])
+def test_meta_gradient_is_exact_on_the_pretrained_checkpoint(request, setup_name):
     """The same check as on random init, on real weights: MetaDistil's forward-mode meta-gradient
-    against the create_graph reference, for all 22.7 M teacher parameters."""
-    student, teachers, batch, quiz = pretrained_setup
+    against the create_graph reference, for all 22.7 M teacher parameters; on single sentences
+    and on sentence pairs (segment ids in the student's, the teacher's and the quiz's inputs)."""
+    student, teachers, batch, quiz = request.getfixturevalue(setup_name)
     ours = _meta_gradients(student, teachers, batch, quiz)
     teachers[0].zero_grad(set_to_none=True)
     _quiz_after_pilot(student, teachers, batch, quiz).backward()

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import SST2
 from trainers.data import read_tsv
-from trainers.noise import add_noise, noisy_batch
+from trainers.noise import add_noise, noisy_batch, noisy_pair_batch
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +48,12 @@ def test_the_paper_example_and_custom_token():
     rng = np.random.default_rng(0)
     out = add_noise("This is a sentence.", 0.5, rng, token="<noise>")
     assert len(out.split()) == 4 and set(out.split()) <= {"This", "is", "a", "sentence.", "<noise>"}
+
+
+def test_a_pair_is_noised_in_both_sentences_and_its_first_as_alone(sentences):
+    firsts, seconds = sentences[:200], sentences[200:400]
+    a, b = noisy_pair_batch(firsts, seconds, range(200), p=0.3, seed=5, epoch=1)
+    assert a == noisy_batch(firsts, range(200), p=0.3, seed=5, epoch=1)
+    assert sum(s.split().count("noise_word") for s in b) > 0 and b != seconds
+    assert (a, b) == noisy_pair_batch(firsts, seconds, range(200), p=0.3, seed=5, epoch=1)
+    assert noisy_pair_batch(firsts, seconds, range(200), p=0.0, seed=5, epoch=1) == (firsts, seconds)
