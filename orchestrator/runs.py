@@ -22,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial
 from orchestrator.stopped import Stop
-from orchestrator.tracking import SWEEP_RUN_KIND
+from orchestrator.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SWEEP_RUN_KIND
 from trainers.artifacts import RESULT_FILE
 from trainers.layout import StorageLayout
 from trainers.run_log import log_results, logged_epochs
@@ -46,13 +46,18 @@ def check_resumable(uri: str, sweep: str) -> None:
 
 
 def ensure_experiment(client: MlflowClient, sweep: str, artifact_root: Path | None) -> str:
+    """The sweep's experiment, marked as model training (also one made before the mark existed),
+    so that MLflow's UI opens it on its runs."""
     experiment = client.get_experiment_by_name(sweep)
-    if experiment is not None:
+    if experiment is None:
+        location = (artifact_root / sweep).resolve().as_uri() if artifact_root else None
+        experiment_id = client.create_experiment(sweep, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
         if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    location = (artifact_root / sweep).resolve().as_uri() if artifact_root else None
-    return client.create_experiment(sweep, artifact_location=location)
+            client.restore_experiment(experiment_id)
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment_id
 
 
 def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags: dict[str, str]) -> str:

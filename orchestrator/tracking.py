@@ -30,11 +30,17 @@ from collections.abc import Sequence
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
 
 __all__ = ["CONFIG_ARTIFACT", "MODEL_ARTIFACT_DIR", "PREDICTIONS_ARTIFACT", "TAG_KEYS",
-           "SWEEP_RUN_KIND", "teachers_tag", "model_label", "run_name"]
+           "SWEEP_RUN_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_KIND", "teachers_tag", "model_label",
+           "run_name"]
 
 TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "noise_teachers",
             "warmup_epochs", "meta_every", "recipe", "seed", "trial_key")
 SWEEP_RUN_KIND = "sweep"
+# The experiment tag MLflow 3's UI reads for an experiment's type (its JS: "mlflow.experimentKind").
+# Untagged, the UI guesses, and opens a sweep on the GenAI overview, an empty page; "Machine
+# learning" opens it on its runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def teachers_tag(teachers: Sequence[str]) -> str:

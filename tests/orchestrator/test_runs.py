@@ -43,6 +43,16 @@ def test_one_run_per_trial_across_re_runs(setup):
     assert not any("://" in v for v in run.data.params.values())  # no URI (nor its secrets) as a param
 
 
+def test_the_experiment_opens_on_its_runs_in_the_ui(setup):
+    """MLflow 3's UI opens an experiment without a kind on the GenAI overview, an empty page here;
+    an experiment made before the mark gets it on the next sweep."""
+    client, _, experiment, _, tmp_path = setup
+    assert client.get_experiment(experiment).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("older")
+    assert runs.ensure_experiment(client, "older", tmp_path) == older
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
 def test_orphans_not_in_the_plan_are_marked_failed(setup):
     client, plan, experiment, parent, _ = setup
     existing = runs.trial_runs(client, experiment)
