@@ -2,7 +2,9 @@
 
 The sweep's teachers and, for each distillation configuration, its best run (highest validation
 accuracy at the last epoch, over seeds) are loaded from MLflow — from the trial's folder when the
-run records one (``model_dir`` tag), else from the run's ``model/`` artifact — and each prints
+run records one (``model_dir`` tag) and it is still there, else the run's logged MLflow model (the
+transformers flavor, ``trainers/model_log.py``), else, for a run logged before models were, its
+``model/`` artifact folder — and each prints
 Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
 after one untimed pass).
 
@@ -20,7 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.transformers
 import torch
+from mlflow.artifacts import download_artifacts
+from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.tracking import MlflowClient
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
@@ -28,11 +33,10 @@ from transformers.utils import logging as transformers_logging
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
-from trainers.artifacts import MODEL_ARTIFACT_DIR
+from trainers.artifacts import LABELS, MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
 
-LABELS = ("negative", "positive")
 TIMED_PASSES = 5
 
 
@@ -64,18 +68,25 @@ def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
 
 
 def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:
-    """The run's saved model: its trial folder if it still exists, else its MLflow artifact."""
-    folder = client.get_run(run.run_id).data.tags.get("model_dir")
+    """The run's saved model: its trial folder if it still exists, else its MLflow model
+    (downloaded: a folder holding ``MLmodel``), else its older ``model/`` artifact."""
+    found = client.get_run(run.run_id)
+    folder = found.data.tags.get("model_dir")
     if folder and (Path(folder) / MODEL_ARTIFACT_DIR).is_dir():
         return Path(folder) / MODEL_ARTIFACT_DIR
     target = cache / run.run_id
+    if found.outputs and found.outputs.model_outputs:
+        model_id = found.outputs.model_outputs[-1].model_id
+        return Path(download_artifacts(f"models:/{model_id}", dst_path=str(target),
+                                       tracking_uri=client.tracking_uri))
     if not (target / MODEL_ARTIFACT_DIR).is_dir():
         target.mkdir(parents=True, exist_ok=True)
         try:
             client.download_artifacts(run.run_id, MODEL_ARTIFACT_DIR, str(target))
         except Exception as error:  # MLflow raises several types for a missing artifact
             raise ReportError(f"run {run.run_id} ({run.run_name}) has no '{MODEL_ARTIFACT_DIR}/' "
-                              f"artifact ({type(error).__name__}); re-run its trial") from None
+                              f"artifact nor MLflow model ({type(error).__name__}); run its sweep again "
+                              "with the storage that holds its trial's folder: that logs the model") from None
     return target / MODEL_ARTIFACT_DIR
 
 
@@ -103,6 +114,10 @@ class LoadedModel:
 
     @classmethod
     def load(cls, label: str, folder: Path) -> LoadedModel:
+        """From a saved model's folder, or a downloaded MLflow model (it holds ``MLmodel``)."""
+        if (folder / MLMODEL_FILE_NAME).is_file():
+            components = mlflow.transformers.load_model(str(folder), return_type="components")
+            return cls(label, components["model"], components["tokenizer"])
         try:
             built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
         except ModelError as error:

@@ -18,9 +18,11 @@ Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``,
 ``student_params``, ``teacher_params`` (the largest teacher's count; the report's "Times Smaller"
 reads the teachers' own fine-tune runs first).
 
-Artifacts: ``config.json`` (the resolved trial config), ``model/`` (final weights as safetensors,
-model config and tokenizer), ``predictions/test_predictions.csv`` (columns ``index, label,
-prediction, prob_positive``: one row per test example, for paired statistics).
+Artifacts: ``config.json`` (the resolved trial config), ``predictions/test_predictions.csv``
+(columns ``index, label, prediction, prob_positive``: one row per test example, for paired
+statistics). The student: a logged MLflow model named ``model`` (transformers flavor, task
+``text-classification``, ``id2label`` negative/positive; ``trainers/model_log.py``); runs logged
+before that hold a ``model/`` artifact folder instead.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A trial's MLflow run as its two writers fill it: the worker that trains the trial
 (:class:`RunLog`, rank 0 in ``worker.py``) and the driver that adopts a finished trial's folder
 into a run (``orchestrator/runs.adopt_finished``). Both log an epoch only if the run lacks it
-(:func:`logged_epochs`) and attach the same files (:func:`log_results`), so a run reads the same
-whichever wrote it. It lives in ``trainers/`` because the workers use it and ``trainers/`` never
+(:func:`logged_epochs`), attach the same files (:func:`log_results`) and log the student as an
+MLflow model the same way (``trainers/model_log.py``), so a run reads the same whichever wrote it.
+It lives in ``trainers/`` because the workers use it and ``trainers/`` never
 imports ``orchestrator/``.
 """
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
+from trainers.artifacts import CONFIG_ARTIFACT, PREDICTIONS_ARTIFACT
+from trainers.model_log import log_model_and_finish
 
 EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
 
@@ -36,6 +38,7 @@ class RunLog:
 
     def __init__(self, tracking_uri: str, run_id: str) -> None:
         self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.logged = logged_epochs(self.client, run_id)
 
@@ -53,8 +56,8 @@ class RunLog:
             self.epoch(epoch, metrics)
 
     def final(self, final: dict[str, float], folder: Path) -> None:
+        """The final metrics, the folder's files, the student as an MLflow model; FINISHED."""
         for key, value in final.items():
             self.client.log_metric(self.run_id, key, value)
         log_results(self.client, self.run_id, folder)
-        self.client.log_artifacts(self.run_id, str(folder / MODEL_ARTIFACT_DIR), MODEL_ARTIFACT_DIR)
-        self.client.set_terminated(self.run_id, "FINISHED")
+        log_model_and_finish(self.tracking_uri, self.run_id, folder)

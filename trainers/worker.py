@@ -27,6 +27,7 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
 from trainers.loop import Trial, TrialResult, run
+from trainers.model_log import set_labels
 from trainers.payload import TrialPayload
 from trainers.run_log import RunLog
 
@@ -74,6 +75,7 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
            timing: dict[str, float]) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     folder = payload.layout.model_dir(payload.key)
+    set_labels(result.student.model.config)
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import mlflow
+import mlflow.transformers
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -13,8 +15,10 @@ from orchestrator.mlflow_store import TrackingError, check_store
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
+from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
 from trainers.layout import StorageLayout
+from trainers.model_log import log_model_and_finish
 
 
 @pytest.fixture()
@@ -68,6 +72,7 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     layout = StorageLayout(tmp_path / "store")
     folder = layout.model_dir(trial.key)
     folder.mkdir(parents=True)
+    save_student(folder)
     (folder / CONFIG_ARTIFACT).write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
     history = [{"val_accuracy": 0.6, "train_loss": 0.7}, {"val_accuracy": 0.7, "train_loss": 0.5}]
@@ -78,8 +83,14 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == "elsewhere"
     assert run.data.metrics["test_accuracy"] == 0.71
-    assert [m.value for m in client.get_metric_history(run_id, "val_accuracy")] == [0.6, 0.7]
+    history = client.get_metric_history(run_id, "val_accuracy")
+    assert [m.value for m in history] == [0.6, 0.7]
+    assert all(m.timestamp > 1_700_000_000_000 for m in history)  # not 1970 on the UI's time axes
     assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
+    model_id = run.outputs.model_outputs[0].model_id  # the student, as an MLflow model
+    model = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    assert model.metadata.flavors["transformers"]["task"] == "text-classification"
+    assert model.predict(["NLP is fun."])["label"][0] in ("negative", "positive")
 
 
 def test_a_folder_whose_worker_died_before_closing_its_run_finishes_that_run(setup):
@@ -94,6 +105,7 @@ def test_a_folder_whose_worker_died_before_closing_its_run_finishes_that_run(set
     client.log_metric(run_id, "val_accuracy", 0.6, step=1)  # what the worker logged before dying
     folder = layout.model_dir(trial.key)
     folder.mkdir(parents=True)
+    save_student(folder)
     (folder / CONFIG_ARTIFACT).write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
     history = [{"val_accuracy": 0.6}, {"val_accuracy": 0.7}]
@@ -115,14 +127,36 @@ def test_a_run_its_worker_finished_is_left_as_it_is(setup):
     existing = runs.trial_runs(client, experiment)
     run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
     client.log_metric(run_id, "test_accuracy", 0.71)
-    client.set_terminated(run_id, "FINISHED")
     folder = layout.model_dir(trial.key)
-    folder.mkdir(parents=True)
+    save_student(folder, labelled=True)
+    log_model_and_finish(client.tracking_uri, run_id, folder)
     (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": [],
                                                   "final": {"test_accuracy": 0.71}}))
     assert runs.adopt_finished(client, experiment, parent, "s", trial, layout, existing) == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and len(run.outputs.model_outputs) == 1
     assert len(client.get_metric_history(run_id, "test_accuracy")) == 1
     assert client.list_artifacts(run_id) == []
+
+
+def test_a_finished_run_logged_before_models_were_gets_its_model(setup):
+    """A store from before runs held their model: a re-run of the sweep logs each finished
+    trial's model from its folder, with the class names its older config lacks."""
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    layout = StorageLayout(tmp_path / "store")
+    existing = runs.trial_runs(client, experiment)
+    run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
+    client.set_terminated(run_id, "FINISHED")
+    folder = layout.model_dir(trial.key)
+    save_student(folder)
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": [], "final": {}}))
+    runs.adopt_finished(client, experiment, parent, "s", trial, layout, existing)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and len(run.outputs.model_outputs) == 1
+    model = mlflow.transformers.load_model(f"models:/{run.outputs.model_outputs[0].model_id}",
+                                           return_type="components")["model"]
+    assert model.config.id2label == {0: "negative", 1: "positive"}
 
 
 def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):

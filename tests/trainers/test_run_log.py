@@ -3,8 +3,13 @@ a finished trial's run carries its config, predictions and model and ends FINISH
 
 from __future__ import annotations
 
-from mlflow.tracking import MlflowClient
+import socket
 
+import mlflow
+from mlflow.tracking import MlflowClient
+from mlflow.types import DataType
+
+from tests.students import save_student
 from trainers.run_log import RunLog, logged_epochs
 
 
@@ -26,16 +31,31 @@ def test_an_epoch_is_logged_once_across_restarts(tmp_path):
     assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.6)]
 
 
-def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path):
+def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path, monkeypatch):
+    """The worker's last step: metrics, config and predictions as files, the student as an MLflow
+    model (transformers flavor, signature, input example) that pyfunc loads and that names its
+    classes; nothing is asked of the network (the hub is unreachable on such machines)."""
     uri, client, run_id = new_run(tmp_path)
     folder = tmp_path / "models" / "key"
-    (folder / "model").mkdir(parents=True)
-    (folder / "model" / "config.json").write_text("{}")
+    save_student(folder, labelled=True)
     (folder / "config.json").write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    connect = socket.socket.connect
+
+    def local_only(sock, address):
+        assert isinstance(address, str) or address[0] in ("127.0.0.1", "::1"), address
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", local_only)
     RunLog(uri, run_id).final({"test_accuracy": 0.71}, folder)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] == 0.71
-    assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions", "model"}
+    assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
     predictions = [a.path for a in client.list_artifacts(run_id, "predictions")]
     assert predictions == ["predictions/test_predictions.csv"]
+    [output] = run.outputs.model_outputs
+    model = mlflow.pyfunc.load_model(f"models:/{output.model_id}")
+    assert model.metadata.signature.inputs.input_types() == [DataType.string]
+    assert model.metadata.get_input_schema() is not None and model.input_example is not None
+    answer = model.predict(["NLP is fun."])
+    assert list(answer.columns) == ["label", "score"] and answer["label"][0] in ("negative", "positive")
