@@ -8,7 +8,8 @@
   with its student logged from the folder as an MLflow model (every finished run holds one);
 - a trial stopped early by the search's scheduler ends KILLED, tagged ``stopped_at_epoch`` and
   ``stopped_by`` (``orchestrator/stopped.py``), and is adopted as such by a re-run;
-- runs of a killed driver left "RUNNING" are resumed if still planned, else marked FAILED.
+- runs of a killed driver left "RUNNING" are resumed if still planned, else marked FAILED;
+- every run the driver creates carries MLflow's context tags (``orchestrator/provenance.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial
+from orchestrator.provenance import context_tags
 from orchestrator.stopped import Stop
 from orchestrator.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SWEEP_RUN_KIND
 from trainers.artifacts import RESULT_FILE
@@ -69,8 +72,8 @@ def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags
         run_id = found.info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
-        run_id = client.create_run(experiment_id, run_name=sweep,
-                                   tags={"kind": SWEEP_RUN_KIND, "sweep": sweep}).info.run_id
+        run_id = client.create_run(experiment_id, run_name=sweep, tags={
+            **context_tags(), "kind": SWEEP_RUN_KIND, "sweep": sweep}).info.run_id
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     return run_id
 
@@ -91,7 +94,7 @@ def ensure_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, s
         if run.info.status != "RUNNING":
             client.update_run(run.info.run_id, status="RUNNING")
         return run.info.run_id
-    tags = {**trial.tags, "sweep": sweep, "mlflow.parentRunId": parent_id}
+    tags = {**context_tags(), **trial.tags, "sweep": sweep, "mlflow.parentRunId": parent_id}
     run_id = client.create_run(experiment_id, run_name=trial.name, tags=tags).info.run_id
     client.log_batch(run_id, params=[Param(k, v) for k, v in _params(trial).items()])
     existing[trial.key] = client.get_run(run_id)
@@ -116,6 +119,7 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)
     if result["run_id"] != run_id:
         client.set_tag(run_id, "reused_from", result["run_id"])
+        client.log_inputs(run_id, datasets=_dataset_inputs(client, result["run_id"]))
     logged = logged_epochs(client, run_id)
     # Stamped when the trial finished (its worker wrote the time), else now: never 1970.
     stamp = int(1000 * result.get("timing", {}).get("finished", time.time()))
@@ -178,6 +182,15 @@ def fail_orphans(client: MlflowClient, experiment_id: str, planned_keys: set[str
             client.set_terminated(run.info.run_id, "FAILED")
             count += 1
     return count
+
+
+def _dataset_inputs(client: MlflowClient, run_id: str) -> list:
+    """The splits the run that trained a trial logged, for a run that reuses its folder; none when
+    that run is in another store."""
+    try:
+        return list(client.get_run(run_id).inputs.dataset_inputs)
+    except MlflowException:
+        return []
 
 
 def _params(trial: PlannedTrial) -> dict[str, str]:

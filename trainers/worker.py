@@ -45,6 +45,8 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     rank = ray.train.get_context().get_world_rank()
     run_log = RunLog(payload.tracking_uri, payload.run_id) if rank == 0 else None
     trial = Trial.build(config, cache_dir=payload.layout.cache, device=ray.train.torch.get_device())
+    if run_log is not None:
+        run_log.datasets(trial.splits, config.data.source)
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))

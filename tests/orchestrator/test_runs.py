@@ -15,10 +15,14 @@ from orchestrator.mlflow_store import TrackingError, check_store
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
+from tests.conftest import SST2
 from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
+from trainers.config import DataConfig
+from trainers.data import load_splits
 from trainers.layout import StorageLayout
 from trainers.model_log import log_model_and_finish
+from trainers.run_log import split_inputs
 
 
 @pytest.fixture()
@@ -91,6 +95,30 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     model = mlflow.pyfunc.load_model(f"models:/{model_id}")
     assert model.metadata.flavors["transformers"]["task"] == "text-classification"
     assert model.predict(["NLP is fun."])["label"][0] in ("negative", "positive")
+
+
+def test_a_trial_reused_from_another_sweep_shows_the_splits_it_trained_on(setup):
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    layout = StorageLayout(tmp_path / "store")
+    other = runs.ensure_experiment(client, "other", tmp_path / "artifacts")
+    trained = client.create_run(other).info.run_id
+    splits = load_splits(DataConfig(source=str(SST2), train_size=50, quiz_size=10, test_size=20))
+    client.log_inputs(trained, datasets=split_inputs(splits, str(SST2)))
+    folder = layout.model_dir(trial.key)
+    save_student(folder, labelled=True)
+    (folder / CONFIG_ARTIFACT).write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n")
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": trained, "history": [], "final": {}}))
+    run_id = runs.adopt_finished(client, experiment, parent, "s", trial, layout,
+                                 runs.trial_runs(client, experiment))
+    run = client.get_run(run_id)
+    assert run.data.tags["reused_from"] == trained
+    assert sorted(i.tags[0].value for i in run.inputs.dataset_inputs) == ["quiz", "test", "train",
+                                                                         "validation"]
+    assert {i.dataset.digest for i in run.inputs.dataset_inputs} == {splits.fingerprint}
+    assert run.data.tags["mlflow.user"] and run.data.tags["mlflow.source.type"] == "LOCAL"
+    assert len(run.data.tags["mlflow.source.git.commit"]) == 40  # the project's checkout
 
 
 def test_a_folder_whose_worker_died_before_closing_its_run_finishes_that_run(setup):

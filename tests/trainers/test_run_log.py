@@ -3,13 +3,17 @@ a finished trial's run carries its config, predictions and model and ends FINISH
 
 from __future__ import annotations
 
+import json
 import socket
 
 import mlflow
 from mlflow.tracking import MlflowClient
 from mlflow.types import DataType
 
+from tests.conftest import SST2
 from tests.students import save_student
+from trainers.config import DataConfig
+from trainers.data import load_splits
 from trainers.run_log import RunLog, logged_epochs
 
 
@@ -59,3 +63,16 @@ def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path, monkeyp
     assert model.metadata.get_input_schema() is not None and model.input_example is not None
     answer = model.predict(["NLP is fun."])
     assert list(answer.columns) == ["label", "score"] and answer["label"][0] in ("negative", "positive")
+
+
+def test_the_splits_are_the_runs_dataset_inputs_once(tmp_path):
+    uri, client, run_id = new_run(tmp_path)
+    splits = load_splits(DataConfig(source=str(SST2), train_size=200, quiz_size=20, test_size=50))
+    RunLog(uri, run_id).datasets(splits, str(SST2))
+    RunLog(uri, run_id).datasets(splits, str(SST2))  # a restarted worker
+    inputs = client.get_run(run_id).inputs.dataset_inputs
+    by_context = {i.tags[0].value: i.dataset for i in inputs}
+    assert sorted(by_context) == ["quiz", "test", "train", "validation"] and len(inputs) == 4
+    assert {d.digest for d in by_context.values()} == {splits.fingerprint}
+    assert json.loads(by_context["train"].profile)["num_rows"] == 200
+    assert by_context["quiz"].name == "sst2-quiz" and "sentence" in by_context["quiz"].schema
