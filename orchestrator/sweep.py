@@ -215,6 +215,7 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
     """The sweep's experiment and parent run (found again on a re-run), its child runs so far,
     and no RUNNING child left over from a killed driver that no planned trial continues."""
     from orchestrator import runs
+    from orchestrator.sweep_record import log_sweep_inputs
 
     experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
@@ -223,6 +224,7 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
         "size": spec.models.size,
         # what ranks the report's search section: the report reads these tags first
         "search_metric": spec.search.metric, "search_mode": spec.search.mode})
+    log_sweep_inputs(client, parent_id, args.space, spec, plan)
     existing = runs.trial_runs(client, experiment_id)
     orphans = runs.fail_orphans(client, experiment_id, {t.key for t in plan.trials})
     print(f"MLflow: {redact(args.tracking_uri)} · experiment {spec.name!r} ({experiment_id})"
@@ -267,9 +269,11 @@ def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float
 def _report(client, sweep: str, out_dir: Path) -> None:
     from orchestrator.report.build import build_report
     from orchestrator.report.cli import summary_text
+    from orchestrator.sweep_record import log_report
 
     try:
         print(summary_text(build_report(client, sweep, out_dir)))
+        log_report(client, sweep, out_dir)
     except UserError as error:
         print(f"report not written: {error}", file=sys.stderr)
 
