@@ -76,8 +76,9 @@ def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:
         return Path(folder) / MODEL_ARTIFACT_DIR
     target = cache / run.run_id
     if found.outputs and found.outputs.model_outputs:
-        model_id = found.outputs.model_outputs[-1].model_id
-        return Path(download_artifacts(f"models:/{model_id}", dst_path=str(target),
+        # By its artifact location: a "models:/" URI would be resolved in the default store.
+        logged = client.get_logged_model(found.outputs.model_outputs[-1].model_id)
+        return Path(download_artifacts(artifact_uri=logged.artifact_location, dst_path=str(target),
                                        tracking_uri=client.tracking_uri))
     if not (target / MODEL_ARTIFACT_DIR).is_dir():
         target.mkdir(parents=True, exist_ok=True)

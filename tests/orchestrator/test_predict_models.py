@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from types import SimpleNamespace
 
+import mlflow
 from mlflow.tracking import MlflowClient
 
 from orchestrator.predict import LoadedModel, model_folder
@@ -25,6 +26,7 @@ def test_a_run_whose_folder_is_gone_answers_from_its_mlflow_model(tmp_path):
     run = SimpleNamespace(run_id=run_id, run_name="tinybert__finetune__seed0")
     assert model_folder(client, run, tmp_path / "cache") == folder / "model"  # the folder first
     shutil.rmtree(folder)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")  # predict names its store itself
     downloaded = model_folder(client, run, tmp_path / "cache")
     assert (downloaded / "MLmodel").is_file()
     answer = LoadedModel.load("student", downloaded).classify("NLP is fun.")

@@ -135,7 +135,8 @@ def test_every_trial_finished_in_the_tracking_server(stack, tmp_path):
             Path(client.download_artifacts(run.info.run_id, "config.json", str(folder))).read_text())
         assert config["student"] == run.data.tags["student"]
         [output] = run.outputs.model_outputs  # the student as an MLflow model, on the server
-        model = Path(mlflow.artifacts.download_artifacts(f"models:/{output.model_id}", dst_path=str(folder),
+        location = client.get_logged_model(output.model_id).artifact_location
+        model = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(folder),
                                                          tracking_uri=client.tracking_uri))
         assert (model / "model" / "model.safetensors").stat().st_size > 100_000
         predictions = client.download_artifacts(run.info.run_id, "predictions/test_predictions.csv",

@@ -37,6 +37,11 @@ def test_runs_tags_metrics_and_artifacts(swept):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.json", "predictions"} <= artifacts
         assert len(run.outputs.model_outputs) == 1  # the student as an MLflow model
+        assert sorted(i.tags[0].value for i in run.inputs.dataset_inputs) == [
+            "quiz", "test", "train", "validation"]
+        assert tags["mlflow.user"] and tags["mlflow.source.git.commit"]
+    assert {"space", "plan.json", "report"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     distilled = next(r for r in runs if r.data.tags["method"] == "metadistil")
     assert distilled.data.tags["teachers"] == "bert" and distilled.data.tags["noise_p"] == "0.1"
     assert distilled.data.tags["warmup_epochs"] == "1" and distilled.data.tags["stage"] == "2"
