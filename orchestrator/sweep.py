@@ -203,6 +203,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
     print_summary(outcomes, layout, time.time() - started)
     if not args.no_report:
         _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name)
+    _register(tracked.client, spec.name, args.tracking_uri)
     if failed:
         print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)
         for outcome in failed:
@@ -264,6 +265,27 @@ def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float
     stopped = f"{counts['stopped']} stopped early, " if counts["stopped"] else ""
     print(f"{len(outcomes)} trials: {counts['trained']} trained, {counts['reused']} reused, {stopped}"
           f"{counts['failed']} failed · {elapsed / 60:.1f} min · finished trials in {layout.models}")
+
+
+def _register(client, sweep: str, uri: str) -> None:
+    """Each configuration's best run as ``models:/<sweep>.<configuration>@best``; a store
+    without a registry only loses that (predict and the demo then read the runs' models)."""
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.registry import ALIAS, register_best
+
+    try:
+        registered = register_best(client, sweep)
+    except (MlflowException, UserError) as error:
+        print(f"note: best models not registered in {redact(uri)} "
+              f"({str(error).splitlines()[0][:100]}); predict and the demo read the runs' models",
+              file=sys.stderr)
+        return
+    moved = [r for r in registered if r.moved]
+    print(f"\nregistry: {len(registered)} configuration(s), alias '{ALIAS}' set or moved for "
+          f"{len(moved)}; load one with mlflow.pyfunc.load_model(\"models:/<name>@{ALIAS}\")")
+    for entry in moved:
+        print(f"  {entry.uri}  (version {entry.version}, {entry.label})")
 
 
 def _report(client, sweep: str, out_dir: Path) -> None:
