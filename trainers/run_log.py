@@ -23,6 +23,9 @@ from trainers.model_log import log_model_and_finish
 EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
 SPLITS = ("train", "quiz", "validation", "test")
 HUB_SOURCE = "https://huggingface.co/datasets/nyu-mll/glue"  # data.source "hub": GLUE's sst2
+# MLflow's default is 10 s; a small trial lasts about a minute. $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
+# overrides it.
+SYSTEM_METRICS_INTERVAL_S = 5
 
 
 def logged_epochs(client: MlflowClient, run_id: str) -> set[int]:
@@ -71,6 +74,17 @@ class RunLog:
         self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.logged = logged_epochs(self.client, run_id)
+        self.monitor = None
+
+    def start_system_metrics(self) -> None:
+        """CPU, memory, disk and network of the worker's machine (and its GPUs, where NVML finds
+        any) as ``system/*`` metrics, MLflow's monitor sampling in a thread until :meth:`final`;
+        a restarted worker continues the steps."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self.monitor = SystemMetricsMonitor(self.run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+                                            resume_logging=True, tracking_uri=self.tracking_uri)
+        self.monitor.start()
 
     def datasets(self, splits: Splits, source: str) -> None:
         """The splits the trial trains and is judged on (MLflow keeps one of each per run, so a
@@ -92,6 +106,8 @@ class RunLog:
 
     def final(self, final: dict[str, float], folder: Path) -> None:
         """The final metrics, the folder's files, the student as an MLflow model; FINISHED."""
+        if self.monitor is not None:
+            self.monitor.finish()
         for key, value in final.items():
             self.client.log_metric(self.run_id, key, value)
         log_results(self.client, self.run_id, folder)

@@ -46,6 +46,7 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     run_log = RunLog(payload.tracking_uri, payload.run_id) if rank == 0 else None
     trial = Trial.build(config, cache_dir=payload.layout.cache, device=ray.train.torch.get_device())
     if run_log is not None:
+        run_log.start_system_metrics()
         run_log.datasets(trial.splits, config.data.source)
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -76,3 +77,21 @@ def test_the_splits_are_the_runs_dataset_inputs_once(tmp_path):
     assert {d.digest for d in by_context.values()} == {splits.fingerprint}
     assert json.loads(by_context["train"].profile)["num_rows"] == 200
     assert by_context["quiz"].name == "sst2-quiz" and "sentence" in by_context["quiz"].schema
+
+
+def test_system_metrics_are_sampled_until_the_final_log(tmp_path, monkeypatch):
+    monkeypatch.setattr("trainers.run_log.SYSTEM_METRICS_INTERVAL_S", 0.2)
+    uri, client, run_id = new_run(tmp_path)
+    folder = tmp_path / "models" / "key"
+    save_student(folder, labelled=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n")
+    run_log = RunLog(uri, run_id)
+    run_log.start_system_metrics()
+    time.sleep(1.5)
+    run_log.final({}, folder)
+    metrics = client.get_run(run_id).data.metrics
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(metrics)
+    steps = len(client.get_metric_history(run_id, "system/cpu_utilization_percentage"))
+    time.sleep(0.5)
+    assert len(client.get_metric_history(run_id, "system/cpu_utilization_percentage")) == steps
