@@ -3,8 +3,8 @@
 into a run (``orchestrator/runs.adopt_finished``). Both log an epoch only if the run lacks it
 (:func:`logged_epochs`), attach the same files (:func:`log_results`) and log the student as an
 MLflow model the same way (``trainers/model_log.py``), so a run reads the same whichever wrote it.
-It lives in ``trainers/`` because the workers use it and ``trainers/`` never
-imports ``orchestrator/``.
+It lives in ``trainers/`` because the workers use it and ``trainers/`` never imports
+``orchestrator/``.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def split_inputs(splits: Splits, source: str) -> list[DatasetInput]:
 
 
 class RunLog:
-    """The trial's MLflow run, continued by id: per-epoch metrics, final metrics, artifacts."""
+    """The trial's MLflow run, continued by id: its splits, system metrics while it trains,
+    per-epoch metrics, final metrics, artifacts and the student as an MLflow model."""
 
     def __init__(self, tracking_uri: str, run_id: str) -> None:
         self.client = MlflowClient(tracking_uri)
