@@ -57,10 +57,11 @@ def log_model_and_finish(tracking_uri: str, run_id: str, folder: Path) -> float:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     started = time.perf_counter()
-    mlflow.set_tracking_uri(tracking_uri)
-    if has_model(MlflowClient(tracking_uri), run_id):
-        MlflowClient(tracking_uri).set_terminated(run_id, "FINISHED")
+    client = MlflowClient(tracking_uri)
+    if has_model(client, run_id):  # a worker that died after logging it
+        client.set_terminated(run_id, "FINISHED")
         return 0.0
+    mlflow.set_tracking_uri(tracking_uri)  # the fluent API's store: this process logs to one
     saved = folder / MODEL_ARTIFACT_DIR
     model = AutoModelForSequenceClassification.from_pretrained(saved, local_files_only=True,
                                                                use_safetensors=True)
