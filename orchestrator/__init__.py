@@ -14,11 +14,15 @@ imports this package)::
     trials     trainers.payload.TrialPayload → trainers/worker.py    (in trainers/)
                  → the folder under --storage, trainers.layout
     MLflow     one experiment per sweep, one run per trial           runs.py (created and mended
-                                                                     by the driver), tracking.py
+                 (its student an MLflow model: trainers/model_log)   by the driver), tracking.py
                                                                      (names and tags),
+                                                                     provenance.py (context tags),
+                                                                     sweep_record.py (the parent
+                                                                     run's space, plan, report),
                                                                      mlflow_store.py (plumbing)
     report     runs → Tables 1–3, significance, plots, README        report/ (reader … build, cli),
                                                                      stats.py
+    registry   each configuration's best run → models:/…@best       registry.py
     serve      one sentence, every model                             predict.py, demo.py
 
 ``paths.py`` says where everything lands by default (``results/``).

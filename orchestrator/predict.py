@@ -1,8 +1,12 @@
 """``python -m orchestrator.predict "NLP is fun."``: every model of a sweep answers one sentence.
 
 The sweep's teachers and, for each distillation configuration, its best run (highest validation
-accuracy at the last epoch, over seeds) are loaded from MLflow — from the trial's folder when the
-run records one (``model_dir`` tag), else from the run's ``model/`` artifact — and each prints
+accuracy at the last epoch, over seeds) are loaded from MLflow — the configuration's registered
+``models:/<sweep>.<configuration>@best`` (``orchestrator/registry.py``); where the store has no
+registry or the configuration is not registered yet (saying so), the run's trial folder while it
+is still there (``model_dir`` tag), else the run's logged MLflow model (the transformers flavor,
+``trainers/model_log.py``), else, for a run logged before models were, its ``model/`` artifact
+folder — and each prints
 Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
 after one untimed pass).
 
@@ -20,19 +24,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.transformers
 import torch
+from mlflow.artifacts import download_artifacts
+from mlflow.exceptions import MlflowException
+from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.tracking import MlflowClient
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, redact
+from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
-from trainers.artifacts import MODEL_ARTIFACT_DIR
+from trainers.artifacts import LABELS, MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
 
-LABELS = ("negative", "positive")
 TIMED_PASSES = 5
 
 
@@ -63,25 +71,57 @@ def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
         not (item[1].key.method == FINETUNE and item[1].key.student in names.teachers), item[0]))
 
 
-def model_folder(client: MlflowClient, run: TrialRun, cache: Path) -> Path:
-    """The run's saved model: its trial folder if it still exists, else its MLflow artifact."""
-    folder = client.get_run(run.run_id).data.tags.get("model_dir")
+def model_folder(client: MlflowClient, run: TrialRun, cache: Path, registered: str | None = None) -> Path:
+    """The model to load for a run: its configuration's registered ``best`` version (``registered``:
+    where its files are), else the run's trial folder if it still exists, else the run's MLflow
+    model, else its older ``model/`` artifact. An MLflow model is a folder holding ``MLmodel``."""
+    target = cache / run.run_id
+    if registered:
+        return fetch(client, registered, target)
+    found = client.get_run(run.run_id)
+    folder = found.data.tags.get("model_dir")
     if folder and (Path(folder) / MODEL_ARTIFACT_DIR).is_dir():
         return Path(folder) / MODEL_ARTIFACT_DIR
-    target = cache / run.run_id
+    if found.outputs and found.outputs.model_outputs:
+        return fetch(client, client.get_logged_model(found.outputs.model_outputs[-1].model_id)
+                     .artifact_location, target)
     if not (target / MODEL_ARTIFACT_DIR).is_dir():
         target.mkdir(parents=True, exist_ok=True)
         try:
             client.download_artifacts(run.run_id, MODEL_ARTIFACT_DIR, str(target))
         except Exception as error:  # MLflow raises several types for a missing artifact
             raise ReportError(f"run {run.run_id} ({run.run_name}) has no '{MODEL_ARTIFACT_DIR}/' "
-                              f"artifact ({type(error).__name__}); re-run its trial") from None
+                              f"artifact nor MLflow model ({type(error).__name__}); run its sweep again "
+                              "with the storage that holds its trial's folder: that logs the model") from None
     return target / MODEL_ARTIFACT_DIR
 
 
+def fetch(client: MlflowClient, location: str, target: Path) -> Path:
+    """A model's files by their location, read in the client's store (a ``models:/`` URI would be
+    resolved in MLflow's default store); a local one is read where it is, not copied."""
+    local = location.startswith("file:")
+    if not local:
+        target.mkdir(parents=True, exist_ok=True)
+    return Path(download_artifacts(artifact_uri=location, dst_path=None if local else str(target),
+                                   tracking_uri=client.tracking_uri))
+
+
 def model_sources(client: MlflowClient, sweep: str, cache: Path) -> list[tuple[str, Path]]:
-    """(label, model folder) of every model to ask, teachers first; artifacts land in ``cache``."""
-    return [(label, model_folder(client, run, cache)) for label, run in best_runs(client, sweep)]
+    """(label, model folder) of every model to ask, teachers first: each configuration's
+    ``models:/<name>@best`` where the registry has it (``orchestrator/registry.py``), else its best
+    run's model, with a note on stderr saying which; downloads land in ``cache``."""
+    chosen = best_runs(client, sweep)
+    try:
+        registered = {run.run_id: best_version_uri(client, sweep, run.run_name) for _, run in chosen}
+    except MlflowException as error:
+        print(f"note: no model registry in {redact(client.tracking_uri)} "
+              f"({str(error).splitlines()[0][:100]}); the models come from the runs", file=sys.stderr)
+        registered = {}
+    missing = [label for label, run in chosen if not registered.get(run.run_id)]
+    if registered and missing:
+        print(f"note: not registered yet, from the runs: {', '.join(missing)} (the next sweep "
+              "registers each configuration's best run)", file=sys.stderr)
+    return [(label, model_folder(client, run, cache, registered.get(run.run_id))) for label, run in chosen]
 
 
 def token_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
@@ -103,6 +143,10 @@ class LoadedModel:
 
     @classmethod
     def load(cls, label: str, folder: Path) -> LoadedModel:
+        """From a saved model's folder, or a downloaded MLflow model (it holds ``MLmodel``)."""
+        if (folder / MLMODEL_FILE_NAME).is_file():
+            components = mlflow.transformers.load_model(str(folder), return_type="components")
+            return cls(label, components["model"], components["tokenizer"])
         try:
             built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
         except ModelError as error:

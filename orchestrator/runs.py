@@ -4,27 +4,33 @@
 - one child run per trial, found by its ``trial_key`` tag or created before the trial starts, so a
   restarted worker or a re-run sweep continues the same run: no duplicates;
 - a trial already finished (in this sweep or another one sharing the storage) gets a run in this
-  experiment built from its ``result.json``, tagged ``reused_from``, so the report is one query;
+  experiment built from its ``result.json``, tagged ``reused_from``, so the report is one query,
+  with its student logged from the folder as an MLflow model (every finished run holds one);
 - a trial stopped early by the search's scheduler ends KILLED, tagged ``stopped_at_epoch`` and
   ``stopped_by`` (``orchestrator/stopped.py``), and is adopted as such by a re-run;
-- runs of a killed driver left "RUNNING" are resumed if still planned, else marked FAILED.
+- runs of a killed driver left "RUNNING" are resumed if still planned, else marked FAILED;
+- every run the driver creates carries MLflow's context tags (``orchestrator/provenance.py``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial
+from orchestrator.provenance import context_tags
 from orchestrator.stopped import Stop
-from orchestrator.tracking import SWEEP_RUN_KIND
+from orchestrator.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SWEEP_RUN_KIND
 from trainers.artifacts import RESULT_FILE
 from trainers.layout import StorageLayout
+from trainers.model_log import has_model, log_model_and_finish
 from trainers.run_log import log_results, logged_epochs
 
 STOP_TAGS = ("stopped_at_epoch", "stopped_by")
@@ -46,13 +52,18 @@ def check_resumable(uri: str, sweep: str) -> None:
 
 
 def ensure_experiment(client: MlflowClient, sweep: str, artifact_root: Path | None) -> str:
+    """The sweep's experiment, marked as model training (also one made before the mark existed),
+    so that MLflow's UI opens it on its runs."""
     experiment = client.get_experiment_by_name(sweep)
-    if experiment is not None:
+    if experiment is None:
+        location = (artifact_root / sweep).resolve().as_uri() if artifact_root else None
+        experiment_id = client.create_experiment(sweep, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
         if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    location = (artifact_root / sweep).resolve().as_uri() if artifact_root else None
-    return client.create_experiment(sweep, artifact_location=location)
+            client.restore_experiment(experiment_id)
+    client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return experiment_id
 
 
 def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags: dict[str, str]) -> str:
@@ -61,8 +72,8 @@ def ensure_parent_run(client: MlflowClient, experiment_id: str, sweep: str, tags
         run_id = found.info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
-        run_id = client.create_run(experiment_id, run_name=sweep,
-                                   tags={"kind": SWEEP_RUN_KIND, "sweep": sweep}).info.run_id
+        run_id = client.create_run(experiment_id, run_name=sweep, tags={
+            **context_tags(), "kind": SWEEP_RUN_KIND, "sweep": sweep}).info.run_id
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     return run_id
 
@@ -83,7 +94,7 @@ def ensure_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, s
         if run.info.status != "RUNNING":
             client.update_run(run.info.run_id, status="RUNNING")
         return run.info.run_id
-    tags = {**trial.tags, "sweep": sweep, "mlflow.parentRunId": parent_id}
+    tags = {**context_tags(), **trial.tags, "sweep": sweep, "mlflow.parentRunId": parent_id}
     run_id = client.create_run(experiment_id, run_name=trial.name, tags=tags).info.run_id
     client.log_batch(run_id, params=[Param(k, v) for k, v in _params(trial).items()])
     existing[trial.key] = client.get_run(run_id)
@@ -92,28 +103,34 @@ def ensure_trial_run(client: MlflowClient, experiment_id: str, parent_id: str, s
 
 def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, sweep: str,
                    trial: PlannedTrial, layout: StorageLayout, existing: dict[str, object]) -> str:
-    """Make sure a finished trial has a FINISHED run in this experiment, from its folder: also
-    the trial's own run when its worker wrote the folder but was killed before closing the run
-    (a trial the scheduler stopped whose worker finished its last epoch meanwhile)."""
+    """Make sure a finished trial has a FINISHED run in this experiment, with its model, from its
+    folder: also the trial's own run when its worker wrote the folder but was killed before
+    closing the run (a trial the scheduler stopped whose worker finished its last epoch
+    meanwhile), and a finished run logged before runs held their model."""
     folder = layout.model_dir(trial.key)
     result = json.loads((folder / RESULT_FILE).read_text())
     run = existing.get(trial.key)
     if run is not None:  # what the worker did since the driver last looked
         run = existing[trial.key] = client.get_run(run.info.run_id)
     if run is not None and run.info.status == "FINISHED":
+        if not has_model(client, run.info.run_id):  # a run logged before models were
+            log_model_and_finish(client.tracking_uri, run.info.run_id, folder)
         return run.info.run_id
     run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)
     if result["run_id"] != run_id:
         client.set_tag(run_id, "reused_from", result["run_id"])
+        client.log_inputs(run_id, datasets=_dataset_inputs(client, result["run_id"]))
     logged = logged_epochs(client, run_id)
-    metrics = [Metric(k, v, 0, epoch) for epoch, row in enumerate(result["history"], start=1)
+    # Stamped when the trial finished (its worker wrote the time), else now: never 1970.
+    stamp = int(1000 * result.get("timing", {}).get("finished", time.time()))
+    metrics = [Metric(k, v, stamp, epoch) for epoch, row in enumerate(result["history"], start=1)
                if epoch not in logged for k, v in row.items()]
-    metrics += [Metric(k, v, 0, 0) for k, v in result["final"].items()]
+    metrics += [Metric(k, v, stamp, 0) for k, v in result["final"].items()]
     for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1,000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 900])
-    log_results(client, run_id, folder)  # the model stays in the folder: the model_dir tag
-    client.set_tag(run_id, "model_dir", str(folder))
-    client.set_terminated(run_id, "FINISHED")
+    log_results(client, run_id, folder)
+    client.set_tag(run_id, "model_dir", str(folder))  # predict loads it from there while it exists
+    log_model_and_finish(client.tracking_uri, run_id, folder)
     existing[trial.key] = client.get_run(run_id)
     return run_id
 
@@ -132,7 +149,7 @@ def record_stopped(client: MlflowClient, experiment_id: str, parent_id: str, swe
     if stop.run_id and stop.run_id != run_id:
         tags["reused_from"] = stop.run_id
     # The worker logs an epoch after reporting it to Tune, so it may be killed in between.
-    metrics = ([Metric(k, v, 0, stop.epoch) for k, v in stop.metrics.items()]
+    metrics = ([Metric(k, v, int(1000 * time.time()), stop.epoch) for k, v in stop.metrics.items()]
                if stop.epoch not in logged_epochs(client, run_id) else [])
     client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
     client.set_terminated(run_id, "KILLED")
@@ -165,6 +182,15 @@ def fail_orphans(client: MlflowClient, experiment_id: str, planned_keys: set[str
             client.set_terminated(run.info.run_id, "FAILED")
             count += 1
     return count
+
+
+def _dataset_inputs(client: MlflowClient, run_id: str) -> list:
+    """The splits the run that trained a trial logged, for a run that reuses its folder; none when
+    that run is in another store."""
+    try:
+        return list(client.get_run(run_id).inputs.dataset_inputs)
+    except MlflowException:
+        return []
 
 
 def _params(trial: PlannedTrial) -> dict[str, str]:

@@ -217,6 +217,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
     print_summary(outcomes, layout, time.time() - started)
     if not args.no_report:
         _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name)
+    _register(tracked.client, spec.name, args.tracking_uri)
     if failed:
         print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)
         for outcome in failed:
@@ -229,6 +230,7 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
     """The sweep's experiment and parent run (found again on a re-run), its child runs so far,
     and no RUNNING child left over from a killed driver that no planned trial continues."""
     from orchestrator import runs
+    from orchestrator.sweep_record import log_sweep_inputs
 
     experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
@@ -237,6 +239,7 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
         "size": spec.models.size,
         # what ranks the report's search section: the report reads these tags first
         "search_metric": spec.search.metric, "search_mode": spec.search.mode})
+    log_sweep_inputs(client, parent_id, args.space, spec, plan)
     existing = runs.trial_runs(client, experiment_id)
     orphans = runs.fail_orphans(client, experiment_id, {t.key for t in plan.trials})
     print(f"MLflow: {redact(args.tracking_uri)} · experiment {spec.name!r} ({experiment_id})"
@@ -278,12 +281,35 @@ def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float
           f"{counts['failed']} failed · {elapsed / 60:.1f} min · finished trials in {layout.models}")
 
 
+def _register(client, sweep: str, uri: str) -> None:
+    """Each configuration's best run as ``models:/<sweep>.<configuration>@best``; a store
+    without a registry only loses that (predict and the demo then read the runs' models)."""
+    from mlflow.exceptions import MlflowException
+
+    from orchestrator.registry import ALIAS, register_best
+
+    try:
+        registered = register_best(client, sweep)
+    except (MlflowException, UserError) as error:
+        print(f"note: best models not registered in {redact(uri)} "
+              f"({str(error).splitlines()[0][:100]}); predict and the demo read the runs' models",
+              file=sys.stderr)
+        return
+    moved = [r for r in registered if r.moved]
+    print(f"\nregistry: {len(registered)} configuration(s), alias '{ALIAS}' set or moved for "
+          f"{len(moved)}; load one with mlflow.pyfunc.load_model(\"models:/<name>@{ALIAS}\")")
+    for entry in moved:
+        print(f"  {entry.uri}  (version {entry.version}, {entry.label})")
+
+
 def _report(client, sweep: str, out_dir: Path) -> None:
     from orchestrator.report.build import build_report
     from orchestrator.report.cli import summary_text
+    from orchestrator.sweep_record import log_report
 
     try:
         print(summary_text(build_report(client, sweep, out_dir)))
+        log_report(client, sweep, out_dir)
     except UserError as error:
         print(f"report not written: {error}", file=sys.stderr)
 

@@ -18,9 +18,11 @@ Metrics: per epoch (``step`` = epoch, 1-based) ``train_loss``, ``val_accuracy``,
 ``student_params``, ``teacher_params`` (the largest teacher's count; the report's "Times Smaller"
 reads the teachers' own fine-tune runs first).
 
-Artifacts: ``config.json`` (the resolved trial config), ``model/`` (final weights as safetensors,
-model config and tokenizer), ``predictions/test_predictions.csv`` (columns ``index, label,
-prediction, prob_positive``: one row per test example, for paired statistics).
+Artifacts: ``config.json`` (the resolved trial config), ``predictions/test_predictions.csv``
+(columns ``index, label, prediction, prob_positive``: one row per test example, for paired
+statistics). The student: a logged MLflow model named ``model`` (transformers flavor, task
+``text-classification``, ``id2label`` negative/positive; ``trainers/model_log.py``); runs logged
+before that hold a ``model/`` artifact folder instead.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_
 SAMPLE_TAGS = ("sample", "searched", "trial_key")
 
 __all__ = ["CONFIG_ARTIFACT", "MODEL_ARTIFACT_DIR", "PREDICTIONS_ARTIFACT", "TAG_KEYS",
-           "SWEEP_RUN_KIND", "teachers_tag", "model_label", "run_name"]
+           "SWEEP_RUN_KIND", "EXPERIMENT_KIND_TAG", "EXPERIMENT_KIND", "teachers_tag", "model_label",
+           "run_name"]
 
 TAG_KEYS = ("sweep", "stage", "method", "teachers", "student", "size", "noise_p", "noise_teachers",
             "warmup_epochs", "meta_every", "recipe", "seed", "trial_key")
 SWEEP_RUN_KIND = "sweep"
+# The experiment tag MLflow 3's UI reads for an experiment's type (its JS: "mlflow.experimentKind").
+# Untagged, the UI guesses, and opens a sweep on the GenAI overview, an empty page; "Machine
+# learning" opens it on its runs.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def teachers_tag(teachers: Sequence[str]) -> str:

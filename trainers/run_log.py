@@ -1,20 +1,31 @@
 """A trial's MLflow run as its two writers fill it: the worker that trains the trial
 (:class:`RunLog`, rank 0 in ``worker.py``) and the driver that adopts a finished trial's folder
 into a run (``orchestrator/runs.adopt_finished``). Both log an epoch only if the run lacks it
-(:func:`logged_epochs`) and attach the same files (:func:`log_results`), so a run reads the same
-whichever wrote it. It lives in ``trainers/`` because the workers use it and ``trainers/`` never
-imports ``orchestrator/``.
+(:func:`logged_epochs`), attach the same files (:func:`log_results`) and log the student as an
+MLflow model the same way (``trainers/model_log.py``), so a run reads the same whichever wrote it.
+It lives in ``trainers/`` because the workers use it and ``trainers/`` never imports
+``orchestrator/``.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+from mlflow.entities import DatasetInput, InputTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
+from trainers.artifacts import CONFIG_ARTIFACT, PREDICTIONS_ARTIFACT
+from trainers.data import Splits
+from trainers.model_log import log_model_and_finish
 
 EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
+SPLITS = ("train", "quiz", "validation", "test")
+HUB_SOURCE = "https://huggingface.co/datasets/nyu-mll/glue"  # data.source "hub": GLUE's sst2
+# MLflow's default is 10 s; a small trial lasts about a minute. $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL
+# overrides it.
+SYSTEM_METRICS_INTERVAL_S = 5
 
 
 def logged_epochs(client: MlflowClient, run_id: str) -> set[int]:
@@ -31,13 +42,55 @@ def log_results(client: MlflowClient, run_id: str, folder: Path) -> None:
                         artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
 
 
+def split_inputs(splits: Splits, source: str) -> list[DatasetInput]:
+    """A trial's four splits as MLflow dataset inputs (``sst2-train`` ... ``sst2-test``, each
+    tagged with its role as MLflow's dataset context), their sentences and labels giving the schema
+    and row counts, and the split's fingerprint as the digest: two runs on the same split show the
+    same datasets."""
+    import pandas as pd
+    from mlflow.data import from_pandas
+
+    inputs = []
+    for name in SPLITS:
+        examples = getattr(splits, name)
+        frame = pd.DataFrame({"index": examples.ids, "sentence": list(examples.sentences),
+                              "label": examples.labels})
+        with warnings.catch_warnings():
+            # Two hints that do not apply: a local path is a "local artifact source" under two
+            # registered schemes (the same class twice), and the integer columns have no gaps.
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = from_pandas(frame, source=HUB_SOURCE if source == "hub" else source,
+                                  targets="label", name=f"sst2-{name}", digest=splits.fingerprint)
+            entity = dataset._to_mlflow_entity()  # the schema is inferred here
+        inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, name)]))
+    return inputs
+
+
 class RunLog:
-    """The trial's MLflow run, continued by id: per-epoch metrics, final metrics, artifacts."""
+    """The trial's MLflow run, continued by id: its splits, system metrics while it trains,
+    per-epoch metrics, final metrics, artifacts and the student as an MLflow model."""
 
     def __init__(self, tracking_uri: str, run_id: str) -> None:
         self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri
         self.run_id = run_id
         self.logged = logged_epochs(self.client, run_id)
+        self.monitor = None
+
+    def start_system_metrics(self) -> None:
+        """CPU, memory, disk and network of the worker's machine (and its GPUs, where NVML finds
+        any) as ``system/*`` metrics, MLflow's monitor sampling in a thread until :meth:`final`;
+        a restarted worker continues the steps."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self.monitor = SystemMetricsMonitor(self.run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+                                            resume_logging=True, tracking_uri=self.tracking_uri)
+        self.monitor.start()
+
+    def datasets(self, splits: Splits, source: str) -> None:
+        """The splits the trial trains and is judged on (MLflow keeps one of each per run, so a
+        restarted worker logging them again adds nothing)."""
+        self.client.log_inputs(self.run_id, datasets=split_inputs(splits, source))
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         if epoch in self.logged:
@@ -53,8 +106,10 @@ class RunLog:
             self.epoch(epoch, metrics)
 
     def final(self, final: dict[str, float], folder: Path) -> None:
+        """The final metrics, the folder's files, the student as an MLflow model; FINISHED."""
+        if self.monitor is not None:
+            self.monitor.finish()
         for key, value in final.items():
             self.client.log_metric(self.run_id, key, value)
         log_results(self.client, self.run_id, folder)
-        self.client.log_artifacts(self.run_id, str(folder / MODEL_ARTIFACT_DIR), MODEL_ARTIFACT_DIR)
-        self.client.set_terminated(self.run_id, "FINISHED")
+        log_model_and_finish(self.tracking_uri, self.run_id, folder)

@@ -27,6 +27,7 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
 from trainers.loop import Trial, TrialResult, run
+from trainers.model_log import set_labels
 from trainers.payload import TrialPayload
 from trainers.run_log import RunLog
 
@@ -44,6 +45,9 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     rank = ray.train.get_context().get_world_rank()
     run_log = RunLog(payload.tracking_uri, payload.run_id) if rank == 0 else None
     trial = Trial.build(config, cache_dir=payload.layout.cache, device=ray.train.torch.get_device())
+    if run_log is not None:
+        run_log.start_system_metrics()
+        run_log.datasets(trial.splits, config.data.source)
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))
@@ -74,6 +78,7 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
            timing: dict[str, float]) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     folder = payload.layout.model_dir(payload.key)
+    set_labels(result.student.model.config)
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)

@@ -20,6 +20,7 @@ from orchestrator import paths
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.reader import resolve_sweep
+from orchestrator.sweep_record import log_report
 from trainers.errors import UserError
 
 
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = MlflowClient(tracking_uri=args.tracking_uri)
         sweep = resolve_sweep(client, args.sweep)
         result = build_report(client, sweep, args.report_dir or paths.RESULTS_DIR / sweep)
+        log_report(client, sweep, result.out_dir)  # the sweep's parent run keeps the latest
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

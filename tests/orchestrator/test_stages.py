@@ -14,6 +14,7 @@ from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
 from orchestrator.stages import SweepRuns, concurrency, error_line, run_stages, trial_resources
 from orchestrator.stopped import Stop
+from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
 from trainers.layout import StorageLayout
 
@@ -78,7 +79,7 @@ def test_a_stopped_trial_whose_worker_wrote_its_folder_before_dying_is_trained_a
 
     def tune_stage(name, payloads, *_):
         folder = layout.model_dir(trial.key)
-        folder.mkdir(parents=True)
+        save_student(folder, labelled=True)
         (folder / CONFIG_ARTIFACT).write_text("{}")
         (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
         (folder / RESULT_FILE).write_text(json.dumps({

@@ -16,6 +16,7 @@ from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
 from orchestrator.stages import SweepRuns, run_stages
 from orchestrator.stopped import Stop, rivals, stays_stopped
+from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
 from trainers.layout import StorageLayout
 
@@ -46,7 +47,7 @@ def _runs(client, tmp_path, sweep="s") -> SweepRuns:
 def _finish(layout: StorageLayout, payload) -> None:
     """What a finished worker leaves: its folder, ``result.json`` last."""
     folder = layout.model_dir(payload.key)
-    folder.mkdir(parents=True)
+    save_student(folder, labelled=True)  # the student, which the run's MLflow model is logged from
     (folder / CONFIG_ARTIFACT).write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
     (folder / RESULT_FILE).write_text(json.dumps({"run_id": payload.run_id, "final": {"test_accuracy": 0.7},

@@ -18,6 +18,7 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow.artifacts
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -126,15 +127,18 @@ def test_every_trial_finished_in_the_tracking_server(stack, tmp_path):
         assert run.info.status == "FINISHED"
         assert run.info.artifact_uri.startswith("mlflow-artifacts:/")
         assert 0.0 <= run.data.metrics["test_accuracy"] <= 1.0
-        assert {"config.json", "model", "predictions"} <= {
+        assert {"config.json", "predictions"} <= {
             a.path for a in client.list_artifacts(run.info.run_id)}
         folder = tmp_path / run.info.run_id
         folder.mkdir()
         config = json.loads(
             Path(client.download_artifacts(run.info.run_id, "config.json", str(folder))).read_text())
         assert config["student"] == run.data.tags["student"]
-        model = Path(client.download_artifacts(run.info.run_id, "model", str(folder)))
-        assert (model / "model.safetensors").stat().st_size > 100_000
+        [output] = run.outputs.model_outputs  # the student as an MLflow model, on the server
+        location = client.get_logged_model(output.model_id).artifact_location
+        model = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(folder),
+                                                         tracking_uri=client.tracking_uri))
+        assert (model / "model" / "model.safetensors").stat().st_size > 100_000
         predictions = client.download_artifacts(run.info.run_id, "predictions/test_predictions.csv",
                                                 str(folder))
         assert len(Path(predictions).read_text().splitlines()) == 101

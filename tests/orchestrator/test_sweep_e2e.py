@@ -35,7 +35,16 @@ def test_runs_tags_metrics_and_artifacts(swept):
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == [1, 2]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config.json", "model", "predictions"} <= artifacts
+        assert {"config.json", "predictions"} <= artifacts
+        assert len(run.outputs.model_outputs) == 1  # the student as an MLflow model
+        assert sorted(i.tags[0].value for i in run.inputs.dataset_inputs) == [
+            "quiz", "test", "train", "validation"]
+        assert tags["mlflow.user"] and tags["mlflow.source.git.commit"]
+    assert {"space", "plan.json", "report"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "registry: 3 configuration(s), alias 'best' set or moved for 3" in first.stdout
+    best = client.get_model_version_by_alias("e2e.tinybert__finetune", "best")
+    assert best.run_id == next(r.info.run_id for r in runs if r.info.run_name == "tinybert__finetune__seed0")
     distilled = next(r for r in runs if r.data.tags["method"] == "metadistil")
     assert distilled.data.tags["teachers"] == "bert" and distilled.data.tags["noise_p"] == "0.1"
     assert distilled.data.tags["warmup_epochs"] == "1" and distilled.data.tags["stage"] == "2"
