@@ -37,7 +37,7 @@ from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_p
 from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
-from trainers.artifacts import LABELS, MODEL_ARTIFACT_DIR
+from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
 
@@ -166,7 +166,8 @@ class LoadedModel:
                 times.append(1000 * (time.perf_counter() - started))
         probs = torch.softmax(logits, dim=-1)
         index = int(probs.argmax())
-        return Answer(self.label, LABELS[index], float(probs[index]), self.parameters,
+        return Answer(self.label, self.model.config.id2label.get(index, str(index)), float(probs[index]),
+                      self.parameters,
                       statistics.median(times), full_length > self.limit, self.limit)
 
 

@@ -3,21 +3,26 @@ model and its tokenizer under ``model/``, for what reads or logs a finished tria
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
 
 from tests.conftest import VOCAB
-from trainers.artifacts import MODEL_ARTIFACT_DIR
+from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR
 from trainers.model_log import set_labels
 from trainers.models import build_model
+from trainers.tasks import TASKS
 
 
 def save_student(folder: Path, *, labelled: bool = False) -> None:
     """The tiny BERT preset, saved as a worker saves a student; ``labelled``: with the class names
-    the worker now writes into its config (older folders have none)."""
+    the worker now writes into its config (older folders have none). Beside it, the trial's
+    config.json (its task: SST-2) unless the folder has one."""
     shutil.copytree(_saved(labelled), folder / MODEL_ARTIFACT_DIR, dirs_exist_ok=True)
+    if not (folder / CONFIG_ARTIFACT).exists():
+        (folder / CONFIG_ARTIFACT).write_text(json.dumps({"data": {"task": "sst2"}}))
 
 
 @cache
@@ -26,7 +31,7 @@ def _saved(labelled: bool) -> Path:
     folder = Path(tempfile.mkdtemp(prefix="student-"))
     built = build_model("bert", "tiny", train_texts=(), cache_dir=folder, vocab_file=VOCAB)
     if labelled:
-        set_labels(built.model.config)
+        set_labels(built.model.config, TASKS["sst2"].labels)
     built.model.save_pretrained(folder / MODEL_ARTIFACT_DIR)
     built.tokenizer.save_pretrained(folder / MODEL_ARTIFACT_DIR)
     return folder / MODEL_ARTIFACT_DIR

@@ -15,13 +15,16 @@ huggingface_hub refuses as a repository id before any request.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from trainers.artifacts import LABELS, MODEL_ARTIFACT_DIR
+from trainers import tasks
+from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR
 
 TASK = "text-classification"
 MODEL_NAME = "model"  # the logged model's name: ``runs:/<run id>/model`` as before
@@ -30,11 +33,17 @@ INPUT_EXAMPLE = ["NLP is fun."]
 REQUIREMENTS = ("mlflow", "torch", "transformers", "tokenizers", "safetensors")
 
 
-def set_labels(config) -> None:
-    """Name the classes in a model's config, so that ``pipeline()`` and anything else reading the
-    saved model says negative/positive, not LABEL_0/LABEL_1."""
-    config.id2label = dict(enumerate(LABELS))
-    config.label2id = {label: index for index, label in enumerate(LABELS)}
+def set_labels(config, labels: Sequence[str]) -> None:
+    """Name the classes in a model's config (the task's ``labels``), so that ``pipeline()`` and
+    anything else reading the saved model says negative/positive, not LABEL_0/LABEL_1."""
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: index for index, label in enumerate(labels)}
+
+
+def task_labels(folder: Path) -> tuple[str, ...]:
+    """The class names of the task a finished trial's folder was trained on (its config.json)."""
+    data = json.loads((folder / CONFIG_ARTIFACT).read_text()).get("data", {})
+    return tasks.get(data.get("task", "sst2")).labels
 
 
 def has_model(client: MlflowClient, run_id: str) -> bool:
@@ -66,7 +75,7 @@ def log_model_and_finish(tracking_uri: str, run_id: str, folder: Path) -> float:
     model = AutoModelForSequenceClassification.from_pretrained(saved, local_files_only=True,
                                                                use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(saved, local_files_only=True)
-    set_labels(model.config)
+    set_labels(model.config, task_labels(folder))
     flavor_log = logging.getLogger("mlflow.transformers")
     level = flavor_log.level
     flavor_log.setLevel(logging.ERROR)  # "no model card / license on the hub": a local model has none

@@ -47,8 +47,12 @@ class Task:
     # on the shared files: MRPC's pairs 53.2); the dry run's cost per example scales with it. 1.0
     # where not measured here.
     length_ratio: float = 1.0
+    # The classes' names by label, GLUE's: in a saved model's id2label, and what predict prints.
+    labels: tuple[str, ...] = ("negative", "positive")
 
     def __post_init__(self) -> None:
+        if len(self.labels) != self.num_labels:
+            raise TaskError(f"task {self.name!r}: {len(self.labels)} label names, {self.num_labels} labels")
         if len(self.text_columns) not in (1, 2):
             raise TaskError(f"task {self.name!r}: {len(self.text_columns)} text columns; GLUE has 1 or 2")
         if self.num_labels < 2 or not self.metrics or set(self.metrics) - set(METRICS):
@@ -77,14 +81,18 @@ _PAIR = ("sentence1", "sentence2")
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("sst2", "SST-2", ("sentence",), 2, ("accuracy",), "sst2", 872),
     Task("mrpc", "MRPC", _PAIR, 2, ("f1", "accuracy"), "mrpc", 408,
-         tsv_layouts=(("Quality", "#1 String", "#2 String"),), length_ratio=4.0),
-    Task("cola", "CoLA", ("sentence",), 2, ("matthews", "accuracy"), "cola", 1_043),
-    Task("qqp", "QQP", ("question1", "question2"), 2, ("f1", "accuracy"), "qqp", 40_430),
-    Task("qnli", "QNLI", ("question", "sentence"), 2, ("accuracy",), "qnli", 5_463),
-    Task("rte", "RTE", _PAIR, 2, ("accuracy",), "rte", 277),
-    Task("wnli", "WNLI", _PAIR, 2, ("accuracy",), "wnli", 71),
+         tsv_layouts=(("Quality", "#1 String", "#2 String"),), length_ratio=4.0,
+         labels=("not_equivalent", "equivalent")),
+    Task("cola", "CoLA", ("sentence",), 2, ("matthews", "accuracy"), "cola", 1_043,
+         labels=("unacceptable", "acceptable")),
+    Task("qqp", "QQP", ("question1", "question2"), 2, ("f1", "accuracy"), "qqp", 40_430,
+         labels=("not_duplicate", "duplicate")),
+    Task("qnli", "QNLI", ("question", "sentence"), 2, ("accuracy",), "qnli", 5_463,
+         labels=("entailment", "not_entailment")),
+    Task("rte", "RTE", _PAIR, 2, ("accuracy",), "rte", 277, labels=("entailment", "not_entailment")),
+    Task("wnli", "WNLI", _PAIR, 2, ("accuracy",), "wnli", 71, labels=("not_entailment", "entailment")),
     Task("mnli", "MNLI", ("premise", "hypothesis"), 3, ("accuracy",), "mnli", 9_815,
-         validation_split="validation_matched"),
+         validation_split="validation_matched", labels=("entailment", "neutral", "contradiction")),
 )}
 REGRESSION = ("stsb",)
 

@@ -23,6 +23,7 @@ import ray.train
 import ray.train.torch
 import torch
 
+from trainers import tasks
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
@@ -78,7 +79,7 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
            timing: dict[str, float]) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     folder = payload.layout.model_dir(payload.key)
-    set_labels(result.student.model.config)
+    set_labels(result.student.model.config, tasks.get(payload.config.data.task).labels)
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
