@@ -43,24 +43,26 @@ def log_results(client: MlflowClient, run_id: str, folder: Path) -> None:
 
 
 def split_inputs(splits: Splits, source: str) -> list[DatasetInput]:
-    """A trial's four splits as MLflow dataset inputs (``sst2-train`` ... ``sst2-test``, each
-    tagged with its role as MLflow's dataset context), their sentences and labels giving the schema
-    and row counts, and the split's fingerprint as the digest: two runs on the same split show the
-    same datasets."""
+    """A trial's four splits as MLflow dataset inputs (``<task>-train`` ... ``<task>-test``, e.g.
+    ``sst2-train``, each tagged with its role as MLflow's dataset context), their texts (a pair
+    task's second sentences as ``sentence2``) and labels giving the schema and row counts, and the
+    split's fingerprint as the digest: two runs on the same split show the same datasets."""
     import pandas as pd
     from mlflow.data import from_pandas
 
     inputs = []
     for name in SPLITS:
         examples = getattr(splits, name)
-        frame = pd.DataFrame({"index": examples.ids, "sentence": list(examples.sentences),
-                              "label": examples.labels})
+        texts = {"sentence": list(examples.sentences)} if examples.second is None else {
+            "sentence1": list(examples.sentences), "sentence2": list(examples.second)}
+        frame = pd.DataFrame({"index": examples.ids, **texts, "label": examples.labels})
         with warnings.catch_warnings():
             # Two hints that do not apply: a local path is a "local artifact source" under two
             # registered schemes (the same class twice), and the integer columns have no gaps.
             warnings.simplefilter("ignore", UserWarning)
             dataset = from_pandas(frame, source=HUB_SOURCE if source == "hub" else source,
-                                  targets="label", name=f"sst2-{name}", digest=splits.fingerprint)
+                                  targets="label", name=f"{splits.task.name}-{name}",
+                                  digest=splits.fingerprint)
             entity = dataset._to_mlflow_entity()  # the schema is inferred here
         inputs.append(DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, name)]))
     return inputs

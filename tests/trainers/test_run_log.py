@@ -11,7 +11,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from mlflow.types import DataType
 
-from tests.conftest import SST2
+from tests.conftest import MRPC, SST2
 from tests.students import save_student
 from trainers.config import DataConfig
 from trainers.data import load_splits
@@ -77,6 +77,19 @@ def test_the_splits_are_the_runs_dataset_inputs_once(tmp_path):
     assert {d.digest for d in by_context.values()} == {splits.fingerprint}
     assert json.loads(by_context["train"].profile)["num_rows"] == 200
     assert by_context["quiz"].name == "sst2-quiz" and "sentence" in by_context["quiz"].schema
+
+
+def test_a_pair_tasks_splits_are_named_by_the_task_and_hold_both_sentences(tmp_path):
+    uri, client, run_id = new_run(tmp_path)
+    splits = load_splits(DataConfig(source=str(MRPC), task="mrpc", test_split="labeled", train_size=100,
+                                    quiz_size=20))
+    RunLog(uri, run_id).datasets(splits, str(MRPC))
+    by_context = {i.tags[0].value: i.dataset for i in client.get_run(run_id).inputs.dataset_inputs}
+    assert sorted(d.name for d in by_context.values()) == ["mrpc-quiz", "mrpc-test", "mrpc-train",
+                                                           "mrpc-validation"]
+    schema = json.loads(by_context["train"].schema)["mlflow_colspec"]
+    assert [c["name"] for c in schema] == ["index", "sentence1", "sentence2", "label"]
+    assert json.loads(by_context["test"].profile)["num_rows"] == 1725
 
 
 def test_system_metrics_are_sampled_until_the_final_log(tmp_path, monkeypatch):
