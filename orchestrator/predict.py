@@ -111,17 +111,21 @@ def model_sources(client: MlflowClient, sweep: str, cache: Path) -> list[tuple[s
     ``models:/<name>@best`` where the registry has it (``orchestrator/registry.py``), else its best
     run's model, with a note on stderr saying which; downloads land in ``cache``."""
     chosen = best_runs(client, sweep)
+    notes = []
     try:
         registered = {run.run_id: best_version_uri(client, sweep, run.run_name) for _, run in chosen}
     except MlflowException as error:
-        print(f"note: no model registry in {redact(client.tracking_uri)} "
-              f"({str(error).splitlines()[0][:100]}); the models come from the runs", file=sys.stderr)
+        notes.append(f"note: no model registry in {redact(client.tracking_uri)} "
+                     f"({str(error).splitlines()[0][:100]}); the models come from the runs")
         registered = {}
     missing = [label for label, run in chosen if not registered.get(run.run_id)]
     if registered and missing:
-        print(f"note: not registered yet, from the runs: {', '.join(missing)} (the next sweep "
-              "registers each configuration's best run)", file=sys.stderr)
-    return [(label, model_folder(client, run, cache, registered.get(run.run_id))) for label, run in chosen]
+        notes.append(f"note: not registered yet, from the runs: {', '.join(missing)} (the next sweep "
+                     "registers each configuration's best run)")
+    sources = [(label, model_folder(client, run, cache, registered.get(run.run_id))) for label, run in chosen]
+    for note in notes:  # once every model is found: a model that is not is the one line said
+        print(note, file=sys.stderr)
+    return sources
 
 
 def token_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import pytest
 from mlflow.tracking import MlflowClient
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestrator import demo
+from tests.browser import headless_chromium
 from tests.conftest import ROOT
 from tests.servers import free_ports, wait_for
 from tests.sweeps import Sweep, kill_session, read_output, start_module
@@ -37,7 +37,6 @@ START_TIMEOUT_S = 180
 ANSWER_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 180  # Ray and Serve shut down in ~10 s alone; a loaded 2-core CI machine was seen past 60
 SCREENSHOT = ROOT / "test-artifacts" / "demo.png"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 @dataclass
@@ -97,17 +96,8 @@ def served(swept: Sweep) -> Iterator[RunningDemo]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium with Debian's driver: selenium-manager never looks for one online."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1280,720",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with headless_chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        yield driver
 
 
 def ask(browser: webdriver.Chrome, text: str, typed: bool = True) -> None:
