@@ -181,22 +181,29 @@ def test_real_step_is_a_kd_step_against_the_updated_teacher(setup):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
+def _minilm_pair(cache):
+    """all-MiniLM-L6-v2 as the teacher and its layers 0 and 5 as the student, float64, eval mode
+    (no dropout), eager attention; and the two as built (the student's first: its tokenizer)."""
+    from trainers.model_refs import packaged_dir
+    from trainers.models import build_model
+
+    folder = packaged_dir("minilm")
+    built = [build_model(source, "tiny", train_texts=(), cache_dir=cache)
+             for source in (f"{folder}@2", str(folder))]
+    for b in built:
+        b.model.set_attn_implementation("eager")
+        b.model.double().to(DEVICE).eval()
+    return built[0].model, built[1].model, built
+
+
 @pytest.fixture(scope="module")
 def pretrained_setup(tmp_path_factory):
     """The real checkpoint: all-MiniLM-L6-v2 as the teacher, its layers 0 and 5 as the student,
     on real SST-2 phrases tokenized by its own WordPiece vocabulary (float64, no dropout)."""
     from tests.conftest import SST2
     from trainers.data import read_tsv
-    from trainers.model_refs import packaged_dir
-    from trainers.models import build_model
 
-    folder, cache = packaged_dir("minilm"), tmp_path_factory.mktemp("pretrained")
-    built = [build_model(source, "tiny", train_texts=(), cache_dir=cache)
-             for source in (f"{folder}@2", str(folder))]
-    for b in built:
-        b.model.set_attn_implementation("eager")
-        b.model.double().to(DEVICE).eval()
-    student, teacher = (b.model for b in built)
+    student, teacher, built = _minilm_pair(tmp_path_factory.mktemp("pretrained"))
     sentences = read_tsv(SST2 / "train.tsv").sentences
     tokenizer = built[0].tokenizer
 
@@ -218,17 +225,10 @@ def pretrained_pair_setup(tmp_path_factory):
     (``[CLS] a [SEP] b [SEP]`` with segment ids 0/1, ``Built.encode``)."""
     from tests.conftest import MRPC
     from trainers.data import read_tsv
-    from trainers.model_refs import packaged_dir
-    from trainers.models import build_model
     from trainers.tasks import TASKS
 
-    folder, cache = packaged_dir("minilm"), tmp_path_factory.mktemp("pretrained-pairs")
-    built = [build_model(source, "tiny", train_texts=(), cache_dir=cache)
-             for source in (f"{folder}@2", str(folder))]
-    for b in built:
-        b.model.set_attn_implementation("eager")
-        b.model.double().to(DEVICE).eval()
-    student, teacher = (b.model for b in built)
+    cache = tmp_path_factory.mktemp("pretrained-pairs")
+    student, teacher, built = _minilm_pair(cache)
     encoded = built[0].encode(read_tsv(MRPC / "train.tsv", TASKS["mrpc"]).take(np.arange(11)), 24, cache)
     pad_id = built[0].tokenizer.pad_token_id
     x = encoded.padded(np.arange(6), pad_id, DEVICE)
