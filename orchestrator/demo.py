@@ -1,11 +1,12 @@
-"""``python -m orchestrator.demo``: a web page where one sentence gets every model's sentiment.
+"""``python -m orchestrator.demo``: a web page where one sentence gets every model's answer.
 
 The models are the ones ``orchestrator.predict`` asks (the sweep's teachers and the best run of
-each configuration, from MLflow). Start-up finds every user mistake first (store, sweep, model
-artifacts, port) and only then starts Ray and Ray Serve: one deployment, one replica, which loads
-every model once in its constructor and serves the page at ``/`` and the answers at ``POST
-/predict``. The page is plain HTML and JavaScript; the proxy listens on 127.0.0.1 unless
-``--host`` says otherwise. Ctrl-C shuts Serve and Ray down.
+each configuration, from MLflow); a sentence-pair task's page has two boxes, the pair's sentences.
+Start-up finds every user mistake first (store, sweep, model artifacts, port) and only then starts
+Ray and Ray Serve: one deployment, one replica, which loads every model once in its constructor
+and serves the page at ``/`` and the answers at ``POST /predict``. The page is plain HTML and
+JavaScript; the proxy listens on 127.0.0.1 unless ``--host`` says otherwise. Ctrl-C shuts Serve
+and Ray down.
 
 Exit codes: 0 stopped with Ctrl-C, 1 Ray or the deployment did not start, 2 bad input.
 """
@@ -34,9 +35,10 @@ from pydantic import BaseModel
 
 from orchestrator.local_ray import print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
-from orchestrator.predict import Answer, LoadedModel, model_sources
+from orchestrator.predict import Answer, LoadedModel, best_runs, model_sources, sweep_task, text_problem
 from orchestrator.report.reader import resolve_sweep
 from trainers.errors import UserError
+from trainers.tasks import Task, get
 
 APP_NAME = "metadistil-demo"
 SERVE_LOGGER = "ray.serve"
@@ -49,21 +51,32 @@ REPLICA_CPUS = 0
 # tokens anyway, and tokenizing megabytes would stall the demo for everyone.
 MAX_TEXT_CHARS = 20_000
 EMPTY_TEXT = 'The text is empty: enter a sentence, e.g. "NLP is fun."'
+EMPTY_SECOND = "The second sentence is empty: enter both sentences of the pair."
+# What the button asks for, by task (the task's title where none is named here).
+QUESTIONS = {"sst2": "sentiment", "mrpc": "paraphrase", "qqp": "duplicate", "cola": "acceptability",
+             "qnli": "entailment", "rte": "entailment", "wnli": "entailment", "mnli": "entailment"}
 
 
 class Sentence(BaseModel):
-    """The body of ``POST /predict``."""
+    """The body of ``POST /predict``: a sentence, or a pair task's two (``second``)."""
 
     text: str
+    second: str | None = None
 
 
-def validate_text(text: str) -> str | None:
-    """Why the text cannot be classified, in one line; None when it can."""
+def validate_text(task: Task, text: str, second: str | None = None) -> str | None:
+    """Why the text cannot be asked of the ``task``'s models, in one line; None when it can."""
     if not text.strip():
         return EMPTY_TEXT
-    if len(text) > MAX_TEXT_CHARS:
-        return f"The text has {len(text):,} characters; the demo takes at most {MAX_TEXT_CHARS:,}."
-    return None
+    if task.pair and second is not None and not second.strip():
+        return EMPTY_SECOND
+    length = len(text) + len(second or "")
+    if length > MAX_TEXT_CHARS:
+        return f"The text has {length:,} characters; the demo takes at most {MAX_TEXT_CHARS:,}."
+    problem = text_problem(task, text, second)
+    if problem is None:
+        return None
+    return f"{problem[0].upper()}{problem[1:]}" + ("" if problem.endswith(('"', ".")) else ".")
 
 
 def truncation_note(answers: list[Answer]) -> str:
@@ -79,11 +92,13 @@ def truncation_note(answers: list[Answer]) -> str:
     return f"The text is longer than a model takes, so it was truncated: {'; '.join(parts)}."
 
 
-class SentimentDemo:
-    """The Serve deployment: every model loaded once, at start, then one answer per sentence."""
+class EveryModelDemo:
+    """The Serve deployment: every model loaded once, at start, then one answer per sentence (or
+    pair: ``task`` is the sweep's, by name)."""
 
-    def __init__(self, sweep: str, sources: list[tuple[str, str]]) -> None:
+    def __init__(self, sweep: str, task: str, sources: list[tuple[str, str]]) -> None:
         self.sweep = sweep
+        self.task = get(task)
         self.models = [LoadedModel.load(label, Path(folder)) for label, folder in sources]
         # FastAPI runs plain endpoints in a thread pool, and a fast tokenizer must not be used by
         # two threads at once ("Already borrowed"): sentences are classified one at a time.
@@ -97,15 +112,25 @@ class SentimentDemo:
         return api
 
     def page(self) -> str:
-        return PAGE.substitute(sweep=html.escape(self.sweep), count=len(self.models),
-                               max_chars=MAX_TEXT_CHARS, empty_text=json.dumps(EMPTY_TEXT))
+        question = QUESTIONS.get(self.task.name, self.task.title)
+        boxes = (BOX.substitute(id="text", label="First sentence", rows=2, max_chars=MAX_TEXT_CHARS,
+                                example="The cat sat on the mat.")
+                 + BOX.substitute(id="second", label="Second sentence", rows=2, max_chars=MAX_TEXT_CHARS,
+                                  example="A cat was sitting on the mat.")
+                 if self.task.pair else
+                 BOX.substitute(id="text", label="Enter text", rows=3, max_chars=MAX_TEXT_CHARS,
+                                example="NLP is fun."))
+        return PAGE.substitute(sweep=html.escape(self.sweep), count=len(self.models), boxes=boxes,
+                               task=html.escape(self.task.title), question=question,
+                               asked="One sentence pair" if self.task.pair else "One sentence",
+                               empty_text=json.dumps(EMPTY_TEXT), empty_second=json.dumps(EMPTY_SECOND))
 
     def predict(self, sentence: Sentence) -> JSONResponse:
-        problem = validate_text(sentence.text)
+        problem = validate_text(self.task, sentence.text, sentence.second)
         if problem:
             return JSONResponse({"error": problem}, status_code=400)
         with self.lock:
-            answers = [model.classify(sentence.text) for model in self.models]
+            answers = [model.classify(sentence.text, sentence.second) for model in self.models]
         return JSONResponse({"answers": [asdict(a) for a in answers], "note": truncation_note(answers)})
 
 
@@ -127,15 +152,17 @@ def main(argv: list[str] | None = None) -> int:
             check_store(args.tracking_uri, create=False)
             client = MlflowClient(args.tracking_uri)
             sweep = resolve_sweep(client, args.sweep)
+            chosen = best_runs(client, sweep)
+            task = sweep_task(chosen, sweep)
             with no_progress_bars():
-                sources = model_sources(client, sweep, Path(downloads))
+                sources = model_sources(client, sweep, chosen, Path(downloads))
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # while reading MLflow or fetching models: nothing started yet
             print("\ninterrupted before the demo started", file=sys.stderr)
             return 130
-        return serve_demo(args, sweep, [(label, str(folder)) for label, folder in sources])
+        return serve_demo(args, sweep, task, [(label, str(folder)) for label, folder in sources])
 
 
 def check_port(host: str, port: int) -> None:
@@ -152,7 +179,7 @@ def check_port(host: str, port: int) -> None:
                         "a free --port, and a --host of this machine") from None
 
 
-def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, str]]) -> int:
+def serve_demo(args: argparse.Namespace, sweep: str, task: Task, sources: list[tuple[str, str]]) -> int:
     """Start Ray and the deployment, then wait for Ctrl-C; the models' folders must stay on disk
     until the replica has loaded them."""
     # Read by Ray at import, so set first: token auth is Ray's default, said explicitly so that
@@ -167,9 +194,9 @@ def serve_demo(args: argparse.Namespace, sweep: str, sources: list[tuple[str, st
         serve.start(http_options={"host": args.host, "port": args.port}, proxy_location="HeadOnly")
         # One try: a model that does not load (a broken artifact) will not load on a retry either.
         deployment = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": REPLICA_CPUS},
-                                      max_constructor_retry_count=1)(serve.ingress()(SentimentDemo))
-        serve.run(deployment.bind(sweep, sources), name=APP_NAME, route_prefix="/")
-        print_start(context, args, sweep, len(sources))
+                                      max_constructor_retry_count=1)(serve.ingress()(EveryModelDemo))
+        serve.run(deployment.bind(sweep, task.name, sources), name=APP_NAME, route_prefix="/")
+        print_start(context, args, sweep, task, len(sources))
         while True:
             time.sleep(3600)
     except (RuntimeError, ConnectionError) as error:  # Ray or the replica did not start
@@ -211,9 +238,10 @@ def why_not_started(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def print_start(context, args: argparse.Namespace, sweep: str, models: int) -> None:
+def print_start(context, args: argparse.Namespace, sweep: str, task: Task, models: int) -> None:
     print_ray(context)
-    print(f"demo: sweep {sweep!r}, {models} models loaded")
+    print(f"demo: sweep {sweep!r} ({task.title}{', sentence pairs' if task.pair else ''}), "
+          f"{models} models loaded")
     if args.host not in ("127.0.0.1", "localhost"):
         print(f"note: --host {args.host} makes the page reachable from other machines, without a login")
     print(f"open http://{args.host}:{args.port}/ · stop with Ctrl-C", flush=True)
@@ -224,7 +252,7 @@ PAGE = Template("""<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sentiment, every model of sweep $sweep</title>
+<title>$task, every model of sweep $sweep</title>
 <style>
   body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem;
          color: #222; }
@@ -245,13 +273,11 @@ PAGE = Template("""<!doctype html>
 </style>
 </head>
 <body>
-<h1>One sentence, every model</h1>
-<p class="lead">Sweep <code>$sweep</code>: its $count models (the teachers and the best student of each
-method, from MLflow) classify the same sentence.</p>
+<h1>$asked, every model</h1>
+<p class="lead">Sweep <code>$sweep</code> ($task): its $count models (the teachers and the best student
+of each method, from MLflow) classify the same text.</p>
 <form id="form">
-  <label for="text">Enter text</label>
-  <textarea id="text" rows="3" maxlength="$max_chars" placeholder="NLP is fun."></textarea>
-  <button id="predict" type="submit">Predict sentiment</button>
+$boxes  <button id="predict" type="submit">Predict $question</button>
 </form>
 <p id="message" role="alert"></p>
 <table id="results">
@@ -263,6 +289,7 @@ method, from MLflow) classify the same sentence.</p>
 <script>
 const form = document.getElementById("form");
 const text = document.getElementById("text");
+const second = document.getElementById("second");  // a sentence-pair task's second box, else null
 const button = document.getElementById("predict");
 const message = document.getElementById("message");
 const note = document.getElementById("note");
@@ -289,8 +316,8 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   rows.replaceChildren();
   note.textContent = "";
-  if (!text.value.trim()) {  // nothing to ask the models
-    message.textContent = $empty_text;
+  if (!text.value.trim() || (second && !second.value.trim())) {  // nothing to ask the models
+    message.textContent = text.value.trim() ? $empty_second : $empty_text;
     return;
   }
   message.textContent = "Asking $count models…";
@@ -299,7 +326,7 @@ form.addEventListener("submit", async (event) => {
     const response = await fetch("predict", {
       method: "POST",
       headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({text: text.value}),
+      body: JSON.stringify(second ? {text: text.value, second: second.value} : {text: text.value}),
     });
     const body = await response.json();
     if (!response.ok) {
@@ -318,6 +345,11 @@ form.addEventListener("submit", async (event) => {
 </script>
 </body>
 </html>
+""")
+
+
+BOX = Template("""  <label for="$id">$label</label>
+  <textarea id="$id" rows="$rows" maxlength="$max_chars" placeholder="$example"></textarea>
 """)
 
 

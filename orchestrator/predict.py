@@ -1,4 +1,5 @@
-"""``python -m orchestrator.predict "NLP is fun."``: every model of a sweep answers one sentence.
+"""``python -m orchestrator.predict "NLP is fun."``: every model of a sweep answers one sentence
+(``python -m orchestrator.predict "first" "second"``: one pair, for a sentence-pair task).
 
 The sweep's teachers and, for each distillation configuration, its best run (highest validation
 accuracy at the last epoch, over seeds) are loaded from MLflow — the configuration's registered
@@ -9,6 +10,11 @@ is still there (``model_dir`` tag), else the run's logged MLflow model (the tran
 folder — and each prints
 Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
 after one untimed pass).
+
+A pair task's models read the pair as they were trained on it (``trainers/tokens.py``): one
+sequence ``tokenizer(first, second)``, with segment ids where the architecture has them. The
+sweep's task (its runs' ``task`` tag) says whether it takes one sentence or two; the wrong number
+is refused in one line before a model is loaded.
 
 Loading and classifying are separate (:class:`LoadedModel`), so that ``orchestrator.demo`` loads
 every model once and then answers any number of sentences with them.
@@ -40,6 +46,8 @@ from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
+from trainers.tasks import Task, TaskError, get
+from trainers.tokens import has_segments
 
 TIMED_PASSES = 5
 
@@ -69,6 +77,29 @@ def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
     labelled = [(full_label(key, names), run) for key, run in best.items()]
     return sorted(labelled, key=lambda item: (
         not (item[1].key.method == FINETUNE and item[1].key.student in names.teachers), item[0]))
+
+
+def sweep_task(chosen: list[tuple[str, TrialRun]], sweep: str) -> Task:
+    """The task the sweep's models were trained on (one ``data:`` section, so one task a sweep)."""
+    names = {run.task for _, run in chosen}
+    if len(names) != 1:
+        raise TaskError(f"sweep {sweep!r} mixes tasks ({', '.join(sorted(names))}); its models do not "
+                        "answer the same question: report each task's sweep on its own")
+    return get(names.pop())
+
+
+def text_problem(task: Task, text: str, second: str | None) -> str | None:
+    """Why the sentence (or pair) cannot be asked of a ``task`` model, in one line; None if it can."""
+    if not text.strip():
+        return "the text is empty; give a sentence, e.g. \"NLP is fun.\""
+    if task.pair and second is None:
+        return (f"{task.title} is a sentence-pair task: give two sentences, e.g. "
+                f"\"The cat sat on the mat.\" \"A cat was sitting on the mat.\"")
+    if task.pair and not second.strip():
+        return "the second sentence is empty; give both sentences of the pair"
+    if not task.pair and second is not None:
+        return f"{task.title} classifies one sentence: give one, not two"
+    return None
 
 
 def model_folder(client: MlflowClient, run: TrialRun, cache: Path, registered: str | None = None) -> Path:
@@ -106,11 +137,12 @@ def fetch(client: MlflowClient, location: str, target: Path) -> Path:
                                    tracking_uri=client.tracking_uri))
 
 
-def model_sources(client: MlflowClient, sweep: str, cache: Path) -> list[tuple[str, Path]]:
-    """(label, model folder) of every model to ask, teachers first: each configuration's
-    ``models:/<name>@best`` where the registry has it (``orchestrator/registry.py``), else its best
-    run's model, with a note on stderr saying which; downloads land in ``cache``."""
-    chosen = best_runs(client, sweep)
+def model_sources(client: MlflowClient, sweep: str, chosen: list[tuple[str, TrialRun]],
+                  cache: Path) -> list[tuple[str, Path]]:
+    """(label, model folder) of every model to ask (``chosen``: :func:`best_runs`), teachers first:
+    each configuration's ``models:/<name>@best`` where the registry has it
+    (``orchestrator/registry.py``), else its best run's model, with a note on stderr saying which;
+    downloads land in ``cache``."""
     notes = []
     try:
         registered = {run.run_id: best_version_uri(client, sweep, run.run_name) for _, run in chosen}
@@ -157,10 +189,14 @@ class LoadedModel:
             raise ModelError(f"{label}: {error}") from None
         return cls(label, built.model, built.tokenizer)
 
-    def classify(self, text: str) -> Answer:
-        """The label, its probability and the median latency; text past the limit is cut off."""
-        full_length = len(self.tokenizer(text)["input_ids"])
-        inputs = self.tokenizer(text, truncation=True, max_length=self.limit, return_tensors="pt")
+    def classify(self, text: str, second: str | None = None) -> Answer:
+        """The label, its probability and the median latency, for a sentence or a pair (``second``);
+        text past the limit is cut off (a pair's longer sentence first, as in training). Segment ids
+        as in training: for a pair, into a model that has them; none for one sentence."""
+        segments = second is not None and has_segments(self.model)
+        full_length = len(self.tokenizer(text, second)["input_ids"])
+        inputs = self.tokenizer(text, second, truncation=True, max_length=self.limit, return_tensors="pt",
+                                return_token_type_ids=segments)
         times = []
         with torch.inference_mode():
             self.model(**inputs)  # untimed: the first pass pays one-off initialisation
@@ -175,9 +211,16 @@ class LoadedModel:
                       statistics.median(times), full_length > self.limit, self.limit)
 
 
-def predict(client: MlflowClient, sweep: str, text: str, cache: Path) -> list[Answer]:
-    return [LoadedModel.load(label, folder).classify(text)
-            for label, folder in model_sources(client, sweep, cache)]
+def predict(client: MlflowClient, sweep: str, text: str, second: str | None, cache: Path
+            ) -> tuple[Task, list[Answer]]:
+    """Every model's answer, once the text suits the sweep's task (else a one-line ``TaskError``)."""
+    chosen = best_runs(client, sweep)
+    task = sweep_task(chosen, sweep)
+    problem = text_problem(task, text, second)
+    if problem:
+        raise TaskError(f"sweep {sweep!r}: {problem}")
+    return task, [LoadedModel.load(label, folder).classify(text, second)
+                  for label, folder in model_sources(client, sweep, chosen, cache)]
 
 
 def format_table(answers: list[Answer]) -> str:
@@ -188,14 +231,15 @@ def format_table(answers: list[Answer]) -> str:
         lines.append(f"{a.model:<{width}}  {a.prediction:<10}  {a.confidence:>10.1%}  "
                      f"{a.parameters:>12,}  {a.latency_ms:>6.1f} ms")
     if any(a.truncated for a in answers):
-        lines.append("(the sentence was longer than a model's limit and was truncated for it)")
+        lines.append("(the text was longer than a model's limit and was truncated for it)")
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m orchestrator.predict",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("text", help="the sentence to classify")
+    parser.add_argument("text", help="the sentence to classify (a pair task's first sentence)")
+    parser.add_argument("second", nargs="?", help="a sentence-pair task's second sentence (MRPC, RTE, …)")
     parser.add_argument("--sweep", help="sweep name (default: the only sweep in the store)")
     add_tracking_uri_option(parser)
     return parser.parse_args(argv)
@@ -203,8 +247,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.text.strip():
-        print("error: the text is empty; give a sentence, e.g. \"NLP is fun.\"", file=sys.stderr)
+    if not args.text.strip():  # whatever the task: refused before the store is read
+        print(f"error: {text_problem(get('sst2'), args.text, None)}", file=sys.stderr)
         return 2
     transformers_logging.disable_progress_bar()
     try:
@@ -212,11 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         client = MlflowClient(args.tracking_uri)
         sweep = resolve_sweep(client, args.sweep)
         with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
-            answers = predict(client, sweep, args.text, Path(downloads))
+            task, answers = predict(client, sweep, args.text, args.second, Path(downloads))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"sweep {sweep!r}: \"{args.text}\"")
+    asked = f'"{args.text}"' + (f' / "{args.second}"' if task.pair else "")
+    print(f"sweep {sweep!r} ({task.title}): {asked}")
     print(format_table(answers))
     return 0
 

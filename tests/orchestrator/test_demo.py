@@ -3,93 +3,38 @@ through real Ray Serve, driven in headless Chromium; and its bad input, refused 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from mlflow.tracking import MlflowClient
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from orchestrator import demo
 from tests.browser import headless_chromium
 from tests.conftest import ROOT
-from tests.servers import free_ports, wait_for
-from tests.sweeps import Sweep, kill_session, read_output, start_module
+from tests.demos import RunningDemo, answered_rows, ask, post, ray_processes, start_demo, stop_demo
+from tests.servers import free_ports
+from tests.sweeps import Sweep
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
 # In the table's order: the teachers first, then by name.
 MODELS = ("BERT (teacher)", "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)",
           "TinyBERT (fine-tuned)")
-# Ray, Serve's controller and proxy, and a replica that loads three models, on 2 busy cores.
-START_TIMEOUT_S = 180
-ANSWER_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 180  # Ray and Serve shut down in ~10 s alone; a loaded 2-core CI machine was seen past 60
 SCREENSHOT = ROOT / "test-artifacts" / "demo.png"
-
-
-@dataclass
-class RunningDemo:
-    """The demo's process, its page's address, Ray's temp dir and everything it printed so far."""
-
-    process: subprocess.Popen
-    url: str
-    ray_tmp: str
-    output: list[str]  # grows as the demo prints
-
-    def printed(self) -> str:
-        return "".join(self.output)
-
-
-def ray_processes(running: RunningDemo, grace_s: float = 20.0) -> list[str]:
-    """What is left of the demo's session (Ray's renamed workers included) after ``grace_s``:
-    Ray's workers exit on their own a few seconds after the node they belong to."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        left = [pid for query in (["-s", str(running.process.pid)], ["-f", running.ray_tmp])
-                for pid in subprocess.run(["pgrep", *query], capture_output=True, text=True).stdout.split()]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.5)
-
-
-def start_demo(sweep: Sweep) -> RunningDemo:
-    """``python -m orchestrator.demo`` in its own session and Ray temp dir; returns once it prints
-    the page's address (or fails the test with what it printed)."""
-    (port,) = free_ports(1)
-    process, ray_tmp = start_module("orchestrator.demo", "--sweep", "e2e",
-                                    "--tracking-uri", sweep.tracking_uri, "--port", str(port))
-    _, output = read_output(process)
-    running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp, output)
-    try:
-        wait_for(lambda: f"open {running.url}" in running.printed(), "the demo", START_TIMEOUT_S,
-                 alive=lambda: process.poll() is None)
-    except RuntimeError:
-        stop_demo(running)
-        pytest.fail(f"the demo did not start:\n{running.printed()[-4000:]}")
-    return running
-
-
-def stop_demo(running: RunningDemo) -> None:
-    """Whatever is left of the demo and its Ray: everything in its session."""
-    kill_session(running.process.pid, running.ray_tmp)
-    running.process.wait()
+BUTTON = "Predict sentiment"
 
 
 @pytest.fixture(scope="module")
 def served(swept: Sweep) -> Iterator[RunningDemo]:
-    running = start_demo(swept)
+    running = start_demo(swept, "e2e")
     yield running
     stop_demo(running)
 
@@ -100,44 +45,12 @@ def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
         yield driver
 
 
-def ask(browser: webdriver.Chrome, text: str, typed: bool = True) -> None:
-    """Put ``text`` in the box (typed, or set at once when it is long) and press the button."""
-    box = browser.find_element(By.ID, "text")
-    box.clear()
-    if typed:
-        box.send_keys(text)
-    else:
-        browser.execute_script("arguments[0].value = arguments[1];", box, text)
-    browser.find_element(By.XPATH, "//button[normalize-space()='Predict sentiment']").click()
-
-
-def answered_rows(browser: webdriver.Chrome) -> list[list[str]]:
-    """The table's rows once the answer is in (the button is enabled again, one row per model)."""
-    def done(driver: webdriver.Chrome) -> bool:
-        rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
-        return driver.find_element(By.ID, "predict").is_enabled() and len(rows) == len(MODELS)
-
-    WebDriverWait(browser, ANSWER_TIMEOUT_S).until(done)
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-            for row in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
-
-
-def post(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{url}predict", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT_S) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_the_page_shows_every_models_answer(served, browser):
     browser.get(served.url)
     browser.find_element(By.XPATH, "//label[normalize-space()='Enter text']")
     assert "e2e" in browser.title
-    ask(browser, "NLP is fun, and this film is a delight.")
-    rows = answered_rows(browser)
+    ask(browser, BUTTON, "NLP is fun, and this film is a delight.")
+    rows = answered_rows(browser, len(MODELS))
     SCREENSHOT.parent.mkdir(exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
     assert [row[0] for row in rows] == list(MODELS)
@@ -162,7 +75,7 @@ def test_empty_text_is_refused_in_the_page_without_asking_the_models(served, bro
     # Count the page's requests: an empty text must not reach the server.
     browser.execute_script("window.requests = 0; const send = window.fetch;"
                            "window.fetch = (...args) => { window.requests += 1; return send(...args); };")
-    ask(browser, "   ")
+    ask(browser, BUTTON, "   ")
     assert browser.find_element(By.ID, "message").text == demo.EMPTY_TEXT
     assert browser.execute_script("return window.requests;") == 0
     assert browser.find_elements(By.CSS_SELECTOR, "#results tbody tr") == []
@@ -170,8 +83,8 @@ def test_empty_text_is_refused_in_the_page_without_asking_the_models(served, bro
 
 def test_a_long_text_is_truncated_and_the_page_says_so(served, browser):
     browser.get(served.url)
-    ask(browser, "a wonderful film " * 400, typed=False)  # 1,200 words: past every model's 512 tokens
-    rows = answered_rows(browser)
+    ask(browser, BUTTON, "a wonderful film " * 400, typed=False)  # 1,200 words: past every model's 512 tokens
+    rows = answered_rows(browser, len(MODELS))
     assert all(row[1] in ("positive", "negative") for row in rows)
     note = browser.find_element(By.ID, "note").text
     assert note.startswith("The text is longer than a model takes, so it was truncated")

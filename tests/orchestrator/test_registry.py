@@ -69,7 +69,8 @@ def test_predict_loads_the_registered_model_and_says_when_there_is_no_registry(s
                                                                                  monkeypatch, capsys):
     client = sweep[0]
     registry.register_best(client, "s")
-    sources = predict.model_sources(client, "s", tmp_path / "cache")
+    chosen = predict.best_runs(client, "s")
+    sources = predict.model_sources(client, "s", chosen, tmp_path / "cache")
     assert all((folder / "MLmodel").is_file() for _, folder in sources)
     assert "note" not in capsys.readouterr().err
 
@@ -77,5 +78,5 @@ def test_predict_loads_the_registered_model_and_says_when_there_is_no_registry(s
         raise MlflowException("the server has no model registry")
 
     monkeypatch.setattr(predict, "best_version_uri", no_registry)
-    assert len(predict.model_sources(client, "s", tmp_path / "cache")) == len(sources)
+    assert len(predict.model_sources(client, "s", chosen, tmp_path / "cache")) == len(sources)
     assert "note: no model registry" in capsys.readouterr().err

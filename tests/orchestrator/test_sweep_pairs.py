@@ -1,0 +1,113 @@
+"""A sentence-pair task as a user runs it: a real MRPC sweep (GLUE's files in ``../shared``) through
+``python -m orchestrator.sweep``, its report, ``predict`` with two sentences, and the demo's page
+with two boxes in headless Chromium through real Ray Serve.
+
+The teacher (tiny BERT preset) takes segment ids, the student (tiny DistilBERT preset) takes none,
+and MetaDistil runs with noise on both sentences: every pair path of ``trainers/tokens.py`` runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from selenium import webdriver
+
+from orchestrator import predict
+from tests.browser import headless_chromium
+from tests.conftest import MRPC
+from tests.demos import RunningDemo, answered_rows, ask, post, start_demo, stop_demo
+from tests.sweeps import Sweep, run_sweep
+
+pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
+
+# Three trials in two stages (the teacher, then a fine-tuned student and MetaDistil), one epoch
+# on 200 pairs: about 1.5 minutes on 2 cores.
+PAIRS_SPACE = {
+    "name": "pairs",
+    "seeds": [0],
+    "data": {"task": "mrpc", "source": str(MRPC), "train_size": 200, "quiz_size": 16, "test_size": 100,
+             "max_length": 64},
+    "train": {"epochs": 1, "lr": 5.0e-4, "teacher_lr": 1.0e-4, "pilot_lr": 5.0e-4, "batch_size": 32},
+    "grid": [{"methods": ["finetune"], "students": ["distilbert"]},
+             {"methods": ["metadistil"], "teachers": [["bert"]], "students": ["distilbert"],
+              "noise_p": [0.2]}],
+}
+MODELS = ("BERT (teacher)", "DistilBERT (fine-tuned)", "MetaDistil BERT→DistilBERT + noise p=0.2")
+LABELS = ("equivalent", "not_equivalent")
+BUTTON = "Predict paraphrase"
+FIRST, SECOND = "The company said profits rose 5 percent.", "Profits rose 5 percent, the company said."
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory) -> Sweep:
+    workdir = tmp_path_factory.mktemp("pairs")
+    (workdir / "space.yaml").write_text(yaml.safe_dump(PAIRS_SPACE))
+    first, actors = run_sweep(workdir)
+    assert first.returncode == 0, first.stdout[-4000:]
+    return Sweep(workdir, first, tuple(actors))
+
+
+def test_every_trial_trains_and_is_scored_on_pairs(paired):
+    client = MlflowClient(paired.tracking_uri)
+    experiment = client.get_experiment_by_name("pairs")
+    runs = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
+    assert len(runs) == 3 and {run.data.tags["task"] for run in runs} == {"mrpc"}
+    for run in runs:
+        assert {"test_f1", "test_accuracy", "val_f1"} <= set(run.data.metrics), run.info.run_name
+        assert 0.0 <= run.data.metrics["test_f1"] <= 1.0
+
+
+def test_the_report_is_headed_by_f1(paired):
+    table1 = (paired.workdir / "report" / "table1.md").read_text()
+    assert "MRPC" in table1
+    header = next(line for line in table1.splitlines() if line.startswith("| Method"))
+    assert header.index("F1") < header.index("Accuracy")
+
+
+def test_predict_answers_a_pair_with_every_model(paired, capsys):
+    where = ["--sweep", "pairs", "--tracking-uri", paired.tracking_uri]
+    assert predict.main([FIRST, SECOND, *where]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f'sweep \'pairs\' (MRPC): "{FIRST}" / "{SECOND}"')
+    rows = [line for line in out.splitlines() if " ms" in line]
+    assert [row.split("  ")[0].strip() for row in rows] == list(MODELS)
+    assert all(sum(f" {label} " in row for label in LABELS) == 1 for row in rows), rows
+
+
+def test_predict_refuses_one_sentence_for_a_pair_task(paired, capsys):
+    assert predict.main([FIRST, "--sweep", "pairs", "--tracking-uri", paired.tracking_uri]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MRPC is a sentence-pair task: give two sentences" in err
+
+
+@pytest.fixture(scope="module")
+def served(paired: Sweep) -> Iterator[RunningDemo]:
+    running = start_demo(paired, "pairs")
+    yield running
+    stop_demo(running)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
+    with headless_chromium(tmp_path_factory.mktemp("chromium")) as driver:
+        yield driver
+
+
+def test_the_demo_page_asks_every_model_about_two_sentences(served, browser):
+    browser.get(served.url)
+    assert "MRPC" in browser.title and "sentence pairs" in served.printed()
+    ask(browser, BUTTON, FIRST, SECOND)
+    rows = answered_rows(browser, len(MODELS))
+    assert [row[0] for row in rows] == list(MODELS)
+    assert all(row[1] in LABELS for row in rows), rows
+    ask(browser, BUTTON, FIRST, "  ")  # refused in the page: nothing to ask
+    assert browser.find_element("id", "message").text.startswith("The second sentence is empty")
+
+
+def test_the_demo_server_refuses_one_sentence_for_a_pair_task(served):
+    status, body = post(served.url, {"text": FIRST})
+    assert status == 400 and "sentence-pair task" in body["error"]
+    status, body = post(served.url, {"text": FIRST, "second": SECOND})
+    assert status == 200 and [a["model"] for a in body["answers"]] == list(MODELS)
