@@ -5,18 +5,22 @@ Two kinds of uncertainty meet in the tables:
 - *over seeds*: the same configuration trained with k seeds gives accuracies ``x_1 … x_k``;
   :func:`mean_std` and :func:`t_interval` summarise them;
 - *over test examples*: one accuracy measured on N examples is itself a binomial estimate;
-  :func:`wilson_interval` gives its interval (about ±1.2 points at 92 % on 2,000 examples).
+  :func:`wilson_interval` gives its interval (about ±1.2 points at 92 % on 2,000 examples);
+  F1 and Matthews' correlation, which are no binomial share, get :func:`bootstrap_interval`.
 
 Two models scored on the same test examples are compared *paired*, example by example:
 :func:`paired_bootstrap` (difference, interval, p-value) and :func:`mcnemar_exact` (exact binomial
 test on the discordant pairs). Inputs there are boolean vectors "example i was classified
-correctly", aligned so that position i is the same example for both models.
+correctly", aligned so that position i is the same example for both models. For the scores GLUE
+gives some tasks instead, from labels and predicted classes (positive class 1):
+:func:`paired_bootstrap_f1` (F1 = 2·TP / (2·TP + FP + FN)) and :func:`paired_bootstrap_matthews`
+(MCC = (TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,33 +151,96 @@ def paired_bootstrap_f1(labels: ArrayLike, predicted_a: ArrayLike, predicted_b: 
     ``Multinomial(N; cell shares)``, and both models' TP, FP, FN are sums of cell counts. As in
     :func:`paired_bootstrap`: percentile interval, null-centred two-sided p-value.
     """
+    return _paired_cells_bootstrap(_f1, labels, predicted_a, predicted_b, n_resamples, seed, confidence)
+
+
+def paired_bootstrap_matthews(labels: ArrayLike, predicted_a: ArrayLike, predicted_b: ArrayLike,
+                              n_resamples: int = 10_000, seed: int = 0,
+                              confidence: float = CONFIDENCE) -> BootstrapResult:
+    """Paired bootstrap of the difference of Matthews' correlations ``MCC_A − MCC_B`` (binary labels).
+
+    ``MCC = (TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))``, 0 where a factor is 0 (a
+    resample in which a model says one class only), as scikit-learn and GLUE define it. Like F1 it
+    is a function of the confusion counts, so it is resampled exactly as :func:`paired_bootstrap_f1`.
+    """
+    return _paired_cells_bootstrap(_matthews, labels, predicted_a, predicted_b, n_resamples, seed,
+                                   confidence)
+
+
+def bootstrap_interval(metric: str, labels: ArrayLike, predicted: ArrayLike,
+                       n_resamples: int = 10_000, seed: int = 0,
+                       confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of one model's ``metric`` ("accuracy", "f1" or "matthews",
+    as fractions) over its N test examples: the interval over test examples of a score that,
+    unlike accuracy, has no binomial (Wilson) form. A resample is ``Multinomial(N; shares of the
+    cells (true label, said 1))``; the bounds are the ``(1−c)/2`` and ``(1+c)/2`` percentiles."""
+    score = _SCORES[metric]
+    counts, n = _cell_counts(labels, predicted, predicted)
+    draws = np.random.default_rng(seed).multinomial(n, counts / n, size=n_resamples)
+    low, high = np.quantile(score(draws, _SAID_A), [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+# Cell of an example: 4·(true label is 1) + 2·(A says 1) + (B says 1).
+_CELLS = np.arange(8)
+_TRUTH, _SAID_A, _SAID_B = (_CELLS >> 2) & 1, (_CELLS >> 1) & 1, _CELLS & 1
+
+
+def _cell_counts(labels: ArrayLike, predicted_a: ArrayLike,
+                 predicted_b: ArrayLike) -> tuple[np.ndarray, int]:
     y = np.asarray(labels) == 1
     a, b = _paired(np.asarray(predicted_a) == 1, np.asarray(predicted_b) == 1)
     if y.shape != a.shape:
         raise ValueError(f"labels ({y.size}) and predictions ({a.size}) differ in length")
-    counts = np.bincount(4 * y.astype(int) + 2 * a.astype(int) + b.astype(int), minlength=8)
-    n = int(y.size)
-    diff = float(_f1_difference(counts[None, :])[0])
+    return np.bincount(4 * y.astype(int) + 2 * a.astype(int) + b.astype(int), minlength=8), int(y.size)
+
+
+def _paired_cells_bootstrap(score: Callable[[np.ndarray, np.ndarray], np.ndarray], labels: ArrayLike,
+                            predicted_a: ArrayLike, predicted_b: ArrayLike, n_resamples: int,
+                            seed: int, confidence: float) -> BootstrapResult:
+    """``score(A) − score(B)`` and its bootstrap, for a score that is a function of the counts."""
+    counts, n = _cell_counts(labels, predicted_a, predicted_b)
+
+    def difference(rows: np.ndarray) -> np.ndarray:
+        return score(rows, _SAID_A) - score(rows, _SAID_B)
+
+    diff = float(difference(counts[None, :])[0])
     draws = np.random.default_rng(seed).multinomial(n, counts / n, size=n_resamples)
-    boot = _f1_difference(draws)
+    boot = difference(draws)
     low, high = np.quantile(boot, [(1 - confidence) / 2, (1 + confidence) / 2])
     extreme = int(np.sum(np.abs(boot - diff) >= abs(diff)))
     return BootstrapResult(diff=diff, ci_low=float(low), ci_high=float(high),
                            p_value=(1 + extreme) / (n_resamples + 1), n=n, n_resamples=n_resamples)
 
 
-_CELLS = np.arange(8)
-_TRUTH, _SAID_A, _SAID_B = (_CELLS >> 2) & 1, (_CELLS >> 1) & 1, _CELLS & 1
+def _confusion(counts: np.ndarray, said: np.ndarray) -> tuple[np.ndarray, ...]:
+    """TP, FP, FN, TN of the model whose answer in each cell is ``said``, for each row of counts."""
+    truth = _TRUTH.astype(bool)
+    said = said.astype(bool)
+    return tuple(counts @ (t & s).astype(int) for t, s in
+                 ((truth, said), (~truth, said), (truth, ~said), (~truth, ~said)))
 
 
-def _f1_difference(counts: np.ndarray) -> np.ndarray:
-    """``F1_A − F1_B`` for each row of 8 cell counts (cell = 4·label + 2·A + B); F1 is 0 where a
-    model has no true positive."""
-    def f1(said: np.ndarray) -> np.ndarray:
-        tp = counts @ (_TRUTH & said)
-        wrong = counts @ (_TRUTH ^ said)  # false positives + false negatives
-        return np.divide(2 * tp, 2 * tp + wrong, out=np.zeros(tp.shape), where=tp > 0)
-    return f1(_SAID_A) - f1(_SAID_B)
+def _accuracy(counts: np.ndarray, said: np.ndarray) -> np.ndarray:
+    tp, _, _, tn = _confusion(counts, said)
+    return (tp + tn) / counts.sum(axis=-1)
+
+
+def _f1(counts: np.ndarray, said: np.ndarray) -> np.ndarray:
+    """F1 of the positive class; 0 where the model has no true positive."""
+    tp, fp, fn, _ = _confusion(counts, said)
+    return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(tp.shape), where=tp > 0)
+
+
+def _matthews(counts: np.ndarray, said: np.ndarray) -> np.ndarray:
+    """Matthews' correlation; 0 where a factor of the denominator is 0."""
+    # Floats before the product: four counts of 40,000 examples overflow int64.
+    tp, fp, fn, tn = (x.astype(float) for x in _confusion(counts, said))
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return np.divide(tp * tn - fp * fn, denominator, out=np.zeros(tp.shape), where=denominator > 0)
+
+
+_SCORES = {"accuracy": _accuracy, "f1": _f1, "matthews": _matthews}
 
 
 def mcnemar_exact(correct_a: ArrayLike, correct_b: ArrayLike) -> McNemarResult:

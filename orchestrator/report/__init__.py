@@ -7,14 +7,17 @@ The modules, in the order the data flows through them:
   stopped early); pandas- and matplotlib-free, the one part predict and the demo import;
 - :mod:`~orchestrator.report.labels`: a configuration's name (``KD BERT→DistilBERT + noise p=0.1``);
 - :mod:`~orchestrator.report.predictions`: the runs' per-example test predictions (pandas);
+- :mod:`~orchestrator.report.metrics`: the sweep's task and the metrics that score it, the main
+  one first (SST-2: accuracy; MRPC: F1, then accuracy), which head the tables, tests and plots;
 - :mod:`~orchestrator.report.tables`: the rows of Tables 1–3 and each row's numbers, the
   original work's beside them in paper sweeps;
-- :mod:`~orchestrator.report.significance`: paired bootstrap and McNemar tests against the
-  fine-tuned student and KD;
-- :mod:`~orchestrator.report.render`: both as Markdown, CSV and LaTeX, and ``runs.csv``;
+- :mod:`~orchestrator.report.significance`: paired bootstrap (of the main metric) and McNemar
+  tests against the fine-tuned student and KD;
+- :mod:`~orchestrator.report.render`: the tables as Markdown, CSV and LaTeX, and ``runs.csv``;
+- :mod:`~orchestrator.report.significance_table`: the significance tests as the same three;
 - :mod:`~orchestrator.report.search`: a random search's ranking: each configuration's samples,
   best first (the tables show the best), and the runs the scheduler stopped;
-- :mod:`~orchestrator.report.plots`: accuracy vs. parameters, validation accuracy per epoch,
+- :mod:`~orchestrator.report.plots`: the main metric vs. parameters and on validation per epoch,
   validation accuracy against each searched value;
 - :mod:`~orchestrator.report.best_space`: the space files that re-run a search's best over
   more seeds;

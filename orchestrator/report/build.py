@@ -1,13 +1,14 @@
 """One sweep's report, end to end: read the runs, lay out Tables 1–3, compute their numbers and
 the paired tests, and write every file into the output folder (``results/<sweep>/`` by default):
 
-- ``table1``/``table2``/``table3``/``significance`` as ``.md``, ``.csv`` and ``.tex`` (booktabs);
+- ``table1``/``table2``/``table3``/``significance`` as ``.md``, ``.csv`` and ``.tex`` (booktabs),
+  headed by the task's metrics, the main one first (MRPC: F1, then accuracy), the interval and the
+  significance tests on the main one (:mod:`orchestrator.report.metrics`);
 - ``recipes.md``/``.csv``, where the sweep used several recipes: each configuration against itself
   under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
-- ``plots/accuracy_vs_params.png``, ``plots/val_accuracy_per_epoch.png``;
-- ``task_metrics.md``/``.csv`` for a task that GLUE scores by more than accuracy (MRPC: F1 first),
-  also in the README (:mod:`orchestrator.report.task_metrics`);
+- ``plots/<main>_vs_params.png``, ``plots/val_<main>_per_epoch.png`` (SST-2:
+  ``accuracy_vs_params.png``, ``val_accuracy_per_epoch.png``; MRPC: ``f1_vs_params.png``, …);
 - in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
   re-run the best over more seeds (``best_space.yaml``); the tables show each configuration's best
   sample (:mod:`orchestrator.report.search`);
@@ -26,15 +27,17 @@ from mlflow import MlflowClient
 from orchestrator.mlflow_store import no_progress_bars
 from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
 from orchestrator.report.labels import SweepNames, full_label
-from orchestrator.report.plots import plot_accuracy_vs_params, plot_val_accuracy
+from orchestrator.report.metrics import sweep_task
+from orchestrator.report.plots import plot_files, plot_val_per_epoch, plot_vs_params
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun, load_sweep, val_histories
 from orchestrator.report.readme import readme_text
 from orchestrator.report.recipes import recipe_comparisons, write_recipe_comparisons
-from orchestrator.report.render import runs_frame, table_notes, write_csv, write_significance, write_table
+from orchestrator.report.render import runs_frame, table_notes, write_csv, write_table
 from orchestrator.report.search import objective_of, rank, search_note
 from orchestrator.report.search_section import write_search
 from orchestrator.report.significance import comparisons
+from orchestrator.report.significance_table import write_significance
 from orchestrator.report.tables import (
     Cells,
     Row,
@@ -44,10 +47,8 @@ from orchestrator.report.tables import (
     table1,
     table2,
     table3,
-    task_title,
     teacher_basis,
 )
-from orchestrator.report.task_metrics import write_task_metrics
 
 
 @dataclass(frozen=True)
@@ -68,31 +69,29 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     groups = ranking.table_groups  # a search's best sample of each configuration; else all its runs
     expected = expected_keys(data)
     names = SweepNames.of(set(groups) | expected)
-    tables = [table1(groups, expected, names), table2(groups, expected, names),
-              table3(groups, expected, names)]
+    task = sweep_task(data.runs)  # its metrics head the tables; the main one is tested and plotted
+    tables = [table1(groups, expected, names, task), table2(groups, expected, names, task),
+              table3(groups, expected, names, task)]
     basis = teacher_basis(data.runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="report-") as scratch, no_progress_bars():
         predictions = Predictions(client, Path(scratch))
-        cells = {row: row_cells(row, names, basis, predictions, data.is_paper)
+        cells = {row: row_cells(row, names, basis, predictions, data.is_paper, task)
                  for table in tables for row in table.rows}
-        significance = comparisons(tables, groups, names, predictions)
-        by_recipe = recipe_comparisons(groups, names, predictions)
-        unique_rows = _unique_rows_with_runs(tables, cells, names)
-        task_md = write_task_metrics([row for row, _ in unique_rows], predictions, out_dir, files)
+        significance = comparisons(tables, groups, names, predictions, task.main)
+        by_recipe = recipe_comparisons(groups, names, predictions, task.main)
+    unique_rows = _unique_rows_with_runs(tables, cells, names)
     search_notes = [search_note(ranking)] if data.is_search else []
-    task = task_title(groups)
     latex_notes = table_notes(data.is_paper, False, names, basis, task) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
-    significance_md = write_significance(significance, out_dir, files)
-    recipes_md = write_recipe_comparisons(by_recipe, out_dir, files)
-    files.append(write_csv(runs_frame(tables, names), out_dir / "runs.csv"))
-    plots = {"accuracy_vs_params": out_dir / "plots" / "accuracy_vs_params.png",
-             "val_accuracy": out_dir / "plots" / "val_accuracy_per_epoch.png"}
-    plot_accuracy_vs_params(unique_rows, plots["accuracy_vs_params"])
-    plot_val_accuracy(val_histories(client, {row: row.runs for row, _ in unique_rows}),
-                      plots["val_accuracy"])
+    significance_md = write_significance(significance, out_dir, files, task.main)
+    recipes_md = write_recipe_comparisons(by_recipe, out_dir, files, task.main)
+    files.append(write_csv(runs_frame(tables, names, task), out_dir / "runs.csv"))
+    plots = {name: out_dir / path for name, path in plot_files(task).items()}
+    plot_vs_params(unique_rows, plots["vs_params"], task)
+    plot_val_per_epoch(val_histories(client, {row: row.runs for row, _ in unique_rows},
+                                     f"val_{task.main}"), plots["per_epoch"], task)
     files.extend(plots.values())
     best = write_best_spaces(space, ranking, names, data.name, out_dir) if space else None
     search_md = write_search(ranking, names, best, no_space, out_dir, files)
@@ -102,8 +101,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis, task) + search_notes,
-                                  warnings, recipes_md, search_md)
-                      + (f"\n## The task's metrics\n\n{task_md}" if task_md else ""),
+                                  warnings, recipes_md, search_md, task),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

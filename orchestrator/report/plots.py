@@ -1,6 +1,7 @@
 """The report's plots, drawn with matplotlib's object API (no pyplot, no global state, no
-display needed): accuracy against parameters, validation accuracy per epoch, and in a searched
-sweep validation accuracy against each searched value.
+display needed): the task's main metric against parameters and its validation value per epoch
+(accuracy for SST-2; F1 for MRPC; :mod:`orchestrator.report.metrics`), and in a searched sweep
+validation accuracy against each searched value.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from orchestrator.report.labels import METHOD_NAMES, method_name
+from orchestrator.report.metrics import TITLES, WORDS, TaskMetrics
 from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
 from orchestrator.report.search import Ranking, val_accuracy
 from orchestrator.report.tables import Cells, Row
@@ -24,8 +26,22 @@ METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
 METHOD_COLOURS = {FINETUNE: "tab:gray", KD: "tab:blue", METADISTIL: "tab:red"}
 
 
-def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> None:
-    """Mean test accuracy against the student's parameters (log x), error bars = std over seeds.
+def plot_files(task: TaskMetrics) -> dict[str, str]:
+    """The two plots' paths under the report folder, named by the main metric: SST-2's
+    ``plots/accuracy_vs_params.png``, MRPC's ``plots/f1_vs_params.png``."""
+    return {"vs_params": f"plots/{task.main}_vs_params.png",
+            "per_epoch": f"plots/val_{task.main}_per_epoch.png"}
+
+
+def plot_titles(task: TaskMetrics) -> dict[str, str]:
+    """The two plots' titles: "Accuracy vs. parameters", "Validation F1 per epoch"."""
+    return {"vs_params": f"{TITLES.get(task.main, task.main)} vs. parameters",
+            "per_epoch": f"Validation {WORDS.get(task.main, task.main)} per epoch"}
+
+
+def plot_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path, task: TaskMetrics) -> None:
+    """Mean test value of the task's main metric against the student's parameters (log x), error
+    bars = std over seeds.
 
     Many rows share a student, so many points share an x: each point gets a number, points at one
     x are spread a little sideways, and the numbers are keyed to the rows' names beside the axes.
@@ -54,8 +70,8 @@ def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> No
         lines.append(f"{number:>2}  {row.label}: {cells.summary.mean:.1f}")
     axes.set_xscale("log")
     axes.set_xlabel("No. of parameters (student; log scale; points of one size set apart)")
-    axes.set_ylabel("Test accuracy (%)")
-    axes.set_title("Accuracy vs. parameters (mean ± std over seeds)")
+    axes.set_ylabel(f"Test {WORDS.get(task.main, task.main)} ({task.unit})")
+    axes.set_title(f"{plot_titles(task)['vs_params']} (mean ± std over seeds)")
     axes.grid(True, which="both", alpha=0.3)
     if labelled:
         axes.legend(title="Method", fontsize=8)
@@ -65,10 +81,11 @@ def plot_accuracy_vs_params(rows: Sequence[tuple[Row, Cells]], path: Path) -> No
     _save(figure, path)
 
 
-def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) -> None:
-    """Validation accuracy per epoch, one panel per method (MetaDistil on every k-th batch apart
-    from MetaDistil), one line per configuration (mean over seeds; band = ± std where there are
-    ≥ 2 seeds)."""
+def plot_val_per_epoch(histories: dict[Row, dict[int, list[float]]], path: Path,
+                       task: TaskMetrics) -> None:
+    """The task's main metric on the validation split per epoch (``val_<main>``), one panel per
+    method (MetaDistil on every k-th batch apart from MetaDistil), one line per configuration
+    (mean over seeds; band = ± std where there are ≥ 2 seeds)."""
     methods = sorted({method_name(row.key) for row in histories}) or [METHOD_NAMES[FINETUNE]]
     figure = Figure(figsize=(5 * len(methods), 4.5), layout="constrained")
     panels = figure.subplots(1, len(methods), sharey=True, squeeze=False)[0]
@@ -89,7 +106,7 @@ def plot_val_accuracy(histories: dict[Row, dict[int, list[float]]], path: Path) 
         axes.grid(True, alpha=0.3)
         if axes.has_data():
             axes.legend(fontsize=6)
-    panels[0].set_ylabel("Validation accuracy (%)")
+    panels[0].set_ylabel(f"Validation {WORDS.get(task.main, task.main)} ({task.unit})")
     _save(figure, path)
 
 

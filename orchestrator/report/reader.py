@@ -248,15 +248,16 @@ def _bool_tag(tags: Mapping[str, str], name: str) -> bool:
     return value == "true"
 
 
-def val_histories(client: MlflowClient,
-                  groups: Mapping[K, Iterable[TrialRun]]) -> dict[K, dict[int, list[float]]]:
-    """``val_accuracy`` (%) by epoch for each group with a history, one value per seed."""
+def val_histories(client: MlflowClient, groups: Mapping[K, Iterable[TrialRun]],
+                  metric: str = "val_accuracy") -> dict[K, dict[int, list[float]]]:
+    """``metric`` (``val_accuracy``, or another of the task's ``val_<metric>``) × 100 by epoch for
+    each group with a history, one value per seed."""
     result: dict[K, dict[int, list[float]]] = {}
     for group, runs in groups.items():
         by_epoch: dict[int, list[float]] = {}
         for run in runs:
-            for metric in client.get_metric_history(run.run_id, "val_accuracy"):
-                by_epoch.setdefault(metric.step, []).append(100 * metric.value)
+            for point in client.get_metric_history(run.run_id, metric):
+                by_epoch.setdefault(point.step, []).append(100 * point.value)
         if by_epoch:
             result[group] = by_epoch
     return result

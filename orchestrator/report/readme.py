@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 
 from orchestrator import paths
 from orchestrator.mlflow_store import redact
+from orchestrator.report.metrics import ACCURACY, SST2, WORDS, TaskMetrics
+from orchestrator.report.plots import plot_files, plot_titles
 from orchestrator.report.reader import SweepData
-from orchestrator.report.significance import SIGNIFICANCE_NOTES
+from orchestrator.report.significance import significance_notes
 from orchestrator.report.tables import Table
 
 
@@ -28,10 +30,12 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
 
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
-                warnings: Sequence[str], recipes_md: str = "", search_md: str = "") -> str:
+                warnings: Sequence[str], recipes_md: str = "", search_md: str = "",
+                task: TaskMetrics = SST2) -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
     the tables', :func:`orchestrator.report.render.table_notes`); ``search_md``: the search
-    section, whole (:mod:`orchestrator.report.search_section`)."""
+    section, whole (:mod:`orchestrator.report.search_section`); significance and plots are on the
+    ``task``'s main metric."""
     seeds = sorted({run.seed for run in data.runs})
     sizes = sorted({run.size for run in data.runs if run.size})
     uri = redact(tracking_uri, keep_user=False)
@@ -59,8 +63,9 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         parts.append(f"## {table.heading}\n\n{markdown[table.name]}\n"
                      f"Files: [{table.name}.md]({table.name}.md) · [{table.name}.csv]"
                      f"({table.name}.csv) · [{table.name}.tex]({table.name}.tex)\n")
-    parts.append("## Significance against the fine-tuned student and KD\n\n" + significance_md + "\n"
-                 + "\n".join(f"- {note}" for note in SIGNIFICANCE_NOTES)
+    of = "" if task.main == ACCURACY else f" of {WORDS.get(task.main, task.main)}"
+    parts.append(f"## Significance{of} against the fine-tuned student and KD\n\n" + significance_md + "\n"
+                 + "\n".join(f"- {note}" for note in significance_notes(task.main))
                  + "\n\nFiles: [significance.csv](significance.csv) · "
                    "[significance.tex](significance.tex)\n")
     if recipes_md:
@@ -69,13 +74,14 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                      + "\nFiles: [recipes.md](recipes.md) · [recipes.csv](recipes.csv)\n")
     if search_md:
         parts.append(search_md)
+    files, titles = plot_files(task), plot_titles(task)
     parts.append("## Plots\n\n"
-                 "[Accuracy vs. parameters](plots/accuracy_vs_params.png): a marker per method, "
-                 "error bars = std over seeds.\n\n![Accuracy vs. parameters]"
-                 "(plots/accuracy_vs_params.png)\n\n"
-                 "[Validation accuracy per epoch](plots/val_accuracy_per_epoch.png): mean over "
-                 "seeds, band = ± std.\n\n![Validation accuracy per epoch]"
-                 "(plots/val_accuracy_per_epoch.png)\n")
+                 f"[{titles['vs_params']}]({files['vs_params']}): a marker per method, "
+                 f"error bars = std over seeds.\n\n![{titles['vs_params']}]"
+                 f"({files['vs_params']})\n\n"
+                 f"[{titles['per_epoch']}]({files['per_epoch']}): mean over "
+                 f"seeds, band = ± std.\n\n![{titles['per_epoch']}]"
+                 f"({files['per_epoch']})\n")
     parts.append("## Notes\n\n" + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n")
     if warnings:
         parts.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")

@@ -1,8 +1,9 @@
 """Does the recipe matter? Each configuration run under a second recipe against the same
 configuration (method, teachers, student, noise, warm start) under the sweep's reference recipe
 (``default`` when the sweep used it, else the first by name), paired seed by seed on the same test
-examples as the significance table (:func:`orchestrator.report.significance.compare`). Only
-sweeps that used more than one recipe get this table (``recipes_compare.yaml``).
+examples as the significance table (:func:`orchestrator.report.significance.compare`), Δ of the
+task's main metric as there. Only sweeps that used more than one recipe get this table
+(``recipes_compare.yaml``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, TrialRun
 from orchestrator.report.render import format_p, markdown_table, write_csv
 from orchestrator.report.significance import Comparison, compare
+from orchestrator.report.significance_table import significance_headers
 from orchestrator.report.tables import Row
 
 HEADERS = ("Configuration", "Recipe", "Against", "Seeds", "Examples", "Δ accuracy (points) [95 % CI]",
@@ -30,7 +32,7 @@ def reference_recipe(names: SweepNames) -> str:
 
 
 def recipe_comparisons(groups: dict[GroupKey, tuple[TrialRun, ...]], names: SweepNames,
-                       predictions: Predictions) -> list[Comparison]:
+                       predictions: Predictions, metric: str = "accuracy") -> list[Comparison]:
     """Every configuration with runs under a non-reference recipe whose twin under the reference
     recipe has runs too, in the tables' order."""
     if len(names.recipes) < 2:
@@ -43,7 +45,7 @@ def recipe_comparisons(groups: dict[GroupKey, tuple[TrialRun, ...]], names: Swee
             continue
         result.append(compare(Row(full_label(key, names), key, groups[key]),
                               Row(full_label(twin, names), twin, groups[twin]), predictions,
-                              f"recipe {reference}"))
+                              f"recipe {reference}", metric))
     return result
 
 
@@ -56,11 +58,12 @@ def _cells(c: Comparison) -> list[str]:
             format_p(boot.p_value), f"{c.mcnemar.a_only} / {c.mcnemar.b_only}", format_p(c.mcnemar.p_value)]
 
 
-def write_recipe_comparisons(items: Sequence[Comparison], out_dir: Path, files: list[Path]) -> str:
+def write_recipe_comparisons(items: Sequence[Comparison], out_dir: Path, files: list[Path],
+                             metric: str = "accuracy") -> str:
     """``recipes.md`` and ``recipes.csv``; returns the Markdown table ("" when there is none)."""
     if not items:
         return ""
-    markdown = markdown_table(HEADERS, [("", [_cells(c) for c in items])])
+    markdown = markdown_table(significance_headers(metric, HEADERS), [("", [_cells(c) for c in items])])
     (out_dir / "recipes.md").write_text(
         "**Recipes: each configuration against the same configuration under the reference recipe**"
         f"\n\n{markdown}", encoding="utf-8")
@@ -75,5 +78,7 @@ def write_recipe_comparisons(items: Sequence[Comparison], out_dir: Path, files: 
         "p_mcnemar": c.mcnemar.p_value if c.mcnemar else None, "note": c.note,
         "run_ids": ";".join(r.run_id for r in c.row.runs),
         "baseline_run_ids": ";".join(r.run_id for r in c.baseline.runs)} for c in items])
+    if metric != "accuracy":  # as significance.csv: what the diff columns are of
+        frame.insert(0, "metric", metric)
     files.extend([out_dir / "recipes.md", write_csv(frame, out_dir / "recipes.csv")])
     return markdown

@@ -1,22 +1,32 @@
-"""Tables 1–3 and the significance table as files: Markdown (GitHub), CSV (numbers unformatted,
-full run ids) and LaTeX (booktabs); and ``runs.csv``, every run id behind every row.
+"""Tables 1–3 as files: Markdown (GitHub), CSV (numbers unformatted, full run ids) and LaTeX
+(booktabs), and the helpers the other tables share (the significance table:
+:mod:`orchestrator.report.significance_table`); and ``runs.csv``, every run id behind every row.
 
 The display cells of a row are formatted here, once, and the Markdown and LaTeX tables are made
-from the same cells (LaTeX without the Runs column, which a paper page has no room for).
+from the same cells (LaTeX without the Runs column, which a paper page has no room for). The value
+columns are the task's metrics, the main one first (:mod:`orchestrator.report.metrics`); an SST-2
+table has accuracy alone, its columns as they always were.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from orchestrator import stats, tracking
 from orchestrator.report.labels import SweepNames, full_label, model_name
-from orchestrator.report.significance import SIGNIFICANCE_NOTES, RowTests
-from orchestrator.report.tables import Cells, OriginalNumber, Row, Table, TeacherBasis
+from orchestrator.report.metrics import ACCURACY, TITLES, WORDS, TaskMetrics, run_value
+from orchestrator.report.tables import (
+    TEST_BOOTSTRAP_RESAMPLES,
+    TEST_BOOTSTRAP_SEED,
+    Cells,
+    OriginalNumber,
+    Row,
+    Table,
+    TeacherBasis,
+)
 
 NOT_RUN = "not run"
 TABLE_HEADERS = ("Method", "Accuracy (mean ± std, n)", "95 % interval", "No. of Parameters",
@@ -25,18 +35,28 @@ ORIGINAL_HEADER = "Original work"
 RUNS_HEADER = "Runs"
 
 
-def format_accuracy(summary: stats.Summary | None) -> str:
-    """``93.10 ± 0.25 (n=3)``; one seed has no spread: ``93.10 (n=1)``."""
+def table_headers(task: TaskMetrics) -> tuple[str, ...]:
+    """TABLE_HEADERS, with a value column per metric of the task (main first) and the interval
+    column naming its metric where there are several."""
+    if task.accuracy_only:
+        return TABLE_HEADERS
+    return ("Method", *(f"{TITLES.get(m, m)} (mean ± std, n)" for m in task.metrics),
+            f"95 % interval ({TITLES.get(task.main, task.main)})", *TABLE_HEADERS[3:])
+
+
+def format_value(summary: stats.Summary | None, ran: bool = False) -> str:
+    """``93.10 ± 0.25 (n=3)``; one seed has no spread: ``93.10 (n=1)``; "–" where the row's runs
+    did not log the metric."""
     if summary is None:
-        return NOT_RUN
+        return "–" if ran else NOT_RUN
     if summary.n == 1:
         return f"{summary.mean:.2f} (n=1)"
     return f"{summary.mean:.2f} ± {summary.std:.2f} (n={summary.n})"
 
 
-def format_interval(cells: Cells) -> str:
+def format_interval(cells: Cells, ran: bool = False) -> str:
     if cells.summary is None:
-        return NOT_RUN
+        return "–" if ran else NOT_RUN
     if cells.interval is None:
         return "–"
     mark = " †" if cells.over_test_examples else ""
@@ -54,8 +74,10 @@ def format_p(p: float) -> str:
 
 
 def table_cells(row: Row, cells: Cells, paper: bool) -> list[str]:
-    """The display cells of one row, in TABLE_HEADERS order (+ original work, + runs)."""
-    out = [row.label, format_accuracy(cells.summary), format_interval(cells),
+    """The display cells of one row, in :func:`table_headers` order (+ original work, + runs)."""
+    ran = bool(row.runs)
+    out = [row.label, format_value(cells.summary, ran),
+           *(format_value(other, ran) for other in cells.others), format_interval(cells, ran),
            f"{cells.params:,}" if cells.params else ("–" if row.runs else NOT_RUN),
            f"{cells.times_smaller:.1f}×" if cells.times_smaller else ("–" if row.runs else NOT_RUN)]
     if paper:
@@ -70,12 +92,33 @@ TABLE_CSV_COLUMNS = ("section", "method", "status", "config_method", "teachers",
                      "times_smaller", "seeds", "run_ids")
 
 
+def table_csv_columns(task: TaskMetrics) -> tuple[str, ...]:
+    """TABLE_CSV_COLUMNS; for a task scored by more than accuracy ``<metric>_mean`` and
+    ``<metric>_std`` for each metric (main first) and the interval as ``<main>_ci_low``/``_high``."""
+    if task.accuracy_only:
+        return TABLE_CSV_COLUMNS
+    start, end = TABLE_CSV_COLUMNS.index("accuracy_mean"), TABLE_CSV_COLUMNS.index("ci_kind")
+    return (*TABLE_CSV_COLUMNS[:start], *(f"{m}_{s}" for m in task.metrics for s in ("mean", "std")),
+            "n", f"{task.main}_ci_low", f"{task.main}_ci_high", *TABLE_CSV_COLUMNS[end:])
+
+
+def _ci_kind(cells: Cells, main: str) -> str:
+    if not cells.interval:
+        return ""
+    if not cells.over_test_examples:
+        return "t_over_seeds"
+    return "wilson_test_examples" if main == ACCURACY else "bootstrap_test_examples"
+
+
 def table_csv(table: Table, cells: dict[Row, Cells], paper: bool) -> pd.DataFrame:
     """Machine-readable Table: numbers unformatted, full run ids (``;``-separated)."""
+    task = table.task
+    ci = "ci" if task.accuracy_only else f"{task.main}_ci"  # the SST-2 names as they always were
     records = []
     for section in table.sections:
         for row in section.rows:
             c = cells[row]
+            summaries = dict(zip(task.metrics, (c.summary, *c.others)))
             record = {
                 "section": section.title, "method": row.label,
                 "status": "run" if row.runs else NOT_RUN, "config_method": row.key.method,
@@ -83,20 +126,19 @@ def table_csv(table: Table, cells: dict[Row, Cells], paper: bool) -> pd.DataFram
                 "student": row.key.student, "noise_p": row.key.noise_p,
                 "warmup_epochs": row.key.warmup_epochs, "noise_teachers": row.key.noise_teachers,
                 "meta_every": row.key.meta_every, "recipe": row.key.recipe,
-                "accuracy_mean": c.summary.mean if c.summary else None,
-                "accuracy_std": c.summary.std if c.summary else None,
+                **{f"{m}_{part}": getattr(summaries.get(m), part, None)
+                   for m in task.metrics for part in ("mean", "std")},
                 "n": c.summary.n if c.summary else 0,
-                "ci_low": c.interval[0] if c.interval else None,
-                "ci_high": c.interval[1] if c.interval else None,
-                "ci_kind": ("" if not c.interval else
-                            "wilson_test_examples" if c.over_test_examples else "t_over_seeds"),
+                f"{ci}_low": c.interval[0] if c.interval else None,
+                f"{ci}_high": c.interval[1] if c.interval else None,
+                "ci_kind": _ci_kind(c, task.main),
                 "params": c.params, "times_smaller": c.times_smaller,
                 "seeds": ";".join(str(run.seed) for run in row.runs),
                 "run_ids": ";".join(run.run_id for run in row.runs)}
             if paper:
                 record["original_work"] = c.original.accuracy if c.original else None
             records.append(record)
-    columns = [*TABLE_CSV_COLUMNS, *(["original_work"] if paper else [])]
+    columns = [*table_csv_columns(task), *(["original_work"] if paper else [])]
     # Nullable integers: a "not run" row must not turn the parameter counts into floats.
     return pd.DataFrame.from_records(records, columns=columns).astype({"params": "Int64"})
 
@@ -117,7 +159,7 @@ LATEX_CHARACTERS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_
                     "^": r"\textasciicircum{}", "±": r"$\pm$", "→": r"$\rightarrow$",
                     "×": r"$\times$", "†": r"$^\dagger$", "‡": r"$^\ddagger$", "–": "--",
                     "Δ": r"$\Delta$", "÷": r"$\div$", "≥": r"$\geq$", "−": "$-$",
-                    "“": "``", "”": "''"}
+                    "“": "``", "”": "''", "·": r"$\cdot$", "√": r"$\surd$"}
 
 
 def latex_escape(text: str) -> str:
@@ -147,7 +189,7 @@ def latex_table(caption: str, label: str, headers: Sequence[str],
 
 def display_sections(table: Table, cells: dict[Row, Cells],
                      paper: bool) -> list[tuple[str, list[list[str]]]]:
-    width = len(TABLE_HEADERS) + (2 if paper else 1)
+    width = len(table_headers(table.task)) + (2 if paper else 1)
     if not table.sections:
         return [("", [[table.empty_note] + [NOT_RUN] * (width - 1)])]
     return [(section.title, [table_cells(row, cells[row], paper) for row in section.rows])
@@ -176,14 +218,35 @@ def recipe_note(names: SweepNames) -> str:
     return f"Recipes: the runs used the {listed} training recipes; each label ends with its own."
 
 
+def metric_notes(task: TaskMetrics) -> list[str]:
+    """What the value columns and the interval are: an SST-2 table's two notes as they always
+    were; for another task each metric's definition and the main one's interval."""
+    if task.accuracy_only:
+        return [f"Accuracy: {task.title} test accuracy in %, mean ± sample standard deviation over "
+                "seeds (n seeds).",
+                "95 % interval: Student t interval for the mean over seeds; † one seed: Wilson "
+                "interval over that run's test examples instead."]
+    meaning = {
+        ACCURACY: f"{task.title} test accuracy in %",
+        "f1": f"{task.title} test F1 of the positive class (label 1, “{task.positive}”) in %, "
+              "2·TP / (2·TP + FP + FN)",
+        "matthews": f"{task.title} test Matthews correlation × 100 (from −100 to 100), "
+                    "(TP·TN − FP·FN) / √((TP+FP)(TP+FN)(TN+FP)(TN+FN))"}
+    defined = "; ".join(f"{TITLES.get(m, m)}: {meaning.get(m, f'{task.title} test {m}')}"
+                        for m in task.metrics)
+    main = TITLES.get(task.main, task.main)
+    return [f"{defined}. Each is the mean ± sample standard deviation over seeds (n seeds); "
+            f"{WORDS.get(task.main, task.main)}, {task.title}'s main metric, comes first.",
+            f"95 % interval of {main}: Student t interval for the mean over seeds; † one seed: "
+            f"percentile bootstrap interval over that run's test examples instead "
+            f"({TEST_BOOTSTRAP_RESAMPLES:,} resamples, seed {TEST_BOOTSTRAP_SEED})."]
+
+
 def table_notes(paper: bool, runs_column: bool, names: SweepNames, basis: TeacherBasis,
-                task: str = "SST-2") -> list[str]:
+                task: TaskMetrics) -> list[str]:
     """Footnotes of Tables 1–3; the LaTeX tables have no Runs column, so no note on it."""
     notes = [
-        f"Accuracy: {task} test accuracy in %, mean ± sample standard deviation over seeds "
-        "(n seeds).",
-        "95 % interval: Student t interval for the mean over seeds; † one seed: Wilson interval "
-        "over that run's test examples instead.",
+        *metric_notes(task),
         times_smaller_note(basis),
         recipe_note(names),
         "“not run”: the sweep has no finished run of that configuration.",
@@ -199,73 +262,9 @@ def table_notes(paper: bool, runs_column: bool, names: SweepNames, basis: Teache
     return notes
 
 
-SIGNIFICANCE_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "p vs. fine-tuned",
-                        "vs. KD baseline", "Seeds", "Examples",
-                        "Δ accuracy (points) [95 % CI]", "p (bootstrap)",
-                        "Only this right / only KD right", "p (McNemar)", RUNS_HEADER)
-
-
-SIGNIFICANCE_LATEX_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "Seeds",
-                              "Δ accuracy (points) [95 % CI]", "p (bootstrap)", "p (McNemar)")
-
-
-def _difference(boot: stats.BootstrapResult) -> str:
-    return f"{100 * boot.diff:+.2f} [{100 * boot.ci_low:+.2f}, {100 * boot.ci_high:+.2f}]"
-
-
-def significance_cells(tests: RowTests) -> list[str]:
-    ft, c = tests.finetuned, tests.kd
-    # A note beside a difference names the other recipe whose fine-tuned student it is against.
-    vs_ft = ([_difference(ft.bootstrap) + (f" ({ft.note})" if ft.note else ""),
-              format_p(ft.bootstrap.p_value)] if ft.bootstrap else [ft.note, "–"])
-    runs = ", ".join(r.run_id[:8] for r in (*tests.row.runs, *(c.baseline.runs if c else ())))
-    if c is None:
-        return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", runs]
-    if c.bootstrap is None or c.mcnemar is None:
-        return [c.row.label, *vs_ft, c.baseline.label, "–", "–", c.note, "–", "–", "–", runs]
-    boot = c.bootstrap
-    return [c.row.label, *vs_ft, c.baseline.label, ", ".join(map(str, c.seeds)), f"{boot.n:,}",
-            _difference(boot), format_p(boot.p_value), f"{c.mcnemar.a_only} / {c.mcnemar.b_only}",
-            format_p(c.mcnemar.p_value), runs]
-
-
-def significance_csv(items: Sequence[RowTests]) -> pd.DataFrame:
-    records = []
-    for tests in items:
-        ft = tests.finetuned
-        c = tests.kd or replace(ft, baseline=Row("", ft.row.key, ()), seeds=(), bootstrap=None,
-                                mcnemar=None, note="is the KD baseline")
-        boot, mc, ft_boot = c.bootstrap, c.mcnemar, ft.bootstrap
-        records.append({
-            "method": c.row.label, "finetuned_baseline": ft.baseline.label,
-            "finetuned_diff_points": 100 * ft_boot.diff if ft_boot else None,
-            "finetuned_ci_low_points": 100 * ft_boot.ci_low if ft_boot else None,
-            "finetuned_ci_high_points": 100 * ft_boot.ci_high if ft_boot else None,
-            "finetuned_p_bootstrap": ft_boot.p_value if ft_boot else None,
-            "finetuned_p_mcnemar": ft.mcnemar.p_value if ft.mcnemar else None,
-            "finetuned_note": ft.note, "baseline": c.baseline.label,
-            "seeds": ";".join(map(str, c.seeds)), "n_examples": boot.n if boot else None,
-            "diff_points": 100 * boot.diff if boot else None,
-            "ci_low_points": 100 * boot.ci_low if boot else None,
-            "ci_high_points": 100 * boot.ci_high if boot else None,
-            "p_bootstrap": boot.p_value if boot else None,
-            "only_method_correct": mc.a_only if mc else None,
-            "only_baseline_correct": mc.b_only if mc else None,
-            "p_mcnemar": mc.p_value if mc else None, "note": c.note,
-            "run_ids": ";".join(r.run_id for r in c.row.runs),
-            "baseline_run_ids": ";".join(r.run_id for r in c.baseline.runs)})
-    return pd.DataFrame.from_records(records, columns=[
-        "method", "finetuned_baseline", "finetuned_diff_points", "finetuned_ci_low_points",
-        "finetuned_ci_high_points", "finetuned_p_bootstrap", "finetuned_p_mcnemar", "finetuned_note",
-        "baseline", "seeds", "n_examples", "diff_points", "ci_low_points",
-        "ci_high_points", "p_bootstrap", "only_method_correct", "only_baseline_correct",
-        "p_mcnemar", "note", "run_ids", "baseline_run_ids"]).astype(
-        {"n_examples": "Int64", "only_method_correct": "Int64", "only_baseline_correct": "Int64"})
-
-
 def write_table(table: Table, cells: dict[Row, Cells], paper: bool, latex_notes: Sequence[str],
                 out_dir: Path, files: list[Path]) -> str:
-    headers = [*TABLE_HEADERS, *([ORIGINAL_HEADER] if paper else [])]
+    headers = [*table_headers(table.task), *([ORIGINAL_HEADER] if paper else [])]
     sections = display_sections(table, cells, paper)
     markdown = markdown_table([*headers, RUNS_HEADER], sections)
     latex_sections = [(title, [row[:-1] for row in rows]) for title, rows in sections]
@@ -279,41 +278,22 @@ def write_table(table: Table, cells: dict[Row, Cells], paper: bool, latex_notes:
     return markdown
 
 
-def write_significance(items: Sequence[RowTests], out_dir: Path, files: list[Path]) -> str:
-    rows = [significance_cells(c) for c in items]
-    if not rows:
-        rows = [["no distilled configuration with runs"] + ["–"] * (len(SIGNIFICANCE_HEADERS) - 1)]
-    markdown = markdown_table(SIGNIFICANCE_HEADERS, [("", rows)])
-    (out_dir / "significance.md").write_text(
-        f"**Significance: each distilled configuration against its fine-tuned student and against "
-        f"KD**\n\n{markdown}",
-        encoding="utf-8")
-    # A paper page has room for five columns; the baseline is in the caption, the counts in the CSV.
-    pick = [SIGNIFICANCE_HEADERS.index(h) for h in SIGNIFICANCE_LATEX_HEADERS]
-    (out_dir / "significance.tex").write_text(
-        latex_table("Paired tests against the fine-tuned student and against KD with the same "
-                    "teacher(s) and student",
-                    "tab:significance", SIGNIFICANCE_LATEX_HEADERS,
-                    [("", [[r[i] for i in pick] for r in rows])], SIGNIFICANCE_NOTES),
-        encoding="utf-8")
-    files.extend([out_dir / "significance.md", out_dir / "significance.tex",
-                  write_csv(significance_csv(items), out_dir / "significance.csv")])
-    return markdown
-
-
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path
 
 
-def runs_frame(tables: Sequence[Table], names: SweepNames) -> pd.DataFrame:
-    """One line per (table row, run): the run ids behind every cell."""
+def runs_frame(tables: Sequence[Table], names: SweepNames, task: TaskMetrics) -> pd.DataFrame:
+    """One line per (table row, run): the run ids behind every cell, and each run's test scores
+    (%; a task's metrics other than accuracy after it)."""
+    others = [m for m in task.metrics if m != ACCURACY]
     records = [{"table": table.name, "row": row.label,
                 "configuration": full_label(row.key, names), "seed": run.seed,
                 "run_id": run.run_id,
                 "run_name": run.run_name, "test_accuracy": run.accuracy,
+                **{f"test_{m}": run_value(run, m) for m in others},
                 "student_params": run.student_params, "teacher_params": run.teacher_params}
                for table in tables for row in table.rows for run in row.runs]
     return pd.DataFrame.from_records(records, columns=[
         "table", "row", "configuration", "seed", "run_id", "run_name", "test_accuracy",
-        "student_params", "teacher_params"])
+        *(f"test_{m}" for m in others), "student_params", "teacher_params"])

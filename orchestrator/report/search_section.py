@@ -24,7 +24,7 @@ from orchestrator.report.best_space import BEST_SEEDS, BestSpaces, shown
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.plots import plot_search
 from orchestrator.report.reader import GroupKey, TrialRun
-from orchestrator.report.render import format_accuracy, markdown_table, write_csv
+from orchestrator.report.render import format_value, markdown_table, write_csv
 from orchestrator.report.search import Candidate, Ranking, val_accuracy
 from orchestrator.search import short
 
@@ -90,7 +90,7 @@ def _best_markdown(ranking: Ranking, names: SweepNames) -> str:
         test = [run.accuracy for run in best.runs]
         stopped = sum(len(c.stopped) for c in found)
         rows.append([full_label(key, names), str(best.sample), _values(best),
-                     _summary(best.score), format_accuracy(stats.mean_std(test)),
+                     _summary(best.score), format_value(stats.mean_std(test)),
                      f"{len(found)}" + (f" ({stopped} run(s) stopped)" if stopped else ""),
                      ", ".join(run.run_id[:8] for run in best.runs)])
     return markdown_table([h.format(metric=ranking.objective.metric) for h in BEST_HEADERS], [("", rows)])
@@ -180,7 +180,7 @@ def _values(candidate: Candidate) -> str:
 
 
 def _summary(summary: stats.Summary | None) -> str:
-    return "–" if summary is None else format_accuracy(summary)
+    return "–" if summary is None else format_value(summary)
 
 
 def _number(value: float | None) -> str:

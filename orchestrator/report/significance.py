@@ -4,9 +4,19 @@ of the row's recipe (the fine-tuned student of another recipe when the row's has
 the row).
 
 Seed s of a row is paired with seed s of the baseline (same data split, same test examples); the
-per-example correctness of both is pooled over their common seeds, matched on the example's
-``index``, and tested with a paired bootstrap of Δ = accuracy(row) − accuracy(baseline) and an
-exact McNemar test (:mod:`orchestrator.stats`).
+per-example predictions of both are pooled over their common seeds, matched on the example's
+``index``, and tested with a paired bootstrap of Δ = metric(row) − metric(baseline), the metric
+being the task's main one (:mod:`orchestrator.report.metrics`), and an exact McNemar test on
+correctness (:mod:`orchestrator.stats`):
+
+- accuracy: ``stats.paired_bootstrap`` of the per-example correctness;
+- F1 of the positive class, ``2·TP / (2·TP + FP + FN)``: ``stats.paired_bootstrap_f1``;
+- Matthews' correlation, ``(TP·TN − FP·FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))``:
+  ``stats.paired_bootstrap_matthews``.
+
+F1 and Matthews' correlation are not means over examples: over pooled seeds they are those of the
+pooled examples' confusion counts. McNemar stays on correctness (the examples only one of the two
+gets right), the one per-example test there is; for F1 or Matthews it tests accuracy, not Δ.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ from orchestrator.report.tables import Row, Table
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+# The main metrics other than accuracy, bootstrapped from labels and predicted classes.
+PAIRED_BOOTSTRAPS = {"f1": stats.paired_bootstrap_f1, "matthews": stats.paired_bootstrap_matthews}
 
 
 @dataclass(frozen=True)
@@ -53,10 +65,10 @@ class RowTests:
 
 
 def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, ...]],
-                names: SweepNames, predictions: Predictions) -> list[RowTests]:
+                names: SweepNames, predictions: Predictions, metric: str = "accuracy") -> list[RowTests]:
     """Every distilled configuration with runs against the fine-tuned student (does distilling
     help at all?) and, but KD itself, against KD with the same teacher(s), student and recipe (no
-    noise, no warm start); each paired on the seeds both rows have."""
+    noise, no warm start); each paired on the seeds both rows have, Δ of ``metric``."""
     seen: set[GroupKey] = set()
     result = []
     for row in (row for table in tables for row in table.rows):
@@ -67,12 +79,12 @@ def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, 
         finetuned, elsewhere = _finetuned_baseline(row.key, groups, names)
         kd = _baseline(GroupKey(KD, row.key.teachers, row.key.student, recipe=row.key.recipe),
                        groups, names)
-        against_finetuned = compare(row, finetuned, predictions, "fine-tuned baseline")
+        against_finetuned = compare(row, finetuned, predictions, "fine-tuned baseline", metric)
         if elsewhere:
             against_finetuned = replace(against_finetuned,
                                         note="; ".join(filter(None, (elsewhere, against_finetuned.note))))
-        result.append(RowTests(against_finetuned,
-                               None if row.key == kd.key else compare(row, kd, predictions, "KD baseline")))
+        result.append(RowTests(against_finetuned, None if row.key == kd.key
+                               else compare(row, kd, predictions, "KD baseline", metric)))
     return result
 
 
@@ -94,11 +106,12 @@ def _baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]], names
     return Row(full_label(key, names), key, groups.get(key, ()))
 
 
-def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD baseline") -> Comparison:
-    """Pool the per-example correctness of both rows over their common seeds, then test.
+def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD baseline",
+            metric: str = "accuracy") -> Comparison:
+    """Pool the per-example predictions of both rows over their common seeds, then test.
 
     Seed s of the row is paired with seed s of the baseline (same data split and test examples);
-    examples are matched on ``index``. Δ = accuracy(row) − accuracy(baseline).
+    examples are matched on ``index``. Δ = metric(row) − metric(baseline); McNemar on correctness.
     """
     if not baseline.runs:
         return Comparison(row, baseline, (), None, None, f"{what} not run")
@@ -106,7 +119,7 @@ def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD b
     pairs = [(run, by_seed[run.seed]) for run in row.runs if run.seed in by_seed]
     if not pairs:
         return Comparison(row, baseline, (), None, None, f"no seed in common with the {what}")
-    correct_row, correct_base = [], []
+    labels, said_row, said_base = [], [], []
     for run, base in pairs:
         mine, theirs = predictions.get(run.run_id), predictions.get(base.run_id)
         if mine is None or theirs is None:
@@ -117,24 +130,40 @@ def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD b
         if joined.empty or not (joined["label_a"] == joined["label_b"]).all():
             return Comparison(row, baseline, (), None, None,
                               f"seed {run.seed}: the two runs were tested on different examples")
-        correct_row.append(joined["prediction_a"] == joined["label_a"])
-        correct_base.append(joined["prediction_b"] == joined["label_b"])
-    a = np.concatenate(correct_row)
-    b = np.concatenate(correct_base)
-    return Comparison(row, baseline, tuple(run.seed for run, _ in pairs),
-                      stats.paired_bootstrap(a, b, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED),
+        labels.append(joined["label_a"])
+        said_row.append(joined["prediction_a"])
+        said_base.append(joined["prediction_b"])
+    y, said_a, said_b = (np.concatenate(parts) for parts in (labels, said_row, said_base))
+    a, b = said_a == y, said_b == y
+    bootstrap = (PAIRED_BOOTSTRAPS[metric](y, said_a, said_b, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+                 if metric in PAIRED_BOOTSTRAPS
+                 else stats.paired_bootstrap(a, b, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED))
+    return Comparison(row, baseline, tuple(run.seed for run, _ in pairs), bootstrap,
                       stats.mcnemar_exact(a, b), "")
 
 
-SIGNIFICANCE_NOTES = (
-    f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
-    "of a row is paired with seed s of the fine-tuned student, and of the KD row with the same "
-    "teacher(s) and student (no noise, no warm start), both of the row's recipe (the fine-tuned "
-    "student of another recipe where the row's has no runs, as its row says); examples are matched "
-    "by index and pooled over the common seeds.",
-    f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a paired bootstrap "
-    f"({BOOTSTRAP_RESAMPLES:,} resamples of the pooled examples, seed {BOOTSTRAP_SEED}; "
-    f"p ≥ 1/{BOOTSTRAP_RESAMPLES + 1:,}). McNemar: exact binomial test on the examples only one "
-    "of the two gets right. Pooling treats examples as independent across seeds; the spread over "
-    "seeds is in the tables.",
-)
+def significance_notes(metric: str = "accuracy") -> list[str]:
+    """The significance table's footnotes; the accuracy ones as they always were."""
+    pooled = (f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
+              "of a row is paired with seed s of the fine-tuned student, and of the KD row with the same "
+              "teacher(s) and student (no noise, no warm start), both of the row's recipe (the fine-tuned "
+              "student of another recipe where the row's has no runs, as its row says); examples are "
+              "matched by index and pooled over the common seeds.")
+    bootstrap = (f"paired bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples of the pooled examples, seed "
+                 f"{BOOTSTRAP_SEED}; p ≥ 1/{BOOTSTRAP_RESAMPLES + 1:,})")
+    if metric not in PAIRED_BOOTSTRAPS:
+        return [pooled,
+                f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a {bootstrap}. "
+                "McNemar: exact binomial test on the examples only one of the two gets right. Pooling "
+                "treats examples as independent across seeds; the spread over seeds is in the tables."]
+    formula = {"f1": "F1 of the positive class, 2·TP / (2·TP + FP + FN)",
+               "matthews": "Matthews correlation × 100, (TP·TN − FP·FN) / "
+                           "√((TP+FP)(TP+FN)(TN+FP)(TN+FN))"}[metric]
+    name = {"f1": "F1", "matthews": "MCC"}[metric]
+    return [pooled,
+            f"Δ = {name}(row) − {name}(baseline), the task's main metric: {formula}, of the pooled "
+            f"examples' counts; 95 % CI and two-sided p from a {bootstrap} that resamples examples and "
+            "recomputes both scores.",
+            "McNemar: exact binomial test on correctness, the examples only one of the two gets right, "
+            f"so it tests accuracy, not Δ {name} (there is no per-example {name} to pair). Pooling "
+            "treats examples as independent across seeds; the spread over seeds is in the tables."]

@@ -11,7 +11,9 @@ within each recipe the sweep's runs used; a row without runs says "not run". Con
 differ in any field of :class:`GroupKey` (the teachers' noise, MetaDistil's ``meta_every``, the
 recipe included) are separate rows, in :class:`GroupKey` order; in a random search a row's runs
 are its configuration's best sample's (:mod:`orchestrator.report.search`). A row's numbers
-(:class:`Cells`) are computed here and shown by :mod:`orchestrator.report.render`.
+(:class:`Cells`) are computed here and shown by :mod:`orchestrator.report.render`: each of the
+task's metrics over seeds, the main one first (:mod:`orchestrator.report.metrics`), and the main
+one's 95 % interval.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator import stats
 from orchestrator.report.labels import SweepNames, full_label, noise_label, warm_label, with_recipe
+from orchestrator.report.metrics import ACCURACY, SST2, TaskMetrics, run_value
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import (
     DEFAULT_RECIPE,
@@ -33,10 +36,14 @@ from orchestrator.report.reader import (
     SweepData,
     TrialRun,
 )
-from trainers.tasks import TASKS
 
 if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictions
     import pandas as pd
+
+# The one-seed interval of F1 or Matthews' correlation over the test examples: fixed, so that a
+# report regenerated from the same runs is the same.
+TEST_BOOTSTRAP_RESAMPLES = 10_000
+TEST_BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class Table:
     title: str
     sections: tuple[Section, ...]
     empty_note: str
+    task: TaskMetrics = SST2  # whose metrics head the columns
 
     @property
     def heading(self) -> str:
@@ -122,7 +130,8 @@ class Table:
 
 @dataclass(frozen=True)
 class Cells:
-    """The numbers of one table row; ``None`` where they cannot be computed."""
+    """The numbers of one table row; ``None`` where they cannot be computed. ``summary`` and
+    ``interval``: the task's main metric; ``others``: its other metrics, in the task's order."""
 
     summary: stats.Summary | None
     interval: tuple[float, float] | None
@@ -130,6 +139,7 @@ class Cells:
     params: int | None
     times_smaller: float | None
     original: OriginalNumber | None
+    others: tuple[stats.Summary | None, ...] = ()
 
 
 def expected_keys(sweep: SweepData) -> set[GroupKey]:
@@ -142,7 +152,7 @@ def expected_keys(sweep: SweepData) -> set[GroupKey]:
 
 
 def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
-           names: SweepNames) -> Table:
+           names: SweepNames, task: TaskMetrics) -> Table:
     """Teachers, fine-tuned students, KD, MetaDistil, MetaDistil + additional teacher.
 
     Rows are implied by the sweep, within each recipe: every model used as a teacher, every
@@ -175,22 +185,18 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
     sections = tuple(Section(title, tuple(Row(full_label(k, names), k, groups.get(k, ()))
                                           for k in sorted(keys)))
                      for title, keys in layout if keys)
-    return Table("table1", 1, f"{task_title(groups)} test accuracy of teachers, fine-tuned students, "
-                 "KD and MetaDistil", sections, "no runs in this sweep")
-
-
-def task_title(groups: dict[GroupKey, tuple[TrialRun, ...]]) -> str:
-    """The sweep's task as papers write it (every trial of a sweep shares its data): SST-2, MRPC."""
-    name = next((run.task for runs in groups.values() for run in runs), "sst2")
-    return TASKS[name].title if name in TASKS else name
+    return Table("table1", 1, f"{task.title} test {task.words} of teachers, fine-tuned students, "
+                 "KD and MetaDistil", sections, "no runs in this sweep", task)
 
 
 def variant_table(number: int, title: str, groups: dict[GroupKey, tuple[TrialRun, ...]],
                   expected: set[GroupKey], names: SweepNames, is_variant: Callable[[GroupKey], bool],
                   base_of: Callable[[GroupKey], GroupKey],
-                  variant_label: Callable[[GroupKey], str], empty_note: str) -> Table:
+                  variant_label: Callable[[GroupKey], str], empty_note: str,
+                  task: TaskMetrics) -> Table:
     """One block per base configuration: the base row (full label), then its variants (the part
-    that differs, and the recipe when the sweep names recipes)."""
+    that differs, and the recipe when the sweep names recipes). A task scored by more than
+    accuracy says its task and metrics in the title (an SST-2 title stays as it was)."""
     universe = set(groups) | expected
     variants = sorted(k for k in universe if is_variant(k))
     bases = sorted({base_of(k) for k in variants})
@@ -199,23 +205,25 @@ def variant_table(number: int, title: str, groups: dict[GroupKey, tuple[TrialRun
                      *(Row(with_recipe(variant_label(k), k, names), k, groups.get(k, ()))
                        for k in variants if base_of(k) == base)))
         for base in bases)
-    return Table(f"table{number}", number, title, sections, empty_note)
+    if not task.accuracy_only:
+        title = f"{title} ({task.title} test {task.words})"
+    return Table(f"table{number}", number, title, sections, empty_note, task)
 
 
 def table2(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
-           names: SweepNames) -> Table:
+           names: SweepNames, task: TaskMetrics) -> Table:
     return variant_table(2, "Distillation with and without warm start", groups,
                          expected, names, lambda k: k.warmup_epochs > 0,
                          lambda k: replace(k, warmup_epochs=0),
-                         lambda k: warm_label(k.warmup_epochs), "no warm-start runs in this sweep")
+                         lambda k: warm_label(k.warmup_epochs), "no warm-start runs in this sweep", task)
 
 
 def table3(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
-           names: SweepNames) -> Table:
+           names: SweepNames, task: TaskMetrics) -> Table:
     return variant_table(3, "Distillation with and without noise injection",
                          groups, expected, names, lambda k: k.noise_p > 0,
                          lambda k: replace(k, noise_p=0.0, noise_teachers=False),
-                         noise_label, "no noise-injection runs in this sweep")
+                         noise_label, "no noise-injection runs in this sweep", task)
 
 
 @dataclass(frozen=True)
@@ -250,35 +258,51 @@ def teacher_basis(runs: Iterable[TrialRun]) -> TeacherBasis:
     return TeacherBasis(models, statistics.fmean(counts[m] for m in models) if known else None)
 
 
-def row_cells(row: Row, names: SweepNames, basis: TeacherBasis,
-              predictions: Predictions, paper: bool) -> Cells:
-    """Accuracy over seeds, its interval, parameters and Times Smaller for one row.
+def row_cells(row: Row, names: SweepNames, basis: TeacherBasis, predictions: Predictions,
+              paper: bool, task: TaskMetrics) -> Cells:
+    """Each of the task's metrics over seeds, the main one's interval, parameters and Times
+    Smaller for one row.
 
-    Interval: Student t over seeds when there are ≥ 2; with one seed, Wilson over the run's test
-    examples (``over_test_examples``). Times Smaller = the mean parameter count of the sweep's
-    teachers (:func:`teacher_basis`) ÷ the student's; teacher rows have none.
+    Interval of the main metric: Student t over seeds when there are ≥ 2; with one seed, over the
+    run's test examples (``over_test_examples``): Wilson for accuracy, a percentile bootstrap
+    (:func:`orchestrator.stats.bootstrap_interval`) for F1 and Matthews' correlation, which are
+    no binomial share. Times Smaller = the mean parameter count of the sweep's teachers
+    (:func:`teacher_basis`) ÷ the student's; teacher rows have none.
     """
     original = _original(row.key) if paper else None
     if not row.runs:
         return Cells(None, None, False, None, None, original)
-    accuracies = [run.accuracy for run in row.runs]
-    summary = stats.mean_std(accuracies)
-    over_test_examples = summary.n == 1
-    interval = (_test_interval(predictions.get(row.runs[0].run_id)) if over_test_examples
-                else stats.t_interval(accuracies))
-    if interval is not None:  # an accuracy lies in [0, 100]; with 2 seeds the t interval need not
-        interval = (max(interval[0], 0.0), min(interval[1], 100.0))
+    summaries = [_summary(row.runs, metric) for metric in task.metrics]
+    values = [v for v in (run_value(run, task.main) for run in row.runs) if v is not None]
+    summary = summaries[0]
+    over_test_examples = summary is not None and summary.n == 1
+    interval = (None if summary is None else
+                _test_interval(predictions.get(row.runs[0].run_id), task.main) if over_test_examples
+                else stats.t_interval(values))
+    if interval is not None:  # e.g. an accuracy lies in [0, 100]; with 2 seeds the t interval need not
+        low, high = task.bounds
+        interval = (max(interval[0], low), min(interval[1], high))
     params = row.runs[0].student_params or None
     is_teacher = row.key.method == FINETUNE and row.key.student in names.teachers
     times = basis.mean_params / params if params and basis.mean_params and not is_teacher else None
-    return Cells(summary, interval, over_test_examples, params, times, original)
+    return Cells(summary, interval, over_test_examples, params, times, original, tuple(summaries[1:]))
 
 
-def _test_interval(frame: pd.DataFrame | None) -> tuple[float, float] | None:
+def _summary(runs: Iterable[TrialRun], metric: str) -> stats.Summary | None:
+    """Over the runs that logged the metric; ``None`` where none did."""
+    values = [v for v in (run_value(run, metric) for run in runs) if v is not None]
+    return stats.mean_std(values) if values else None
+
+
+def _test_interval(frame: pd.DataFrame | None, metric: str) -> tuple[float, float] | None:
     if frame is None or frame.empty:
         return None
-    correct = int((frame["label"] == frame["prediction"]).sum())
-    low, high = stats.wilson_interval(correct, len(frame))
+    if metric == ACCURACY:
+        correct = int((frame["label"] == frame["prediction"]).sum())
+        low, high = stats.wilson_interval(correct, len(frame))
+    else:
+        low, high = stats.bootstrap_interval(metric, frame["label"], frame["prediction"],
+                                             TEST_BOOTSTRAP_RESAMPLES, TEST_BOOTSTRAP_SEED)
     return 100 * low, 100 * high
 
 

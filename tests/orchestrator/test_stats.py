@@ -144,3 +144,52 @@ def test_paired_bootstrap_f1_difference_interval_and_identity():
     assert (same.diff, same.ci_low, same.ci_high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
     assert paired_bootstrap_f1(labels, a, b, n_resamples=500, seed=1) == \
         paired_bootstrap_f1(labels, a, b, n_resamples=500, seed=1)
+
+
+def _confusion_set(tp: int, fn: int, tn: int, fp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions with the given confusion counts."""
+    labels = np.array([1] * (tp + fn) + [0] * (tn + fp))
+    predicted = np.array([1] * tp + [0] * fn + [0] * tn + [1] * fp)
+    return labels, predicted
+
+
+def test_paired_bootstrap_matthews_golden_difference() -> None:
+    from sklearn.metrics import matthews_corrcoef
+
+    # 50 positives, 50 negatives. A: TP 40, FN 10, TN 45, FP 5 →
+    # (40·45 − 5·10) / sqrt(45·50·50·55) = 1750 / (50·√2475) = 0.7035265;
+    # B: TP 30, FN 20, TN 40, FP 10 → (1200 − 200) / sqrt(40·50·50·60) = 20 / √2400 = 0.4082483.
+    labels, a = _confusion_set(40, 10, 45, 5)
+    same_labels, b = _confusion_set(30, 20, 40, 10)
+    assert np.array_equal(labels, same_labels)
+    assert matthews_corrcoef(labels, a) == pytest.approx(0.7035265, abs=1e-7)
+    assert matthews_corrcoef(labels, b) == pytest.approx(0.4082483, abs=1e-7)
+    result = stats.paired_bootstrap_matthews(labels, a, b, n_resamples=4_000)
+    assert result.diff == pytest.approx(0.7035265 - 0.4082483, abs=1e-7)
+    assert result.n == 100 and result.ci_low < result.diff < result.ci_high
+    same = stats.paired_bootstrap_matthews(labels, a, a, n_resamples=500)
+    assert (same.diff, same.ci_low, same.ci_high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    assert stats.paired_bootstrap_matthews(labels, a, b, n_resamples=500, seed=1) == \
+        stats.paired_bootstrap_matthews(labels, a, b, n_resamples=500, seed=1)
+
+
+def test_matthews_of_a_one_class_model_is_zero() -> None:
+    # Saying 1 everywhere: TN = FN = 0, a factor of the denominator is 0 → MCC 0 (sklearn's too).
+    labels, a = _confusion_set(40, 10, 45, 5)
+    result = stats.paired_bootstrap_matthews(labels, a, np.ones(100, dtype=int), n_resamples=200)
+    assert result.diff == pytest.approx(0.7035265, abs=1e-7)
+
+
+def test_bootstrap_interval_over_test_examples() -> None:
+    # A perfect model scores 1 in every resample; an imperfect one's interval holds its score.
+    labels, perfect = _confusion_set(50, 0, 50, 0)
+    for metric in ("accuracy", "f1", "matthews"):
+        assert stats.bootstrap_interval(metric, labels, perfect, n_resamples=200) == (1.0, 1.0)
+    labels, a = _confusion_set(40, 10, 45, 5)  # F1 = 80 / (80 + 15) = 0.8421053
+    low, high = stats.bootstrap_interval("f1", labels, a)
+    assert low < 80 / 95 < high and high - low < 0.2
+    # Accuracy 0.85 on 100 examples: the percentile interval is close to Wilson's [0.767, 0.907].
+    low, high = stats.bootstrap_interval("accuracy", labels, a)
+    assert low == pytest.approx(0.78, abs=0.02) and high == pytest.approx(0.92, abs=0.02)
+    assert stats.bootstrap_interval("f1", labels, a, seed=2) == \
+        stats.bootstrap_interval("f1", labels, a, seed=2)

@@ -1,5 +1,6 @@
 """The report tests' stores and reports, built once for the package: the paper_mini and
-cpu_partial reports are read by the tests of every report module."""
+cpu_partial reports (SST-2) are read by the tests of every report module, mrpc_mini (F1 first)
+and cola_mini (Matthews' correlation first) by those of a task's metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from mlflow import MlflowClient
 
 from orchestrator.report.build import ReportResult, build_report
 from tests.orchestrator.report.store import (
+    COLA_SPECS,
+    MRPC_SPECS,
     PAPER_SPECS,
     PARTIAL_SPECS,
     Store,
@@ -53,3 +56,22 @@ def paper(store: Store, tmp_path_factory: pytest.TempPathFactory) -> ReportResul
 @pytest.fixture(scope="package")
 def partial(store: Store, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
     return build_report(store.client, "cpu_partial", tmp_path_factory.mktemp("partial_out"))
+
+
+@pytest.fixture(scope="package")
+def tasks_store(tmp_path_factory: pytest.TempPathFactory, empty_database: Path) -> Store:
+    """mrpc_mini (one seed) and cola_mini (seeds 0 and 1)."""
+    store = make_store(tmp_path_factory.mktemp("tasks"), empty_database)
+    add_sweep(store, "mrpc_mini", MRPC_SPECS, (0,), {})
+    add_sweep(store, "cola_mini", COLA_SPECS, (0, 1), {})
+    return store
+
+
+@pytest.fixture(scope="package")
+def mrpc(tasks_store: Store, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    return build_report(tasks_store.client, "mrpc_mini", tmp_path_factory.mktemp("mrpc_out"))
+
+
+@pytest.fixture(scope="package")
+def cola(tasks_store: Store, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    return build_report(tasks_store.client, "cola_mini", tmp_path_factory.mktemp("cola_out"))

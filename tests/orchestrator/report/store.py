@@ -16,6 +16,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from orchestrator import tracking
+from trainers.metrics import scores
+from trainers.tasks import TASKS
 
 N_TEST = 200
 LABELS = np.arange(N_TEST) % 2
@@ -28,7 +30,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @dataclass(frozen=True)
 class Spec:
     """One configuration; seed s gets the first ``wrong + s`` test examples wrong. ``None`` for
-    ``noise_teachers``, ``meta_every`` or ``recipe``: no such tag, as in runs logged before them."""
+    ``noise_teachers``, ``meta_every`` or ``recipe``: no such tag, as in runs logged before them;
+    for ``task``: no task tag, an SST-2 run. A task scored by more than accuracy (``mrpc``: F1,
+    ``cola``: Matthews) gets the first ``wrong + s`` *positive* examples wrong instead (false
+    negatives only, so that its main metric moves unlike accuracy) and logs each of its metrics."""
 
     method: str
     teachers: tuple[str, ...]
@@ -39,6 +44,7 @@ class Spec:
     noise_teachers: bool | None = None
     meta_every: int | None = None
     recipe: str | None = None
+    task: str | None = None
 
 
 PAPER_SPECS = (
@@ -57,6 +63,13 @@ PARTIAL_SPECS = (
     Spec("finetune", (), "distilbert", 14),
     Spec("metadistil", ("bert",), "distilbert", 10),
 )
+
+# Pair tasks scored by F1 first (MRPC), and CoLA by Matthews' correlation: the errors are false
+# negatives (Spec), so F1 and Matthews move unlike accuracy. MRPC one seed, CoLA two.
+MRPC_SPECS = tuple(Spec(s.method, s.teachers, s.student, s.wrong, task="mrpc") for s in (
+    Spec("finetune", (), "bert", 6), Spec("finetune", (), "distilbert", 14),
+    Spec("kd", ("bert",), "distilbert", 20), Spec("metadistil", ("bert",), "distilbert", 10)))
+COLA_SPECS = tuple(Spec(s.method, s.teachers, s.student, s.wrong, task="cola") for s in MRPC_SPECS)
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,7 @@ def log_trial(store: Store, experiment_id: str, parent_id: str, sweep: str, spec
               "trial_key": f"{sweep}-{spec}-{seed}"}
     newer = {"noise_teachers": None if spec.noise_teachers is None else str(spec.noise_teachers).lower(),
              "meta_every": None if spec.meta_every is None else str(spec.meta_every),
-             "recipe": spec.recipe}
+             "recipe": spec.recipe, "task": spec.task}
     tags = ({key: values[key] for key in tracking.TAG_KEYS if key not in newer}
             | {key: value for key, value in newer.items() if value is not None}
             | {"mlflow.parentRunId": parent_id})
@@ -107,24 +120,32 @@ def log_trial(store: Store, experiment_id: str, parent_id: str, sweep: str, spec
 
 def log_run(store: Store, experiment_id: str, name: str, tags: dict[str, str], wrong: int, status: str,
             stopped_at: int | None = None) -> str:
-    """One child run that gets the first ``wrong`` test examples wrong, validation accuracy
-    0.6 + 0.1·epoch − wrong/1000 at epochs 1–3. ``stopped_at``: the scheduler stopped it after
-    that epoch (KILLED, ``stopped_at_epoch``): no test, no predictions."""
+    """One child run that gets the first ``wrong`` test examples wrong (of a ``task`` tag's task
+    scored by more than accuracy: the first ``wrong`` positive ones), validation accuracy (and
+    each ``val_<metric>`` of the task) 0.6 + 0.1·epoch − wrong/1000 at epochs 1–3, test scores
+    ``test_<metric>``. ``stopped_at``: the scheduler stopped it after that epoch (KILLED,
+    ``stopped_at_epoch``): no test, no predictions."""
     client = store.client
     if stopped_at is not None:
         tags = {**tags, "stopped_at_epoch": str(stopped_at), "stopped_by": "asha"}
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    metrics = TASKS[tags["task"]].metrics if "task" in tags else ("accuracy",)
     predictions = LABELS.copy()
-    predictions[:wrong] = 1 - predictions[:wrong]
+    if metrics == ("accuracy",):
+        predictions[:wrong] = 1 - predictions[:wrong]
+    else:
+        predictions = false_negatives(wrong)
     now = int(time.time() * 1000)
     per_epoch = [Metric(key, value, now, epoch) for epoch in range(1, (stopped_at or 3) + 1) for key, value in
-                 (("val_accuracy", 0.6 + 0.1 * epoch - wrong / 1000), ("train_loss", 1 / epoch))]
+                 (*((f"val_{m}", 0.6 + 0.1 * epoch - wrong / 1000) for m in metrics),
+                  ("train_loss", 1 / epoch))]
     teachers = tags["teachers"].split("+") if tags["teachers"] else []
-    final = {"test_accuracy": (N_TEST - wrong) / N_TEST,
-             "student_params": PARAMS[tags["student"]],
+    tested = scores(metrics, predictions, LABELS, "test")
+    final = {**tested, "student_params": PARAMS[tags["student"]],
              "teacher_params": max((PARAMS[t] for t in teachers), default=0)}
     if stopped_at is not None:
-        final.pop("test_accuracy")
+        for key in tested:
+            final.pop(key)
     client.log_batch(run_id, metrics=per_epoch + [Metric(k, v, now, 0) for k, v in final.items()])
     if stopped_at is None:
         folder = store.root / "staging" / run_id
@@ -137,6 +158,13 @@ def log_run(store: Store, experiment_id: str, name: str, tags: dict[str, str], w
                         tracking.CONFIG_ARTIFACT)
     client.set_terminated(run_id, status)
     return run_id
+
+
+def false_negatives(wrong: int) -> np.ndarray:
+    """The test predictions of a task-scored run that gets the first ``wrong`` positives wrong."""
+    predictions = LABELS.copy()
+    predictions[np.flatnonzero(LABELS == 1)[:wrong]] = 0
+    return predictions
 
 
 def read_csv(path: Path) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """build_report: every file of a report lands in its folder, the README embedding the tables and
-linking the plots."""
+linking the plots, named by the task's main metric."""
 
 from __future__ import annotations
+
+import pytest
 
 from orchestrator.report.build import ReportResult
 from tests.orchestrator.report.store import PNG_MAGIC
@@ -24,3 +26,20 @@ def test_writes_tables_plots_and_readme(paper: ReportResult) -> None:
     assert ("Times Smaller: the mean parameter count of the sweep's teacher models (BERT, RoBERTa) "
             "÷ the student's, as the original work computes it") in readme
     assert set(paper.files) >= {out / "README.md", out / "runs.csv", out / "table1.tex"}
+
+
+@pytest.mark.parametrize(("report", "metric", "title"), [
+    ("paper", "accuracy", "Accuracy vs. parameters"), ("mrpc", "f1", "F1 vs. parameters"),
+    ("cola", "matthews", "Matthews corr. vs. parameters")])
+def test_plots_are_named_by_the_main_metric(report: str, metric: str, title: str,
+                                            request: pytest.FixtureRequest) -> None:
+    result: ReportResult = request.getfixturevalue(report)
+    plots = result.out_dir / "plots"
+    names = {f"{metric}_vs_params.png", f"val_{metric}_per_epoch.png"}
+    assert {path.name for path in plots.iterdir()} == names
+    assert {plots / name for name in names} <= set(result.files)
+    for name in names:
+        assert (plots / name).read_bytes().startswith(PNG_MAGIC)
+    readme = (result.out_dir / "README.md").read_text(encoding="utf-8")
+    assert f"[{title}](plots/{metric}_vs_params.png)" in readme
+    assert f"(plots/val_{metric}_per_epoch.png)" in readme

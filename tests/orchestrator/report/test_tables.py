@@ -1,20 +1,25 @@
 """Tables 1–3: the rows a sweep owes, the numbers in them, the original work's beside them in
-paper sweeps, and "not run" where a sweep has a gap."""
+paper sweeps, "not run" where a sweep has a gap, and the columns of the task's metrics (SST-2:
+accuracy alone, as ever; MRPC: F1, then accuracy; CoLA: Matthews' correlation, then accuracy)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import f1_score, matthews_corrcoef
 
+from orchestrator import stats
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.render import NOT_RUN
 from tests.orchestrator.report.store import (
+    LABELS,
     PARAMS,
     PNG_MAGIC,
     Spec,
     Store,
     add_sweep,
+    false_negatives,
     make_store,
     markdown_rows,
     read_csv,
@@ -97,3 +102,75 @@ def test_times_smaller_is_the_papers(tmp_path: Path, empty_database: Path) -> No
         mean / PARAMS["tinybert"])
     readme = (result.out_dir / "README.md").read_text(encoding="utf-8")
     assert "the mean parameter count of the sweep's teacher models (BERT, RoBERTa) ÷ the student's" in readme
+
+
+def test_an_accuracy_only_sweep_keeps_its_columns(partial: ReportResult) -> None:
+    lines = (partial.out_dir / "table1.md").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ("**Table 1: SST-2 test accuracy of teachers, fine-tuned students, KD and "
+                        "MetaDistil**")
+    assert lines[2] == ("| Method | Accuracy (mean ± std, n) | 95 % interval | No. of Parameters | "
+                        "Times Smaller | Runs |")
+    columns = list(read_csv(partial.out_dir / "table1.csv").columns)
+    assert columns[11:16] == ["accuracy_mean", "accuracy_std", "n", "ci_low", "ci_high"]
+    assert "test_f1" not in read_csv(partial.out_dir / "runs.csv").columns
+    readme = (partial.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "Accuracy: SST-2 test accuracy in %, mean ± sample standard deviation" in readme
+    assert not any(f.name.startswith("task_metrics") for f in partial.files)
+    assert not list(partial.out_dir.glob("task_metrics*"))
+
+
+def test_a_pair_task_table_is_headed_by_f1_then_accuracy(mrpc: ReportResult) -> None:
+    """MRPC's errors here are false negatives: MetaDistil misses 10 of 100 paraphrases,
+    F1 = 2·90 / (2·90 + 10) = 94.74 %, accuracy 95.00 %."""
+    lines = (mrpc.out_dir / "table1.md").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ("**Table 1: MRPC test F1 and accuracy of teachers, fine-tuned students, KD "
+                        "and MetaDistil**")
+    assert lines[2] == ("| Method | F1 (mean ± std, n) | Accuracy (mean ± std, n) | 95 % interval (F1) "
+                        "| No. of Parameters | Times Smaller | Runs |")
+    rows = markdown_rows(mrpc.out_dir / "table1.md")
+    meta = rows["MetaDistil BERT→DistilBERT"]
+    assert f1_score(LABELS, false_negatives(10)) == pytest.approx(180 / 190)
+    assert meta[1:3] == ["94.74 (n=1)", "95.00 (n=1)"]
+    assert rows["BERT (teacher)"][1:3] == ["96.91 (n=1)", "97.00 (n=1)"]  # 188 / 194
+    assert rows["KD BERT→DistilBERT"][1:3] == ["88.89 (n=1)", "90.00 (n=1)"]  # 160 / 180
+    assert meta[4:6] == ["66,955,010", "1.6×"]
+    # One seed: F1's interval is a percentile bootstrap over the run's 200 test examples, marked †.
+    low, high = stats.bootstrap_interval("f1", LABELS, false_negatives(10))
+    assert meta[3] == f"[{100 * low:.2f}, {100 * high:.2f}] †" and low < 180 / 190 < high
+    frame = read_csv(mrpc.out_dir / "table1.csv").set_index("method")
+    assert list(frame.columns[10:17]) == ["f1_mean", "f1_std", "accuracy_mean", "accuracy_std", "n",
+                                          "f1_ci_low", "f1_ci_high"]
+    row = frame.loc["MetaDistil BERT→DistilBERT"]
+    assert float(row.f1_mean) == pytest.approx(100 * 180 / 190) and float(row.accuracy_mean) == 95.0
+    assert float(row.f1_ci_low) == pytest.approx(100 * low) and row.ci_kind == "bootstrap_test_examples"
+    for name in ("table2", "table3"):
+        assert "(MRPC test F1 and accuracy)**" in (mrpc.out_dir / f"{name}.md").read_text(encoding="utf-8")
+    runs = read_csv(mrpc.out_dir / "runs.csv").set_index("row")
+    assert float(runs.loc["MetaDistil BERT→DistilBERT", "test_f1"]) == pytest.approx(100 * 180 / 190)
+    readme = (mrpc.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "## Table 1: MRPC test F1 and accuracy of teachers" in readme
+    assert "F1: MRPC test F1 of the positive class (label 1, “equivalent”) in %" in readme
+    assert "Accuracy: MRPC test accuracy in %" in readme and "95 % interval of F1:" in readme
+    assert "The task's metrics" not in readme and not list(mrpc.out_dir.glob("task_metrics*"))
+    tex = (mrpc.out_dir / "table1.tex").read_text(encoding="utf-8")
+    assert r"2$\cdot$TP / (2$\cdot$TP + FP + FN)" in tex
+
+
+def test_matthews_heads_a_cola_table_over_seeds(cola: ReportResult) -> None:
+    """Two seeds: Matthews' correlation × 100 per seed, mean ± std, a t interval over seeds."""
+    rows = markdown_rows(cola.out_dir / "table1.md")
+    header = (cola.out_dir / "table1.md").read_text(encoding="utf-8").splitlines()[2]
+    assert header.startswith("| Method | Matthews corr. (mean ± std, n) | Accuracy (mean ± std, n) | "
+                             "95 % interval (Matthews corr.) |")
+    values = [100 * matthews_corrcoef(LABELS, false_negatives(w)) for w in (10, 11)]
+    # No false positive: MCC = sqrt((100 − w) / (100 + w)) = sqrt(90/110), sqrt(89/111).
+    assert values == pytest.approx([100 * (90 / 110) ** 0.5, 100 * (89 / 111) ** 0.5])
+    summary = stats.mean_std(values)
+    meta = rows["MetaDistil BERT→DistilBERT"]
+    assert meta[1] == f"{summary.mean:.2f} ± {summary.std:.2f} (n=2)" and meta[2] == "94.75 ± 0.35 (n=2)"
+    low, high = stats.t_interval(values)
+    assert meta[3] == f"[{low:.2f}, {high:.2f}]"
+    assert read_csv(cola.out_dir / "table1.csv").set_index("method").loc[
+        "MetaDistil BERT→DistilBERT", "ci_kind"] == "t_over_seeds"
+    readme = (cola.out_dir / "README.md").read_text(encoding="utf-8")
+    assert "Matthews corr.: CoLA test Matthews correlation × 100" in readme
