@@ -138,6 +138,7 @@ class SweepSpec(_Strict):
         spec = handler({k: v for k, v in plain.items() if k in raw})
         spec._distributions = {place: dists for place, dists in found.items() if dists}
         spec._check_search()
+        spec._check_unrolled_pilot()
         return spec
 
     @model_validator(mode="before")
@@ -235,6 +236,21 @@ class SweepSpec(_Strict):
                 except ConfigError as error:
                     lowest = f" (epochs={epochs}: the lowest draw of train.epochs)" if drawn else ""
                     raise ValueError(f"grid.{index}.warmup_epochs = {w!r}: {error.reason}{lowest}") from None
+
+    def _check_unrolled_pilot(self) -> None:
+        """MetaDistil's k-step pilot (``num_meta_batches`` k > 1) runs on one worker per trial: the
+        teachers' gradient through k student steps would need an all-reduce autograd can follow.
+        The worker refuses it too (``trainers/metadistil.py``), but only once Ray has started."""
+        workers = self.resources.workers_per_trial
+        trials = [(s, r) for b in self.grid if "metadistil" in b.methods and workers > 1
+                  for s in b.students for r in b.recipe]
+        for student, recipe in trials:
+            drawn = self.searched(student, recipe=recipe).get("num_meta_batches")
+            k = max(drawn.args) if drawn else self.train_spec(student, recipe=recipe).num_meta_batches
+            if k > 1:
+                raise ValueError(f"resources.workers_per_trial {workers} with num_meta_batches {k} "
+                                 f"(metadistil student {student!r}): the k-step pilot runs on one worker "
+                                 "per trial; set workers_per_trial: 1 or num_meta_batches: 1")
 
     def _check_optuna(self) -> None:
         """An Optuna study tunes one grid combination against fixed teachers on one seed: a value

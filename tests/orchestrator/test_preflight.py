@@ -164,6 +164,10 @@ CASES = [
     ("negative gpus", {**GOOD, "resources": {"gpus_per_worker": -1}}, "resources.gpus_per_worker = -1"),
     ("teacher weights mismatch", _with("grid.1.teacher_weights", [1.0, 2.0]),
      "grid.1.teacher_weights = [1.0, 2.0]: one non-negative weight per teacher (1), not all zero"),
+    ("k-step pilot across workers",
+     {**_with("train.num_meta_batches", 2), "resources": {"workers_per_trial": 2}},
+     "resources.workers_per_trial 2 with num_meta_batches 2 (metadistil student 'distilbert'): the k-step "
+     "pilot runs on one worker per trial; set workers_per_trial: 1 or num_meta_batches: 1"),
     ("train size larger than data", _with("data.train_size", 70_000),
      "exceeds the 66978 distinct GLUE train sentences"),
     ("quiz + test larger than data", _with("data.test_size", 66_900), "exceeds the 66978"),
