@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, plan, layout = _prepare(args)
         if args.dry_run:
-            print_plan(spec, plan, layout)
+            print_plan(spec, plan, layout, args.max_concurrent)
             return 0
         preflight.check_ray_address(args.address)
         preflight.check_storage(layout.root)
@@ -116,7 +116,9 @@ def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, StorageLayout]:
     return spec, plan, layout
 
 
-def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
+def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | None = None) -> None:
+    """The plan, and its time with as many trials at a time as the sweep would run here (``cap``:
+    ``--max-concurrent``)."""
     res = spec.resources
     print(f"sweep {spec.name!r}: {len(plan.trials)} trials in {len(plan.stages)} stage(s); "
           f"{spec.models.size} models; data {spec.data.train_size}/{spec.data.quiz_size}/"
@@ -171,10 +173,12 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if all(s is not None for stage in stage_seconds for s in stage):
-        cores = os.cpu_count() or 1
-        caps = [c for c in (res.max_concurrent, spec.search.max_concurrent) if c]
-        slots = max(1, min([int(cores // (res.workers_per_trial * res.cpus_per_worker)), *caps]))
-        print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
+        import torch  # loaded already, by the models' checks
+
+        machine = {"CPU": os.cpu_count() or 1, "GPU": torch.cuda.device_count()}
+        slots = concurrency(spec, machine, cap)
+        gpus = f", {machine['GPU']} GPU(s)" if machine["GPU"] else ""
+        print(f"\nestimate for this machine ({machine['CPU']} cores{gpus}, {slots} trial(s) at a time): "
               f"~{sweep_seconds(stage_seconds, slots) / 60:.0f} min (from a cost model fitted on a "
               "2-core machine; models from the hub are not estimated)")
 
