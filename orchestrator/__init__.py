@@ -26,4 +26,9 @@ imports this package)::
     serve      one sentence, every model                             predict.py, demo.py
 
 ``paths.py`` says where everything lands by default (``results/``).
+
+MLflow is reached from two sides. The driver's plumbing is ``mlflow_store.py`` (the one
+``--tracking-uri``, redaction, the store check, the sweep listing, the parent run, paging); what a
+trial's run holds is written by ``trainers/run_log.py``, the worker's side, since ``trainers/``
+never imports this package (the driver calls it too, to adopt a finished trial's folder).
 """
