@@ -34,7 +34,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
 from orchestrator.local_ray import print_ray, start_ray
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, store_errors
 from orchestrator.predict import Answer, LoadedModel, best_runs, model_sources, sweep_task, text_problem
 from orchestrator.report.reader import resolve_sweep
 from trainers.errors import UserError
@@ -150,12 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             check_port(args.host, args.port)
             check_store(args.tracking_uri, create=False)
-            client = MlflowClient(args.tracking_uri)
-            sweep = resolve_sweep(client, args.sweep)
-            chosen = best_runs(client, sweep)
-            task = sweep_task(chosen, sweep)
-            with no_progress_bars():
-                sources = model_sources(client, sweep, chosen, Path(downloads))
+            with store_errors(args.tracking_uri):
+                client = MlflowClient(args.tracking_uri)
+                sweep = resolve_sweep(client, args.sweep)
+                chosen = best_runs(client, sweep)
+                task = sweep_task(chosen, sweep)
+                with no_progress_bars():
+                    sources = model_sources(client, sweep, chosen, Path(downloads))
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
