@@ -17,7 +17,6 @@ import argparse
 import html
 import json
 import logging
-import os
 import signal
 import socket
 import sys
@@ -33,8 +32,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
-from orchestrator.local_ray import print_ray, start_ray
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars
+from orchestrator.local_ray import configure_environment, print_ray, start_ray
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, store_errors
 from orchestrator.predict import Answer, LoadedModel, best_runs, model_sources, sweep_task, text_problem
 from orchestrator.report.reader import resolve_sweep
 from trainers.errors import UserError
@@ -150,12 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             check_port(args.host, args.port)
             check_store(args.tracking_uri, create=False)
-            client = MlflowClient(args.tracking_uri)
-            sweep = resolve_sweep(client, args.sweep)
-            chosen = best_runs(client, sweep)
-            task = sweep_task(chosen, sweep)
-            with no_progress_bars():
-                sources = model_sources(client, sweep, chosen, Path(downloads))
+            with store_errors(args.tracking_uri):
+                client = MlflowClient(args.tracking_uri)
+                sweep = resolve_sweep(client, args.sweep)
+                chosen = best_runs(client, sweep)
+                task = sweep_task(chosen, sweep)
+                with no_progress_bars():
+                    sources = model_sources(client, sweep, chosen, Path(downloads))
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -182,9 +182,7 @@ def check_port(host: str, port: int) -> None:
 def serve_demo(args: argparse.Namespace, sweep: str, task: Task, sources: list[tuple[str, str]]) -> int:
     """Start Ray and the deployment, then wait for Ctrl-C; the models' folders must stay on disk
     until the replica has loaded them."""
-    # Read by Ray at import, so set first: token auth is Ray's default, said explicitly so that
-    # Ray does not warn about it (as the sweep does).
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    configure_environment()  # read by Ray at import, so first: token auth, as the sweep's Ray
     from ray import serve
 
     # Serve's INFO lines on the driver repeat what print_start says, with timestamps.

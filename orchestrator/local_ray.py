@@ -1,6 +1,7 @@
 """Ray as the sweep and the demo start it: attached to a cluster, or a local one whose dashboard
 listens on 127.0.0.1 only, with Ray's token auth on (``RAY_AUTH_MODE=token`` must be in the
-environment before ``ray`` is first imported: both commands set it)."""
+environment before ``ray`` is first imported: both commands call :func:`configure_environment`
+first; its Tune and Train settings are the sweep's, and change nothing for the demo's Serve)."""
 
 from __future__ import annotations
 

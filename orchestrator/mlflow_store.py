@@ -5,6 +5,8 @@
 - :func:`redact`: a URI as it may be printed or committed (never its password);
 - :func:`check_store`: fail fast, in one line, when the store cannot be used: before the sweep
   starts Ray, before the report, predict or the demo read it;
+- :func:`store_errors`: an error the store answers with, later (a server's 500, a SQLite file that
+  is not a database), as one line too, in every command;
 - :func:`search_all`, :func:`sweep_names`, :func:`parent_run`: MLflow's searches return pages
   (1,000 runs or experiments at most); these read every page;
 - :func:`no_progress_bars`: MLflow draws a bar per downloaded artifact.
@@ -20,12 +22,14 @@ import os
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.paths import DEFAULT_TRACKING_URI
 from orchestrator.tracking import SWEEP_RUN_KIND
@@ -71,19 +75,19 @@ def check_store(uri: str, *, create: bool, timeout_s: float = HEALTH_TIMEOUT_S) 
     only the schemes its workers can log to are taken. ``create=False`` (report, predict, demo,
     which only read): a missing SQLite file or file store is an error, and is not created, as
     MLflow would create an empty one where the user mistyped a path; other schemes are left to
-    MLflow. A server must answer its ``/health`` (unauthenticated, also on a basic-auth server)
-    within ``timeout_s``, instead of MLflow retrying for minutes.
+    MLflow. A SQLite file must be a database. A server must answer its ``/health``
+    (unauthenticated, also on a basic-auth server) within ``timeout_s``, instead of MLflow
+    retrying for minutes.
     """
     scheme = urlsplit(uri).scheme
     if scheme in ("http", "https"):
         _check_server(uri, timeout_s)
     elif scheme == "sqlite":
         database = Path(uri.removeprefix("sqlite:///"))
-        if create:
-            _open_sqlite(uri, database)
-        elif not database.is_file():
+        if not create and not database.is_file():
             raise TrackingError(f"no MLflow database at {database}; run a sweep first "
                                 f"(python -m orchestrator.sweep --name NAME) or pass --tracking-uri")
+        _open_sqlite(uri, database)
     elif scheme in ("file", ""):
         folder = Path(uri.removeprefix("file://").removeprefix("file:"))
         if not create and not folder.is_dir():
@@ -91,6 +95,27 @@ def check_store(uri: str, *, create: bool, timeout_s: float = HEALTH_TIMEOUT_S) 
     elif create:
         raise TrackingError(f"tracking URI {redact(uri)}: unsupported scheme '{scheme}'; use "
                             "sqlite:///path.db or http://host:port")
+
+
+@contextmanager
+def store_errors(uri: str) -> Iterator[None]:
+    """Turn an error of the store at ``uri`` into a :class:`TrackingError` naming it, which every
+    command prints in one line (exit 2) instead of MLflow's traceback. SQLAlchemy's own errors
+    pass through MLflow unwrapped: a SQLite file of another kind fails as one when it is opened."""
+    try:
+        yield
+    except (MlflowException, SQLAlchemyError) as error:
+        raise _store_error(uri, error) from None
+
+
+def _store_error(uri: str, error: Exception) -> TrackingError:
+    said = [line.strip() for line in str(error).splitlines() if line.strip()]
+    line = said[0] if said else type(error).__name__
+    password = urlsplit(uri).password
+    if password:  # a server's error may quote the URI it was asked at
+        line = line.replace(password, "***")
+    return TrackingError(f"MLflow store {redact(uri)}: {line}; repair the store or pass another "
+                         "--tracking-uri")
 
 
 def _check_server(uri: str, timeout_s: float) -> None:
@@ -107,12 +132,17 @@ def _check_server(uri: str, timeout_s: float) -> None:
 
 
 def _open_sqlite(uri: str, database: Path) -> None:
+    """Open the file (the sweep's is created here) and read its schema: a file that is not a
+    SQLite database fails as the store's error, before MLflow opens it in SQLAlchemy."""
     try:
         database.parent.mkdir(parents=True, exist_ok=True)
-        sqlite3.connect(database).close()
-    except (OSError, sqlite3.Error) as error:
+        with closing(sqlite3.connect(database)) as connection:
+            connection.execute("PRAGMA schema_version")
+    except (OSError, sqlite3.OperationalError) as error:
         raise TrackingError(f"tracking URI {uri}: cannot open the SQLite store ({error}); "
                             "pass --tracking-uri with a writable path") from None
+    except sqlite3.DatabaseError as error:
+        raise _store_error(uri, error) from None
 
 
 def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:

@@ -247,6 +247,5 @@ def _suffix(spec: SweepSpec, recipe: str) -> str:
 
 def _config(spec: SweepSpec, hyper: Hyper, **fields) -> TrainConfig:
     weights = fields.pop("teacher_weights", None)
-    return TrainConfig(data=spec.data, size=spec.models.size, vocab_file=spec.models.vocab_file,
-                       teacher_weights=tuple(weights) if weights else None,
-                       **dataclasses.asdict(hyper), **fields)
+    return TrainConfig(data=spec.data, teacher_weights=tuple(weights) if weights else None,
+                       **dataclasses.asdict(spec.models), **dataclasses.asdict(hyper), **fields)

@@ -39,7 +39,13 @@ from mlflow.tracking import MlflowClient
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, redact
+from orchestrator.mlflow_store import (
+    add_tracking_uri_option,
+    check_store,
+    no_progress_bars,
+    redact,
+    store_errors,
+)
 from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
@@ -253,10 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     transformers_logging.disable_progress_bar()
     try:
         check_store(args.tracking_uri, create=False)
-        client = MlflowClient(args.tracking_uri)
-        sweep = resolve_sweep(client, args.sweep)
-        with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
-            task, answers = predict(client, sweep, args.text, args.second, Path(downloads))
+        with store_errors(args.tracking_uri):
+            client = MlflowClient(args.tracking_uri)
+            sweep = resolve_sweep(client, args.sweep)
+            with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
+                task, answers = predict(client, sweep, args.text, args.second, Path(downloads))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
         return str((spec_path.parent / value).resolve())
 
     data = dataclasses.replace(spec.data, source=absolute(spec.data.source))
-    models = spec.models.model_copy(update={"vocab_file": absolute(spec.models.vocab_file)})
+    models = dataclasses.replace(spec.models, vocab_file=absolute(spec.models.vocab_file))
     return spec.model_copy(update={"data": data, "models": models})
 
 

@@ -6,9 +6,10 @@ for these pairs, warm start only for this one" without a full cross product. ``s
 every block. Every error names the file, the key path and the fix, in one line.
 
 What a space says about training is not defined here: ``train:`` (and each ``teacher_train`` /
-``per_model`` override) is a ``trainers.config.Hyper`` and ``data:`` a ``DataConfig``, read
-straight into those dataclasses, so their defaults, ranges and messages are the trainers' own.
-This file holds only what is the sweep's: the grid, seeds, models, resources, overrides, the
+``per_model`` override) is a ``trainers.config.Hyper``, ``data:`` a ``DataConfig`` and ``models:``
+a ``ModelsConfig``, read straight into those dataclasses, and a grid block's values go through the
+config's own ``check_*`` functions, so their defaults, ranges and messages are the trainers' own.
+This file holds only what is the sweep's: the grid, seeds, resources, overrides, the
 recipes it names (``orchestrator/recipes.py``) and its search (``orchestrator/search.py``: a value of
 ``train:``, ``teacher_train:`` or ``per_model`` may be a distribution; those are kept apart from the
 plain values, by their place, and drawn per sample by ``train_spec``).
@@ -36,7 +37,8 @@ from pydantic import (
 from orchestrator import recipes
 from orchestrator.paths import PROJECT_ROOT
 from orchestrator.search import Distribution, SearchSpec, draw, split
-from trainers.config import ConfigError, DataConfig, Hyper, Method, Size, distillation_only
+from trainers import config
+from trainers.config import ConfigError, DataConfig, Hyper, Method, ModelsConfig, distillation_only
 from trainers.errors import UserError
 
 DEFAULT_DATA = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
@@ -48,11 +50,6 @@ class SpecError(UserError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelsSpec(_Strict):
-    size: Size = "tiny"
-    vocab_file: str = ""
 
 
 class GridBlock(_Strict):
@@ -77,41 +74,20 @@ class GridBlock(_Strict):
             raise ValueError("a recipe is listed twice")
         return values
 
-    @field_validator("noise_p")
-    @classmethod
-    def _probabilities(cls, values: list[float]) -> list[float]:
-        for p in values:
-            if not 0 <= p <= 1:
-                raise ValueError(f"noise probability {p} is outside [0, 1]")
-        return values
-
-    @field_validator("warmup_epochs")
-    @classmethod
-    def _non_negative(cls, values: list[int]) -> list[int]:
-        if any(v < 0 for v in values):
-            raise ValueError("warm-up epochs must be >= 0")
-        return values
-
-    @field_validator("teachers")
-    @classmethod
-    def _teacher_sets(cls, values: list[list[str]]) -> list[list[str]]:
-        if any(not s for s in values):
-            raise ValueError("a teacher set is empty; write e.g. [bert] or [bert, roberta]")
-        return values
-
     @model_validator(mode="after")
-    def _distillation_needs_teachers(self) -> GridBlock:
-        if any(m != "finetune" for m in self.methods) and not self.teachers:
-            raise ValueError("kd/metadistil need teachers: add teachers: [[bert]]")
-        if self.teacher_weights is not None:
-            if any(len(s) != len(self.teacher_weights) for s in self.teachers):
-                raise ValueError(f"teacher_weights {self.teacher_weights} needs one weight per "
-                                 "teacher of every set in the block")
-            if any(w < 0 for w in self.teacher_weights) or sum(self.teacher_weights) <= 0:
-                raise ValueError("teacher_weights must be >= 0 and not all zero")
-        for teacher_set in self.teachers:
+    def _values_of_trials(self) -> GridBlock:
+        """The block's values are its trials' config values, checked by the config's own rules
+        (warmup_epochs, which needs train.epochs, by the space's); an empty teacher set, or none
+        for a distilling method, is a trial without teachers."""
+        for p in self.noise_p:
+            config.check_noise_p(p)
+        distilling = [m for m in self.methods if m != "finetune"]
+        for teacher_set in (self.teachers or [[]]) if distilling else []:
+            config.check_teachers(distilling[0], teacher_set)
+            if self.teacher_weights is not None:
+                config.check_teacher_weights(self.teacher_weights, teacher_set)
             for student in self.students:
-                if student in teacher_set and any(m != "finetune" for m in self.methods):
+                if student in teacher_set:
                     raise ValueError(f"student '{student}' is in its own teacher set {teacher_set}: "
                                      "a trial cannot distil from its own run; remove it from one")
         return self
@@ -132,7 +108,7 @@ class SweepSpec(_Strict):
     seeds: list[int] = Field(min_length=1)
     grid: list[GridBlock] = Field(min_length=1)
     data: DataConfig = DataConfig(source=DEFAULT_DATA)
-    models: ModelsSpec = ModelsSpec()
+    models: ModelsConfig = ModelsConfig()
     train: Hyper = Hyper()
     teacher_train: dict[str, Any] = Field(default_factory=dict)
     # Overrides for the trials that train a given model (as a teacher, a baseline or a distilled
@@ -162,6 +138,7 @@ class SweepSpec(_Strict):
         spec = handler({k: v for k, v in plain.items() if k in raw})
         spec._distributions = {place: dists for place, dists in found.items() if dists}
         spec._check_search()
+        spec._check_unrolled_pilot()
         return spec
 
     @model_validator(mode="before")
@@ -252,12 +229,28 @@ class SweepSpec(_Strict):
         drawn = self._distributions.get("train", {}).get("epochs")
         epochs = drawn.lowest() if drawn else self.train.epochs
         self.search.check_epochs(epochs, drawn is not None)
-        for block in self.grid:
+        for index, block in enumerate(self.grid):
             for w in block.warmup_epochs:
-                if w >= epochs:
-                    raise ValueError(f"warmup_epochs {w} >= train.epochs {epochs}"
-                                     f"{' (its lowest draw)' if drawn else ''}: a warm-started student "
-                                     "needs epochs left to distil")
+                try:
+                    config.check_warmup_epochs(w, epochs)
+                except ConfigError as error:
+                    lowest = f" (epochs={epochs}: the lowest draw of train.epochs)" if drawn else ""
+                    raise ValueError(f"grid.{index}.warmup_epochs = {w!r}: {error.reason}{lowest}") from None
+
+    def _check_unrolled_pilot(self) -> None:
+        """MetaDistil's k-step pilot (``num_meta_batches`` k > 1) runs on one worker per trial: the
+        teachers' gradient through k student steps would need an all-reduce autograd can follow.
+        The worker refuses it too (``trainers/metadistil.py``), but only once Ray has started."""
+        workers = self.resources.workers_per_trial
+        trials = [(s, r) for b in self.grid if "metadistil" in b.methods and workers > 1
+                  for s in b.students for r in b.recipe]
+        for student, recipe in trials:
+            drawn = self.searched(student, recipe=recipe).get("num_meta_batches")
+            k = max(drawn.args) if drawn else self.train_spec(student, recipe=recipe).num_meta_batches
+            if k > 1:
+                raise ValueError(f"resources.workers_per_trial {workers} with num_meta_batches {k} "
+                                 f"(metadistil student {student!r}): the k-step pilot runs on one worker "
+                                 "per trial; set workers_per_trial: 1 or num_meta_batches: 1")
 
     def _check_optuna(self) -> None:
         """An Optuna study tunes one grid combination against fixed teachers on one seed: a value
@@ -343,7 +336,7 @@ def _location(error: dict[str, Any]) -> str:
 
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """For an unknown key, the closest allowed key at that level of the schema."""
-    sections = {"data": DataConfig, "models": ModelsSpec, "train": Hyper,
+    sections = {"data": DataConfig, "models": ModelsConfig, "train": Hyper,
                 "teacher_train": Hyper, "resources": ResourcesSpec, "grid": GridBlock,
                 "search": SearchSpec}
     names = _field_names(sections.get(loc[0], SweepSpec) if len(loc) > 1 else SweepSpec)

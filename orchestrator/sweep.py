@@ -23,10 +23,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from orchestrator import interrupts, preflight, recipes
 from orchestrator.estimate import sweep_seconds, trial_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact, store_errors
 from orchestrator.paths import (
     DEFAULT_SPACE,
     DEFAULT_STORAGE,
@@ -73,26 +75,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec, plan, layout = _prepare(args)
         if args.dry_run:
-            print_plan(spec, plan, layout)
+            print_plan(spec, plan, layout, args.max_concurrent)
             return 0
         preflight.check_ray_address(args.address)
         preflight.check_storage(layout.root)
         check_store(args.tracking_uri, create=True)
         if not args.address:  # the local cluster is this machine: a trial too big fails before Ray starts
             preflight.check_cpus(spec, os.cpu_count() or 1, local=True)
-        if args.resume:
-            check_resumable(args.tracking_uri, spec.name)
+        with store_errors(args.tracking_uri):
+            if args.resume:
+                check_resumable(args.tracking_uri, spec.name)
+            client = MlflowClient(args.tracking_uri)  # opens the store: one MLflow cannot use fails here
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     with interrupts.landing() as caught:
         try:
-            return _run(args, spec, plan, layout, caught)
+            with store_errors(args.tracking_uri):
+                return _run(args, spec, plan, layout, caught, client)
         except KeyboardInterrupt:  # before the stages (Ray starting, the checks): no trial started
             caught()
             print(f"\ninterrupted before any trial started; re-run the same command to start "
                   f"({_command()})", file=sys.stderr)
             return 130
+        except UserError as error:  # once Ray runs (the store failed, say): Ray stops as on any exit
+            import ray
+
+            print(f"error: {error}", file=sys.stderr)
+            ray.shutdown()
+            return 2
 
 
 def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, StorageLayout]:
@@ -116,7 +127,9 @@ def _prepare(args: argparse.Namespace) -> tuple[SweepSpec, Plan, StorageLayout]:
     return spec, plan, layout
 
 
-def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
+def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | None = None) -> None:
+    """The plan, and its time with as many trials at a time as the sweep would run here (``cap``:
+    ``--max-concurrent``)."""
     res = spec.resources
     print(f"sweep {spec.name!r}: {len(plan.trials)} trials in {len(plan.stages)} stage(s); "
           f"{spec.models.size} models; data {spec.data.train_size}/{spec.data.quiz_size}/"
@@ -171,20 +184,21 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout) -> None:
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if all(s is not None for stage in stage_seconds for s in stage):
-        cores = os.cpu_count() or 1
-        caps = [c for c in (res.max_concurrent, spec.search.max_concurrent) if c]
-        slots = max(1, min([int(cores // (res.workers_per_trial * res.cpus_per_worker)), *caps]))
-        print(f"\nestimate for this machine ({cores} cores, {slots} trial(s) at a time): "
+        import torch  # loaded already, by the models' checks
+
+        machine = {"CPU": os.cpu_count() or 1, "GPU": torch.cuda.device_count()}
+        slots = concurrency(spec, machine, cap)
+        gpus = f", {machine['GPU']} GPU(s)" if machine["GPU"] else ""
+        print(f"\nestimate for this machine ({machine['CPU']} cores{gpus}, {slots} trial(s) at a time): "
               f"~{sweep_seconds(stage_seconds, slots) / 60:.0f} min (from a cost model fitted on a "
               "2-core machine; models from the hub are not estimated)")
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageLayout,
-         caught: Callable[[], None]) -> int:
+         caught: Callable[[], None], client: MlflowClient) -> int:
     """Start Ray, open the sweep's MLflow runs, run the stages, close the runs, summarise."""
     configure_environment()
     import ray
-    from mlflow.tracking import MlflowClient
 
     started = time.time()
     try:
@@ -201,7 +215,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
         ray.shutdown()
         return 2
     print_ray(context, args.address)
-    tracked = _open_runs(MlflowClient(args.tracking_uri), args, spec, plan)
+    tracked = _open_runs(client, args, spec, plan)
     try:
         outcomes = run_stages(spec, plan, layout, tracked, concurrency(spec, cluster, args.max_concurrent))
     except KeyboardInterrupt:
@@ -216,7 +230,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
     ray.shutdown()
     print_summary(outcomes, layout, time.time() - started)
     if not args.no_report:
-        _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name)
+        _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name, args.tracking_uri)
     _register(tracked.client, spec.name, args.tracking_uri)
     if failed:
         print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)
@@ -302,14 +316,15 @@ def _register(client, sweep: str, uri: str) -> None:
         print(f"  {entry.uri}  (version {entry.version}, {entry.label})")
 
 
-def _report(client, sweep: str, out_dir: Path) -> None:
+def _report(client, sweep: str, out_dir: Path, uri: str) -> None:
     from orchestrator.report.build import build_report
     from orchestrator.report.cli import summary_text
     from orchestrator.sweep_record import log_report
 
     try:
-        print(summary_text(build_report(client, sweep, out_dir)))
-        log_report(client, sweep, out_dir)
+        with store_errors(uri):
+            print(summary_text(build_report(client, sweep, out_dir)))
+            log_report(client, sweep, out_dir)
     except UserError as error:
         print(f"report not written: {error}", file=sys.stderr)
 

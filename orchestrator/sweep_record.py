@@ -3,6 +3,11 @@ what came of it: the search space as written (``space/<file>``) and as resolved 
 recipes and paths (``space/resolved.yaml``), the plan (``plan.json``: every trial's content key,
 name, stage, teachers and config, what the rules skipped, a search's draws), and the report
 folder (``report/``: tables, significance, plots), logged again whenever the report is rebuilt.
+
+Its artifacts go through ``MlflowClient``'s own calls (``log_artifact``, ``log_text``,
+``log_dict``, ``log_artifacts``): which files the parent run holds is this module's concern, and
+``mlflow_store.py`` holds the plumbing that commands share (the URI, the store check, paging),
+which a one-call wrapper there would not add to.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """The hyper-parameter schema: typed trial configuration, validated once in ``__post_init__``.
 
 These dataclasses are the only definition of every training setting, its default and its range.
-The sweep's space reads its ``train:`` and ``data:`` sections straight into them (pydantic
-validates a dataclass by its annotations and then runs its ``__post_init__``), so a value means
-the same, and is refused with the same words, whether it comes from a YAML file or from code; the
-rest of the code trusts them.
+The sweep's space reads its ``train:``, ``data:`` and ``models:`` sections straight into them
+(pydantic validates a dataclass by its annotations and then runs its ``__post_init__``), and checks
+the lists of its grid blocks (``noise_p``, ``warmup_epochs``, teacher sets, ``teacher_weights``)
+with the ``check_*`` functions a trial's config runs, so a value means the same, and is refused
+with the same words, whether it comes from a YAML file or from code; the rest of the code trusts them.
 
 A bad value raises :class:`ConfigError`, whose message names the key, the value and the fix in
 one line, so every entry point can print it and exit 2.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -69,6 +71,27 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def check_noise_p(value: Any) -> None:
+    _require(_number(value) and 0 <= value <= 1, "noise_p", value, "must be a probability in [0, 1]")
+
+
+def check_warmup_epochs(value: Any, epochs: int) -> None:
+    _require(_integer(value) and 0 <= value < epochs, "warmup_epochs", value,
+             f"must be in [0, epochs) with epochs={epochs}; raise epochs or lower warmup_epochs")
+
+
+def check_teachers(method: str, teachers: Sequence[str]) -> None:
+    """A distilling trial learns from one teacher at least (its grid block lists teacher sets)."""
+    _require(bool(teachers), "teachers", list(teachers),
+             f"method {method!r} needs at least one teacher; add a teacher set, e.g. teachers: [[bert]]")
+
+
+def check_teacher_weights(weights: Sequence[float], teachers: Sequence[str]) -> None:
+    _require(len(weights) == len(teachers) and all(w >= 0 for w in weights) and sum(weights) > 0,
+             "teacher_weights", list(weights),
+             f"one non-negative weight per teacher ({len(teachers)}), not all zero")
+
+
 def distillation_only() -> tuple[str, ...]:
     """Settings only distillation reads (see ``DISTILS``)."""
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("distils"))
@@ -120,6 +143,19 @@ class DataConfig:
         _require(_integer(self.max_length) and 8 <= self.max_length <= 512, "max_length",
                  self.max_length, "must be an integer in [8, 512]", "data.")
         _require(_integer(self.split_seed), "split_seed", self.split_seed, "must be an integer", "data.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelsConfig:
+    """Which build of every named model the trials load: the space's ``models:`` section, one for
+    the whole sweep. ``size`` picks the tiny presets or the real checkpoints of the registry names;
+    ``vocab_file`` replaces a tiny preset's vocabulary (empty: the packaged one)."""
+
+    size: Size = "tiny"
+    vocab_file: str = ""
+
+    def __post_init__(self) -> None:
+        _require(self.size in SIZES, "size", self.size, f"use one of {', '.join(SIZES)}", "models.")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -205,12 +241,13 @@ class Hyper:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainConfig(Hyper):
+class TrainConfig(Hyper, ModelsConfig):
     """One trial: which method trains which student from which teachers, with what settings.
 
     For ``finetune`` the trained model is ``student`` and ``teachers`` is empty (a teacher's own
     fine-tuning is a ``finetune`` trial whose ``student`` is the teacher's name). ``teacher_dirs``
     holds the stage-1 checkpoints of the teachers, in the order of ``teachers``; the planner fills it.
+    A space's grid block lists these values; it checks them with the ``check_*`` functions above.
     """
 
     method: Method
@@ -219,22 +256,17 @@ class TrainConfig(Hyper):
     teachers: tuple[str, ...] = ()
     teacher_dirs: tuple[str, ...] = field(default=(), metadata=UNKEYED)
     teacher_weights: tuple[float, ...] | None = field(default=None, metadata=DISTILS)
-    size: Size = "tiny"
     noise_p: float = 0.0
     noise_teachers: bool = field(default=False, metadata=DISTILS)
     warmup_epochs: int = 0
     seed: int = 0
-    vocab_file: str = ""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        Hyper.__post_init__(self)
+        ModelsConfig.__post_init__(self)
         _require(self.method in METHODS, "method", self.method, f"use one of {', '.join(METHODS)}")
-        _require(self.size in SIZES, "size", self.size, f"use one of {', '.join(SIZES)}")
-        _require(_number(self.noise_p) and 0 <= self.noise_p <= 1, "noise_p", self.noise_p,
-                 "must be a probability in [0, 1]")
-        _require(_integer(self.warmup_epochs) and 0 <= self.warmup_epochs < self.epochs,
-                 "warmup_epochs", self.warmup_epochs, f"must be in [0, epochs) with epochs="
-                 f"{self.epochs}; raise epochs or lower warmup_epochs")
+        check_noise_p(self.noise_p)
+        check_warmup_epochs(self.warmup_epochs, self.epochs)
         _require(_integer(self.seed), "seed", self.seed, "must be an integer")
         _require(not self.noise_teachers or self.noise_p > 0, "noise_teachers", self.noise_teachers,
                  "needs noise_p > 0: there is no noise to share with the teachers")
@@ -244,16 +276,11 @@ class TrainConfig(Hyper):
                 raise ConfigError("noise_p and warmup_epochs apply to distillation only; set them "
                                   "to 0 for finetune")
         else:
-            if not self.teachers:
-                raise ConfigError(f"method={self.method!r} needs at least one teacher; add "
-                                  "teachers: [bert]")
+            check_teachers(self.method, self.teachers)
             if len(self.teacher_dirs) not in (0, len(self.teachers)):
                 raise ConfigError("teacher_dirs must name one checkpoint per teacher")
         if self.teacher_weights is not None:
-            weights = self.teacher_weights
-            _require(len(weights) == len(self.teachers) and all(w >= 0 for w in weights)
-                     and sum(weights) > 0, "teacher_weights", list(weights),
-                     f"one non-negative weight per teacher ({len(self.teachers)}), not all zero")
+            check_teacher_weights(self.teacher_weights, self.teachers)
 
     @property
     def distils(self) -> bool:

@@ -249,8 +249,9 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
         return compute()
     weights = Path(cfg.teacher_dirs[index]) / "model.safetensors"
     stat = weights.stat()
-    key = hashlib.sha256(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
-                         f"{trial.splits.fingerprint}|{cfg.data.max_length}|{cfg.precision}".encode()).hexdigest()[:20]
+    inputs = (f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{trial.splits.fingerprint}|"
+              f"{cfg.data.max_length}|{cfg.precision}")
+    key = hashlib.sha256(inputs.encode()).hexdigest()[:20]
     path = trial.cache_dir / f"teacher-logits-{key}.npy"
     if path.is_file():
         return torch.from_numpy(np.load(path)).to(trial.device)

@@ -4,14 +4,18 @@ page, the parent run, and the one ``--tracking-uri`` option."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator import mlflow_store, runs
+from orchestrator import demo, mlflow_store, predict, runs, sweep
 from orchestrator.mlflow_store import TrackingError, check_store, parent_run, redact, search_all, sweep_names
 from orchestrator.paths import DEFAULT_TRACKING_URI
+from orchestrator.report import cli
 from tests.servers import free_ports
 
 
@@ -103,14 +107,52 @@ def test_the_parent_run_is_the_latest_sweep_run(tmp_path):
     assert parent_run(client, experiment).info.run_id == latest
 
 
-def test_every_reading_command_defaults_to_MLFLOW_TRACKING_URI(monkeypatch):
-    from orchestrator import demo, predict
-    from orchestrator.report import cli
-
-    parsers = (cli.parse_args, lambda argv: predict.parse_args(["a sentence", *argv]), demo.parse_args)
+def test_every_command_defaults_to_MLFLOW_TRACKING_URI(monkeypatch):
+    parsers = (cli.parse_args, lambda argv: predict.parse_args(["a sentence", *argv]), demo.parse_args,
+               sweep.parse_args)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
-    assert [parse([]).tracking_uri for parse in parsers] == ["http://mlflow.example:5000"] * 3
+    assert [parse([]).tracking_uri for parse in parsers] == ["http://mlflow.example:5000"] * 4
     assert all(parse(["--tracking-uri", "sqlite:///x.db"]).tracking_uri == "sqlite:///x.db"
                for parse in parsers)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert [parse([]).tracking_uri for parse in parsers] == [DEFAULT_TRACKING_URI] * 3
+    assert [parse([]).tracking_uri for parse in parsers] == [DEFAULT_TRACKING_URI] * 4
+
+
+def _command(name: str, tmp_path: Path) -> Callable[[str], int]:
+    """``name``'s CLI on a store URI, with what else it needs to reach the store and no more."""
+    if name == "sweep":
+        space = tmp_path / "space.yaml"
+        space.write_text(yaml.safe_dump({
+            "name": "store", "seeds": [0], "data": {"train_size": 200, "quiz_size": 20, "test_size": 50},
+            "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}))
+        return lambda uri: sweep.main(["--space", str(space), "--storage", str(tmp_path / "store"),
+                                       "--tracking-uri", uri])
+    if name == "predict":
+        return lambda uri: predict.main(["a fine film", "--tracking-uri", uri])
+    if name == "demo":
+        return lambda uri: demo.main(["--tracking-uri", uri, "--port", str(free_ports(1)[0])])
+    return lambda uri: cli.main(["--tracking-uri", uri, "--report-dir", str(tmp_path / "report")])
+
+
+@pytest.mark.parametrize("name", ["sweep", "predict", "demo", "report"])
+def test_every_command_names_a_store_that_is_not_a_database_in_one_line(tmp_path, capsys, name):
+    database = tmp_path / "mlflow.db"
+    database.write_bytes(b"not an MLflow store\n" * 100)
+    code = _command(name, tmp_path)(f"sqlite:///{database}")
+    assert code == 2 and capsys.readouterr().err.strip() == (
+        f"error: MLflow store sqlite:///{database}: file is not a database; repair the store or pass "
+        "another --tracking-uri")
+    assert not (tmp_path / "store" / "ray").exists()
+
+
+@pytest.mark.parametrize("name", ["sweep", "predict", "demo"])
+def test_every_command_names_a_store_MLflow_refuses_in_one_line(tmp_path, capsys, name):
+    """MLflow 3 refuses a file store once it opens it: the sweep before Ray starts."""
+    folder = tmp_path / "mlruns"
+    folder.mkdir()
+    code = _command(name, tmp_path)(folder.as_uri())
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: MLflow store {folder.as_uri()}: The filesystem tracking backend")
+    assert err.endswith("; repair the store or pass another --tracking-uri")
+    assert not (tmp_path / "store" / "ray").exists()

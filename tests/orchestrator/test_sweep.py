@@ -56,3 +56,20 @@ def test_random_search_dry_run_lists_the_samples_before_the_stages(tmp_path, cap
     assert all(lr == f"{float(lr):.3g}" for _, lr, _ in samples)  # 3 significant digits
     assert len(re.findall(r"distilbert_from_bert__kd__s[012]__seed[01]", out)) == 6
     assert not (tmp_path / "store").exists()
+
+
+def test_dry_run_estimate_runs_as_many_trials_at_a_time_as_the_sweep_would(tmp_path, capsys, monkeypatch):
+    """The estimate's slots are the sweep's own count (``stages.concurrency``): the machine's
+    cores, under ``--max-concurrent``."""
+    monkeypatch.setattr(sweep.os, "cpu_count", lambda: 4)
+
+    def estimate(*extra: str) -> tuple[int, int]:
+        code = sweep.main(["--space", str(DEFAULT_SPACE), "--dry-run", "--storage", str(tmp_path / "store"),
+                           *extra])
+        found = re.search(r"estimate for this machine \(4 cores.*, (\d+) trial\(s\) at a time\): ~(\d+) min",
+                          capsys.readouterr().out)
+        assert code == 0 and found
+        return int(found.group(1)), int(found.group(2))
+
+    (slots, minutes), (one_slot, one_at_a_time) = estimate(), estimate("--max-concurrent", "1")
+    assert slots == 4 and one_slot == 1 and one_at_a_time > minutes

@@ -23,7 +23,7 @@ SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students
 @pytest.mark.parametrize("kwargs, message", [
     ({"noise_p": 1.5}, "noise_p=1.5: must be a probability in [0, 1]"),
     ({"warmup_epochs": 2}, "warmup_epochs=2: must be in [0, epochs) with epochs=2"),
-    ({"teachers": ()}, "method='kd' needs at least one teacher"),
+    ({"teachers": ()}, "teachers=[]: method 'kd' needs at least one teacher"),
     ({"temperature": 0.0}, "temperature=0.0: must be > 0"),
     ({"alpha": -0.1}, "alpha=-0.1: must be in [0, 1]"),
     ({"soft_loss": "l1"}, "soft_loss='l1'"),
