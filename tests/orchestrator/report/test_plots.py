@@ -77,8 +77,15 @@ def _kd_blue_pixels(path) -> int:
     return int((np.abs(image - KD_BLUE).sum(axis=-1) < 30).sum())
 
 
-@pytest.mark.parametrize("param, drawn", [("lr", True), ("soft_loss", True), ("not_searched", False)])
-def test_a_search_plot_per_value_numbers_or_names(tmp_path, param, drawn):
-    plot_search(_ranking(), param, tmp_path / f"search_{param}.png")
-    assert _png_size(tmp_path / f"search_{param}.png") == (975, 675)
-    assert (_kd_blue_pixels(tmp_path / f"search_{param}.png") > 50) is drawn  # KD's points, in KD's colour
+@pytest.mark.parametrize("param", ["lr", "soft_loss"])
+def test_a_search_plot_per_value_numbers_or_names_each_point_drawn(tmp_path, param):
+    ranking = _ranking()
+    parts = {"all": ranking, "finished": replace(ranking, stopped=()), "stopped": replace(ranking, ranked={}),
+             "other": ranking}
+    blue = {}
+    for name, part in parts.items():
+        path = tmp_path / f"{name}.png"
+        plot_search(part, param if name != "other" else "not_searched", path)
+        assert _png_size(path) == (975, 675)
+        blue[name] = _kd_blue_pixels(path)  # KD's points, in KD's colour (hollow: stopped early)
+    assert blue["all"] > blue["finished"] > 50 and blue["all"] > blue["stopped"] > 20 and blue["other"] == 0
