@@ -67,7 +67,8 @@ def test_a_named_trial_gets_its_payloads_resources_name_and_storage(tmp_path, fi
 
 def test_a_trial_an_optuna_search_made_carries_its_payload_and_a_gpu_share(tmp_path, fitted):
     payload = _payload(tmp_path, "suggested", gpus_per_worker=0.5)
-    trainable.run_trial({"name": "suggested", "payload": payload}, payloads={})
+    stale = _payload(tmp_path, "planned")  # a planned trial of that name: the payload given wins
+    trainable.run_trial({"name": "suggested", "payload": payload}, payloads={"suggested": stale})
     (trainer,) = fitted
     assert trainer.scaling_config.use_gpu
     assert trainer.scaling_config.resources_per_worker == {"CPU": 1.0, "GPU": 0.5}
