@@ -1,0 +1,94 @@
+"""The report's search section from hand-built runs: search.md and the README's section with each
+configuration's best sample and the runs stopped early, search.csv ranking every sample (best
+first, values at full precision, a stopped run last with its own value), a plot per searched
+value; a stopped list alone for a sweep without a search; nothing for a sweep with neither."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from orchestrator.report.labels import SweepNames
+from orchestrator.report.reader import GroupKey, SweepData, TrialRun
+from orchestrator.report.search import Objective, rank
+from orchestrator.report.search_section import plot_paths, search_frame, write_search
+
+KD = GroupKey("kd", ("bert",), "distilbert")
+FT = GroupKey("finetune", (), "bert")
+LR = {0: 1.23456789e-4, 1: 3.3e-5}  # sample 1 is the better: 0.80 and 0.82 against 0.70 and 0.72
+
+
+def _run(key, seed, sample=None, val=0.75, stopped=None) -> TrialRun:
+    searched = () if sample is None else (("bert.lr", 2e-5), ("lr", LR[sample]))
+    return TrialRun(f"{key.method}-s{sample}-{seed}-run", "", key, seed, 100 * val, 1, 2, "tiny",
+                    f"t{sample}{seed}", 0, sample=sample, searched=searched,
+                    last=(("val_accuracy", val),), stopped_at_epoch=stopped)
+
+
+def _data(runs, stopped=()) -> SweepData:
+    return SweepData("hunt", None, {}, None, tuple(runs), (), 0, stopped=tuple(stopped))
+
+
+def _search():
+    runs = [_run(FT, 0), _run(FT, 1), _run(KD, 0, 0, 0.70), _run(KD, 1, 0, 0.72), _run(KD, 0, 1, 0.80),
+            _run(KD, 1, 1, 0.82)]
+    data = _data(runs, [_run(KD, 2, 0, 0.55, stopped=1)])
+    return rank(data, Objective()), SweepNames.of(run.key for run in runs)
+
+
+def test_search_csv_ranks_every_sample_best_first_then_the_stopped_run():
+    ranking, names = _search()
+    frame = search_frame(ranking, names)
+    kd = frame[frame["method"] == "kd"]
+    assert kd["sample"].tolist() == [1, 0, 0]
+    assert kd["rank"].tolist()[:2] == [1, 2] and pd.isna(kd["rank"].iloc[2])
+    assert kd["status"].tolist() == ["finished", "finished", "stopped"]
+    assert kd["metric_mean"].tolist() == pytest.approx([81.0, 71.0, 55.0])  # % of the last epoch's
+    assert kd["searched.lr"].tolist() == [LR[1], LR[0], LR[0]]  # full precision
+    assert kd["n"].tolist() == [2, 2, 1] and kd["seeds"].tolist() == ["0;1", "0;1", "2"]
+    assert kd["stopped_at_epoch"].tolist()[2] == 1 and pd.isna(kd["metric_std"].iloc[2])
+    assert list(frame.columns[12:14]) == ["searched.lr", "searched.bert.lr"]  # the student's first
+    assert frame[frame["method"] == "finetune"]["sample"].isna().all()
+
+
+def test_the_section_writes_its_files_and_says_what_is_missing(tmp_path):
+    ranking, names = _search()
+    files: list = []
+    section = write_search(ranking, names, None, "the sweep run records no command and no space", tmp_path,
+                           files)
+    plots = [tmp_path / "plots" / "search_lr.png", tmp_path / "plots" / "search_bert.lr.png"]
+    assert files == [tmp_path / "search.md", tmp_path / "search.csv", *plots]
+    assert all(p.stat().st_size > 0 for p in files)
+    assert section.startswith("## Search\n") and "2 sample(s) of 1 configuration(s)" in section
+    assert "No draw reaches BERT (teacher)" in section
+    assert "No space file written: the sweep run records no command and no space." in section
+    assert "![lr](plots/search_lr.png)" in section and "![bert.lr](plots/search_bert.lr.png)" in section
+    best = next(line for line in (tmp_path / "search.md").read_text().splitlines() if "KD BERT" in line)
+    assert "| 1 | lr=3.3e-05, bert.lr=2e-05 | 81.00 ± 1.41 (n=2) |" in best  # 3 significant digits here
+    assert "| 2 (1 run(s) stopped) | kd-s1-0-, kd-s1-1- |" in best  # samples ranked, and the best's runs
+    stopped = next(line for line in section.splitlines() if "kd-s0-2" in line)
+    assert "| 0 | 2 | 1 | 55.00 | kd-s0-2- |" in stopped  # run ids cut to 8 characters
+
+
+def test_a_sweep_without_a_search_lists_its_stopped_runs_alone(tmp_path):
+    data = _data([_run(KD, 0)], [_run(KD, 1, stopped=2)])
+    files: list = []
+    section = write_search(rank(data, Objective()), SweepNames.of([KD]), None, "", tmp_path, files)
+    assert files == [tmp_path / "search.md"] and section.startswith("## Stopped early\n")
+    assert "| KD BERT→DistilBERT | – | 1 | 2 | 75.00 |" in section
+
+
+def test_a_sweep_with_neither_has_no_section(tmp_path):
+    files: list = []
+    assert write_search(rank(_data([_run(KD, 0)]), Objective()), SweepNames.of([KD]), None, "", tmp_path,
+                        files) == ""
+    assert files == [] and not list(tmp_path.iterdir())
+
+
+def test_plot_names_keep_dots_and_replace_what_a_file_name_cannot_hold(tmp_path):
+    ranking, _ = _search()
+    odd = replace(ranking, ranked={KD: tuple(replace(c, runs=tuple(
+        replace(r, searched=(("a b/c", 1.0),)) for r in c.runs)) for c in ranking.ranked[KD])}, stopped=())
+    assert plot_paths(odd, tmp_path) == {"a b/c": tmp_path / "plots" / "search_a_b_c.png"}
