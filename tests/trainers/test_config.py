@@ -50,7 +50,8 @@ def test_bad_data_config(kwargs, key):
                                         ("num_meta_batches", 0), ("pkd_weight", -1.0),
                                         ("teacher_weight_decay", -0.01), ("teacher_warmup_ratio", 1.0),
                                         ("teacher_max_grad_norm", -1.0), ("max_grad_norm", -1.0),
-                                        ("noise_token", " "), ("eval_batch_size", 0)])
+                                        ("noise_token", " "), ("eval_batch_size", 0),
+                                        ("teacher_lr", 0.0), ("pilot_lr", -5e-5)])
 def test_space_and_code_refuse_a_bad_value_with_the_same_reason(key, value):
     with pytest.raises(ConfigError) as in_code:
         Hyper(**{key: value})

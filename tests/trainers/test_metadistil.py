@@ -10,14 +10,15 @@ import os
 import numpy as np
 import pytest
 import torch
-from torch.func import functional_call
+from torch.func import functional_call, grad, jvp
 from transformers import AutoModelForSequenceClassification, BertConfig, DistilBertConfig
 
 from trainers import rng
 from trainers.batches import Batch
 from trainers.losses import combine_teachers, kd_loss
 from trainers.metadistil import MetaDistil
-from trainers.objective import Objective, shape_of
+from trainers.objective import Objective, Outputs, shape_of
+from trainers.pkd import cls_states
 from trainers.update import StudentUpdate, TeacherUpdate
 
 VOCAB = 50
@@ -301,6 +302,58 @@ def _finite_difference(student, teachers, batches, quiz, objective, state, index
     return (values[0] - values[1]) / (2 * eps)
 
 
+def _forward_mode(student, teachers, batches, quiz, objective, state, directions) -> float:
+    """⟨∇φ Q(θ_k(φ)), d⟩ by another mode of differentiation: forward mode over φ (``torch.func.jvp``)
+    through pilot steps whose gradients are ``torch.func.grad`` (forward-over-reverse), where the
+    reference and MetaDistil differentiate the unroll backward (create_graph, or a JVP of the
+    student at θ for k = 1). The same dropout masks: the generator is set to ``state`` first."""
+    def teacher_outputs(index, model, params, view) -> Outputs:
+        layers = objective.teacher_layers[index] if objective.pkd else []
+        kwargs = {**view, "output_hidden_states": True} if layers else dict(view)
+        out = functional_call(model, params, kwargs=kwargs)
+        return Outputs(out.logits, cls_states(out.hidden_states, layers) if layers else None)
+
+    def quiz_loss(*phi):
+        theta = {n: p.detach() for n, p in student.named_parameters()}
+        for batch in batches:
+            parts = [teacher_outputs(i, m, params, view)
+                     for i, (m, params, view) in enumerate(zip(teachers, phi, batch.teachers))]
+
+            def loss(params, batch=batch, parts=parts):
+                out = objective.student(student, batch.student, params)
+                value = kd_loss(out.logits, objective.combined_logits(parts), batch.labels,
+                                temperature=LOSS["temperature"], alpha=LOSS["alpha"])
+                weights = objective.weights or [1.0] * len(parts)
+                for w, part in zip(weights, parts if objective.pkd else []):
+                    # PKD written out: F.mse_loss has no forward-over-reverse rule in torch 2.13
+                    # ("ZeroTensors are immutable")
+                    gap = _unit(out.states) - _unit(part.states)
+                    value = value + objective.pkd_weight * w / sum(weights) * (gap ** 2).mean()
+                return value
+
+            step = grad(loss)(theta)
+            theta = {n: p - PILOT_LR * step[n] for n, p in theta.items()}
+        training = student.training
+        student.eval()
+        logits = functional_call(student, theta, kwargs=quiz[0]).logits
+        student.train(training)
+        return torch.nn.functional.cross_entropy(logits, quiz[1])
+
+    primals = tuple({n: p.detach() for n, p in m.named_parameters()} for m in teachers)
+    tangents = tuple(dict(zip(p, d)) for p, d in zip(primals, directions))
+    rng.set_state(state)  # outside the transform: inside it, the state tensor has no storage
+    return jvp(quiz_loss, primals, tangents)[1].item()
+
+
+def _unit(states: torch.Tensor) -> torch.Tensor:
+    return states / states.norm(dim=-1, keepdim=True)
+
+
+def _along(gradients, directions) -> float:
+    """⟨g, d⟩ over every teacher's parameters."""
+    return sum(float(g @ torch.cat([x.reshape(-1) for x in d])) for g, d in zip(gradients, directions))
+
+
 def _directions(teacher, seed: int) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(DEVICE) for p in teacher.parameters()]
@@ -363,8 +416,8 @@ def test_meta_gradient_is_exact_with_pkd_on(layers):
 
 def test_unrolled_pilot_over_two_batches_is_exact(dropout_setup):
     """num_meta_batches = 2: two differentiable pilot steps, one teacher step, two real steps. The
-    teachers' gradient equals the reference's and finite differences'; the second step's
-    dependence on φ through θ_1 matters (a one-step pilot on the last batch differs)."""
+    teachers' gradient equals the reference's, finite differences' and forward mode's; the second
+    step's dependence on φ through θ_1 matters (a one-step pilot on the last batch differs)."""
     student, teachers, batch, quiz = dropout_setup
     second = Batch(np.arange(6), torch.tensor([1, 1, 0, 0, 1, 0], device=DEVICE),
                    _inputs(30, 6, 5), [_inputs(30, 6, 5), _inputs(31, 6, 8)])
@@ -382,6 +435,11 @@ def test_unrolled_pilot_over_two_batches_is_exact(dropout_setup):
         numeric, rel=1e-5, abs=1e-9)
     one_step = _reference(start, teachers, [second], quiz, _objective(), state)
     assert (ours[0] - one_step[0]).abs().max() > 1e-3 * ours[0].abs().max()
+    # The reference differentiates the unroll as MetaDistil does (create_graph, then backward), so
+    # the two agree to the last bit; forward mode over φ is independent of that choice.
+    directions = [_directions(t, seed=7 + i) for i, t in enumerate(teachers)]
+    forward = _forward_mode(start, teachers, [batch, second], quiz, _objective(), state, directions)
+    assert abs(forward) > 1e-6 and _along(ours, directions) == pytest.approx(forward, rel=1e-12)
 
 
 def test_unrolled_pilot_flushes_a_short_buffer_at_the_epoch_end(dropout_setup):
