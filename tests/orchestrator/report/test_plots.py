@@ -12,12 +12,15 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from orchestrator.report.plots import plot_accuracy_vs_params, plot_search, plot_val_accuracy
+from orchestrator.report.metrics import TaskMetrics
+from orchestrator.report.plots import plot_search, plot_val_per_epoch, plot_vs_params
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.report.search import Objective, rank
 from orchestrator.report.tables import Cells, Row
 from orchestrator.stats import Summary
 from tests.orchestrator.report.store import PNG_MAGIC
+
+SST2 = TaskMetrics("sst2", "SST-2")
 
 KD_BLUE = (31, 119, 180)  # matplotlib's tab:blue, KD's colour
 KEYS = [GroupKey("finetune", (), "distilbert"), GroupKey("kd", ("bert",), "distilbert"),
@@ -43,8 +46,8 @@ def _rows(n: int, *, missing: int = 0) -> list[tuple[Row, Cells]]:
 
 
 def test_accuracy_against_parameters_grows_with_the_points_it_keys(tmp_path):
-    plot_accuracy_vs_params(_rows(5), tmp_path / "plots" / "few.png")
-    plot_accuracy_vs_params(_rows(40, missing=10), tmp_path / "plots" / "many.png")  # 10 not run
+    plot_vs_params(_rows(5), tmp_path / "plots" / "few.png", SST2)
+    plot_vs_params(_rows(40, missing=10), tmp_path / "plots" / "many.png", SST2)  # 10 not run
     assert _png_size(tmp_path / "plots" / "few.png") == (1650, 675)  # 11 × 4.5 in at 150 dpi
     assert _png_size(tmp_path / "plots" / "many.png") == (1650, round(150 * (1.2 + 0.22 * 40)))
 
@@ -52,10 +55,10 @@ def test_accuracy_against_parameters_grows_with_the_points_it_keys(tmp_path):
 def test_validation_accuracy_has_a_panel_per_method(tmp_path):
     histories = {Row(f"row {i}", key, ()): {1: [60.0, 62.0], 2: [70.0, 71.0], 3: [75.0]}
                  for i, key in enumerate(KEYS)}
-    plot_val_accuracy(histories, tmp_path / "val.png")
+    plot_val_per_epoch(histories, tmp_path / "val.png", SST2)
     # Fine-tune, KD, MetaDistil and MetaDistil (every 4th batch): four panels of 5 in
     assert _png_size(tmp_path / "val.png") == (4 * 5 * 150, 675)
-    plot_val_accuracy({}, tmp_path / "none.png")
+    plot_val_per_epoch({}, tmp_path / "none.png", SST2)
     assert _png_size(tmp_path / "none.png") == (750, 675)
 
 
