@@ -12,11 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
-from selenium import webdriver
 from selenium.webdriver.common.by import By
 
 from orchestrator import demo
-from tests.browser import headless_chromium
 from tests.conftest import ROOT
 from tests.demos import RunningDemo, answered_rows, ask, post, ray_processes, start_demo, stop_demo
 from tests.servers import free_ports
@@ -37,12 +35,6 @@ def served(swept: Sweep) -> Iterator[RunningDemo]:
     running = start_demo(swept, "e2e")
     yield running
     stop_demo(running)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
-    with headless_chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        yield driver
 
 
 def test_the_page_shows_every_models_answer(served, browser):

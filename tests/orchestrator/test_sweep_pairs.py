@@ -12,10 +12,8 @@ from collections.abc import Iterator
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
-from selenium import webdriver
 
 from orchestrator import predict
-from tests.browser import headless_chromium
 from tests.conftest import MRPC
 from tests.demos import RunningDemo, answered_rows, ask, post, start_demo, stop_demo
 from tests.sweeps import Sweep, run_sweep
@@ -87,12 +85,6 @@ def served(paired: Sweep) -> Iterator[RunningDemo]:
     running = start_demo(paired, "pairs")
     yield running
     stop_demo(running)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
-    with headless_chromium(tmp_path_factory.mktemp("chromium")) as driver:
-        yield driver
 
 
 def test_the_demo_page_asks_every_model_about_two_sentences(served, browser):
