@@ -1,6 +1,6 @@
 """Prints how exact MetaDistil's teacher gradient is, in float64, for each case the tests check:
 
-- against the create_graph reference of tests/trainers/test_metadistil.py (the textbook computation,
+- against the create_graph reference of tests/trainers/test_metadistil_dropout.py (the textbook computation,
   written apart from trainers/metadistil.py): the largest element-wise difference relative to the
   reference's largest element. For k = 1 MetaDistil takes another route (a forward-mode JVP of the
   student, the mixed derivative at the outputs); for the k = 2 unroll it differentiates as the
@@ -25,7 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.trainers import test_metadistil as t  # noqa: E402
+from tests.trainers import test_metadistil_dropout as t  # noqa: E402
 from trainers import rng  # noqa: E402
 from trainers.batches import Batch  # noqa: E402
 from trainers.objective import shape_of  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from benchmarks.naive_metadistil import NaiveMetaDistil
-from tests.trainers import test_metadistil as t
+from tests.trainers import metadistil_setup as t
 from trainers import rng
 from trainers.batches import Batch
 from trainers.objective import shape_of

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.trainers import test_metadistil as t
+from tests.trainers import metadistil_setup as t
 from trainers import precision
 from trainers.batches import Batch
 from trainers.config import ConfigError, Hyper, distillation_only, unkeyed, unkeyed_at_default
