@@ -14,6 +14,7 @@ phrases is several times cheaper than padding everything to ``max_length``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,7 +56,17 @@ def has_segments(model: PreTrainedModel) -> bool:
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    return hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
+    """sha256 (first 16 hex digits) of the fast tokenizer's JSON with truncation and padding off.
+
+    Each ``tokenizer(..., truncation=True, max_length=n)`` call stores its truncation (and padding)
+    in the backend, so hashing the live JSON made the fingerprint depend on the calls before it.
+    A copy with both off serialises as a tokenizer never called does (both ``null``), through the
+    same serialiser, so a fresh tokenizer keeps the fingerprint it always had.
+    """
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)  # the caller's settings stay as they are
+    backend.no_truncation()
+    backend.no_padding()
+    return hashlib.sha256(backend.to_str().encode()).hexdigest()[:16]
 
 
 def _flatten(rows: Sequence[Sequence[int]], offsets: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ cache file per (tokenizer, texts, length, pair) that a changed second sentence d
 
 from __future__ import annotations
 
+import hashlib
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,8 +12,8 @@ import pytest
 import torch
 
 from tests.conftest import VOCAB
-from trainers.models import bert_tokenizer, preset_config
-from trainers.tokens import encode, encode_cached, has_segments, pad
+from trainers.models import bert_tokenizer, bpe_tokenizer, preset_config
+from trainers.tokens import encode, encode_cached, has_segments, pad, tokenizer_fingerprint
 
 CPU = torch.device("cpu")
 FIRST = ["a gripping , funny film", "dull", "the plot is thin but the cast carries it to the end"]
@@ -79,9 +80,6 @@ def test_padding_to_the_longest_row_with_a_mask_and_zero_segments(tokenizer):
 
 def test_the_cache_returns_the_same_ids_and_keys_on_everything_that_changes_them(tmp_path):
     tokenizer = bert_tokenizer(VOCAB)
-    # The fingerprint hashes the tokenizer's whole state, truncation settings included, which each
-    # call sets: one call at the length used below first, so that every lookup sees the same state.
-    encode(tokenizer, ["x"], max_length=64)
 
     def cached(texts=FIRST, second=None, segments=False, length=64):
         return encode_cached(tokenizer, texts, length, tmp_path, second, segments)
@@ -91,6 +89,9 @@ def test_the_cache_returns_the_same_ids_and_keys_on_everything_that_changes_them
 
     first = cached()
     (name,) = files()
+    encode(tokenizer, ["x"], max_length=5)  # leaves truncation at 5 in the tokenizer
+    cached()
+    assert files() == [name]  # the file of a fresh tokenizer's fingerprint
     again = cached()
     assert files() == [name] and np.array_equal(again.flat, first.flat)
     assert np.array_equal(again.offsets, first.offsets) and again.types is None
@@ -105,3 +106,20 @@ def test_the_cache_returns_the_same_ids_and_keys_on_everything_that_changes_them
     assert cached(second=SECOND, segments=False).types is None and len(files()) == 4
     short = cached(length=8)
     assert len(files()) == 5 and np.diff(short.offsets).max() == 8
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_the_fingerprint_is_a_fresh_tokenizers_whatever_was_called_before(kind, tmp_path):
+    tokenizer = bert_tokenizer(VOCAB) if kind == "wordpiece" else bpe_tokenizer(FIRST + SECOND, tmp_path)
+    # The fingerprint as computed before truncation and padding were left out: a fresh tokenizer's
+    # must not change, or every token cache file written so far would be orphaned.
+    stored = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode()).hexdigest()[:16]
+    assert tokenizer_fingerprint(tokenizer) == stored
+    encode(tokenizer, FIRST, max_length=8)
+    truncation = tokenizer.backend_tokenizer.truncation
+    assert truncation is not None and truncation["max_length"] == 8
+    assert tokenizer_fingerprint(tokenizer) == stored
+    assert tokenizer.backend_tokenizer.truncation == truncation  # the tokenizer itself is untouched
+    tokenizer(FIRST, padding="max_length", max_length=40)
+    assert tokenizer.backend_tokenizer.padding is not None
+    assert tokenizer_fingerprint(tokenizer) == stored
