@@ -123,3 +123,16 @@ def test_the_fingerprint_is_a_fresh_tokenizers_whatever_was_called_before(kind, 
     tokenizer(FIRST, padding="max_length", max_length=40)
     assert tokenizer.backend_tokenizer.padding is not None
     assert tokenizer_fingerprint(tokenizer) == stored
+
+
+@pytest.mark.parametrize("one, other", [
+    ((["a\nb"], None, 64), (["a", "b"], None, 64)),
+    ((["dull\nfilm", "long"], SECOND[:2], 64), (["dull", "film\nlong"], SECOND[:2], 64)),
+    ((["4 good"], None, 6), ([" good"], None, 64)),  # the length's digits ran into the text's
+])
+def test_inputs_that_a_joined_key_would_confuse_get_files_of_their_own(one, other, tokenizer, tmp_path):
+    for texts, second, length in (one, other):
+        cached = encode_cached(tokenizer, texts, length, tmp_path, second, segments=True)
+        fresh = encode(tokenizer, texts, length, second, segments=True)
+        assert np.array_equal(cached.offsets, fresh.offsets) and np.array_equal(cached.flat, fresh.flat)
+    assert len(list(tmp_path.glob("tokens-*.npz"))) == 2
