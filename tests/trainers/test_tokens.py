@@ -1,6 +1,7 @@
 """Token ids, ragged and cached: a sentence or a pair tokenized as the model's tokenizer does it,
 segment ids only for a pair into a model that has them, padding to the batch's longest row, and a
-cache file per (tokenizer, texts, length, pair) that a changed second sentence does not reuse."""
+cache file per (tokenizer, texts, length, pair) that a changed second sentence does not reuse, that
+texts split differently do not share, and that earlier calls on the tokenizer do not rename."""
 
 from __future__ import annotations
 
