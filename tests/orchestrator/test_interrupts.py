@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 
 SCRIPT = """
-import contextlib, os, signal, sys, threading, time, weakref
+import contextlib, os, signal, sys, time, weakref
 from orchestrator import interrupts
 
 class Thing:
@@ -21,7 +21,10 @@ class Thing:
 finished = []
 
 def slow_callback(ref):  # like SQLAlchemy's registry cleanup during garbage collection
-    end = time.time() + 3.0  # long enough that the 0.2 s timer lands in it on a loaded machine
+    # The Ctrl-C is sent from inside the callback, so it lands there however loaded the machine is
+    # (a timer thread could miss the callback): Python runs the handler at the next bytecode.
+    os.kill(os.getpid(), signal.SIGINT)
+    end = time.time() + 1.0
     while time.time() < end:
         pass
     finished.append(True)
@@ -30,7 +33,6 @@ handling = interrupts.landing() if sys.argv[1] == "landing" else contextlib.null
 with handling as caught:
     thing = Thing()
     ref = weakref.ref(thing, slow_callback)
-    threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     try:
         del thing  # the callback runs now, in the main thread: the first SIGINT lands in it
         end = time.time() + 5
