@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from trainers import checkpoint, precision, rng
 from trainers.atomic import staged
@@ -32,7 +33,7 @@ from trainers.metrics import scores
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
 from trainers.objective import Objective
 from trainers.quiz import QuizChunk
-from trainers.tokens import Encoded
+from trainers.tokens import Encoded, tokenizer_fingerprint
 from trainers.update import StudentUpdate, TeacherUpdate
 
 QUIZ_CHUNK = 25
@@ -235,6 +236,18 @@ def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: 
             for part in np.array_split(rows, math.ceil(len(rows) / chunk))]
 
 
+def teacher_logits_key(weights: Path, tokenizer: PreTrainedTokenizerBase, split: str, max_length: int,
+                       precision_name: str) -> str:
+    """The teacher-logit cache's key: the weights file (path, size, mtime: a retrained teacher is
+    new), the tokenizer's fingerprint (a folder's tokenizer can change under the same weights),
+    the training split, the length and the precision. Only the path is free text, and it comes
+    first, so joining with ``|`` is unambiguous."""
+    stat = weights.stat()
+    inputs = (f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{tokenizer_fingerprint(tokenizer)}|"
+              f"{split}|{max_length}|{precision_name}")
+    return hashlib.sha256(inputs.encode()).hexdigest()[:20]
+
+
 def _train_logits(trial: Trial, index: int) -> torch.Tensor:
     """A frozen teacher's logits on the clean training split, cached on disk for a checkpointed
     teacher (keyed by its weights file, tokenizer, split, length and precision), in memory otherwise."""
@@ -247,11 +260,8 @@ def _train_logits(trial: Trial, index: int) -> torch.Tensor:
 
     if not cfg.teacher_dirs:
         return compute()
-    weights = Path(cfg.teacher_dirs[index]) / "model.safetensors"
-    stat = weights.stat()
-    inputs = (f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{trial.splits.fingerprint}|"
-              f"{cfg.data.max_length}|{cfg.precision}")
-    key = hashlib.sha256(inputs.encode()).hexdigest()[:20]
+    key = teacher_logits_key(Path(cfg.teacher_dirs[index]) / "model.safetensors", teacher.tokenizer,
+                             trial.splits.fingerprint, cfg.data.max_length, cfg.precision)
     path = trial.cache_dir / f"teacher-logits-{key}.npy"
     if path.is_file():
         return torch.from_numpy(np.load(path)).to(trial.device)
