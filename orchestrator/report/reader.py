@@ -119,8 +119,10 @@ class SweepData:
 
     @property
     def is_paper(self) -> bool:
-        """paper.yaml sweeps get the original work's numbers in a side column."""
-        return self.name.startswith("paper") or Path(self.tags.get("space", "")).stem == "paper"
+        """paper.yaml sweeps of SST-2 get the original work's numbers in a side column (and its
+        configurations' rows): those are SST-2 accuracies, nothing to set beside another task's."""
+        named = self.name.startswith("paper") or Path(self.tags.get("space", "")).stem == "paper"
+        return named and all(run.task == "sst2" for run in self.runs)
 
 
 def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
