@@ -20,6 +20,7 @@ from trainers.config import DataConfig, Hyper
 
 DEFAULT = "default"
 RECIPES_DIR = PROJECT_ROOT / "search_spaces" / "recipes"
+_EXAMPLE = {"train": "lr: 5.0e-5", "data": "max_length: 128"}
 
 
 def available() -> list[str]:
@@ -40,8 +41,13 @@ def load(name: str) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict) or set(raw) - set(sections):
         raise ValueError(f"{path}: a recipe holds train: and data: sections only")
     for section, schema in sections.items():
+        values = raw.get(section) or {}
+        # Iterating a list or a text would read its items or letters as keys.
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: {section} = {values!r} is not a mapping; write its values as "
+                             f"key: value lines under {section}: (e.g. {_EXAMPLE[section]})")
         names = {f.name for f in dataclasses.fields(schema)}
-        unknown = set(raw.get(section) or {}) - names
+        unknown = set(values) - names
         if unknown:
             raise ValueError(f"{path}: unknown key {section}.{sorted(unknown)[0]}")
     return {section: dict(raw.get(section) or {}) for section in sections}

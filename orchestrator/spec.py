@@ -369,6 +369,9 @@ def parse_spec(raw: Any, source: str) -> SweepSpec:
             raise SpecError(f"{source}: missing key '{where}'") from None
         value = first.get("input")
         shown = "" if isinstance(value, (dict, list)) and len(str(value)) > 60 else f" = {value!r}"
+        if first["type"] in ("dict_type", "dataclass_type", "model_type"):  # pydantic names our classes
+            raise SpecError(f"{source}: {where}{shown}: expected a mapping of keys; write them as "
+                            f"key: value lines under it, or remove {where}") from None
         message = first["msg"].removeprefix("Value error, ")
         if not where:  # a check across sections: its message names the keys
             raise SpecError(f"{source}: {message}") from None

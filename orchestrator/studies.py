@@ -10,8 +10,8 @@ reused, an interrupted one resumes from its checkpoint), tells a fresh study the
 asks it only for what ``num_samples`` still lacks.
 
 A study's id (``group``) hashes its grid combination (the template's tags but the sample's), its
-distributions and the search's seed, metric and mode: change any of them and the study starts
-afresh, its earlier suggestions left in the file, unused.
+distributions (kind and exact arguments) and the search's seed, metric and mode: change any of them
+and the study starts afresh, its earlier suggestions left in the file, unused.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ class Study:
 def group_of(tags: Mapping[str, str], space: Mapping[str, Distribution], search: SearchSpec) -> str:
     """A study's id: what makes two suggestions comparable (see the module's docstring)."""
     combination = {k: v for k, v in tags.items() if k not in SAMPLE_TAGS}
-    blob = json.dumps({"combination": combination, "space": {k: str(d) for k, d in space.items()},
+    # Each distribution's kind and exact arguments (JSON writes a float's shortest exact repr):
+    # its str() rounds them to 3 digits, which would let two different spaces share a study.
+    exact = {k: [d.kind, list(d.args)] for k, d in space.items()}
+    blob = json.dumps({"combination": combination, "space": exact,
                        "search": [search.seed, search.metric, search.mode]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -18,7 +18,7 @@ The modules, in the order the data flows through them:
 - :mod:`~orchestrator.report.search`: a random search's ranking: each configuration's samples,
   best first (the tables show the best), and the runs the scheduler stopped;
 - :mod:`~orchestrator.report.plots`: the main metric vs. parameters and on validation per epoch,
-  validation accuracy against each searched value;
+  the main metric on validation against each searched value;
 - :mod:`~orchestrator.report.best_space`: the space files that re-run a search's best over
   more seeds;
 - :mod:`~orchestrator.report.search_section`: the search section (``search.md``/``.csv``, its

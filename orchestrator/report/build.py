@@ -64,12 +64,12 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     """Read the sweep from MLflow and write every table, plot and the README into ``out_dir``."""
     data = load_sweep(client, sweep)
     space, no_space = sweep_space(data) if data.is_search else (None, "")
+    task = sweep_task(data.runs)  # its metrics head the tables; the main one is tested, plotted, ranked
     ranking = rank(data, objective_of(data.tags, space.spec.search if space else None,
-                                      shown(space.path) if space else ""))
+                                      shown(space.path) if space else "", task))
     groups = ranking.table_groups  # a search's best sample of each configuration; else all its runs
     expected = expected_keys(data)
     names = SweepNames.of(set(groups) | expected)
-    task = sweep_task(data.runs)  # its metrics head the tables; the main one is tested and plotted
     tables = [table1(groups, expected, names, task), table2(groups, expected, names, task),
               table3(groups, expected, names, task)]
     basis = teacher_basis(data.runs)

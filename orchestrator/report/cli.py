@@ -2,8 +2,8 @@
 
     python -m orchestrator.report [--sweep NAME] [--tracking-uri URI] [--report-dir DIR]
 
-Exit codes: 0 written; 2 bad input (unreachable or missing store, unknown sweep, no finished
-runs), one line on stderr.
+Exit codes: 0 written; 2 bad input (unreachable, missing or broken store, unknown sweep, no
+finished runs), one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
 from orchestrator import paths
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store
+from orchestrator.mlflow_store import add_tracking_uri_option, check_store, store_errors
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.reader import resolve_sweep
 from orchestrator.sweep_record import log_report
@@ -39,16 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_store(args.tracking_uri, create=False)
-        client = MlflowClient(tracking_uri=args.tracking_uri)
-        sweep = resolve_sweep(client, args.sweep)
-        result = build_report(client, sweep, args.report_dir or paths.RESULTS_DIR / sweep)
-        log_report(client, sweep, result.out_dir)  # the sweep's parent run keeps the latest
+        with store_errors(args.tracking_uri):
+            client = MlflowClient(tracking_uri=args.tracking_uri)
+            sweep = resolve_sweep(client, args.sweep)
+            result = build_report(client, sweep, args.report_dir or paths.RESULTS_DIR / sweep)
+            log_report(client, sweep, result.out_dir)  # the sweep's parent run keeps the latest
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except MlflowException as err:
-        print(f"error: MLflow: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
-              file=sys.stderr)
         return 2
     print(summary_text(result))
     return 0

@@ -1,7 +1,7 @@
 """The report's plots, drawn with matplotlib's object API (no pyplot, no global state, no
 display needed): the task's main metric against parameters and its validation value per epoch
 (accuracy for SST-2; F1 for MRPC; :mod:`orchestrator.report.metrics`), and in a searched sweep
-validation accuracy against each searched value.
+its validation value against each searched value.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 from orchestrator.report.labels import METHOD_NAMES, method_name
 from orchestrator.report.metrics import TITLES, WORDS, TaskMetrics
 from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
-from orchestrator.report.search import Ranking, val_accuracy
+from orchestrator.report.search import Ranking, at_last_epoch
 from orchestrator.report.tables import Cells, Row
 
 METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
@@ -111,18 +111,19 @@ def plot_val_per_epoch(histories: dict[Row, dict[int, list[float]]], path: Path,
 
 
 def plot_search(ranking: Ranking, param: str, path: Path) -> None:
-    """The last epoch's validation accuracy against one searched value: a point per sample of a
-    configuration (mean over its finished seeds), a marker per method, hollow for a run stopped
-    early (at its last epoch). A numeric value spanning two decades or more gets a log x-axis;
-    a named one (``soft_loss``) one place per name."""
+    """The last epoch's value of the task's main validation metric (``ranking.validation``: SST-2's
+    accuracy, MRPC's F1) against one searched value: a point per sample of a configuration (mean
+    over its finished seeds), a marker per method, hollow for a run stopped early (at its last
+    epoch). A numeric value spanning two decades or more gets a log x-axis; a named one
+    (``soft_loss``) one place per name."""
     points: list[tuple[GroupKey, Any, float, bool]] = []
     for key, candidates in ranking.searched.items():
         for candidate in candidates:
-            y = candidate.mean(val_accuracy)
+            y = candidate.mean(lambda run: at_last_epoch(run, ranking.validation))
             if param in candidate.searched and y is not None:
                 points.append((key, candidate.searched[param], y, False))
     for run in ranking.stopped:
-        y, values = val_accuracy(run), dict(run.searched)
+        y, values = at_last_epoch(run, ranking.validation), dict(run.searched)
         if param in values and y is not None:
             points.append((run.key, values[param], y, True))
     figure = Figure(figsize=(6.5, 4.5), layout="constrained")
@@ -144,8 +145,9 @@ def plot_search(ranking: Ranking, param: str, path: Path) -> None:
     if names:
         axes.set_xticks(range(len(names)), names)
     axes.set_xlabel(param + (" (log scale)" if logarithmic else ""))
-    axes.set_ylabel("Validation accuracy, last epoch (%)")
-    axes.set_title(f"Validation accuracy against {param}")
+    word = WORDS.get(ranking.task.main, ranking.task.main)
+    axes.set_ylabel(f"Validation {word}, last epoch ({ranking.task.unit})")
+    axes.set_title(f"Validation {word} against {param}")
     axes.grid(True, which="both", alpha=0.3)
     if labelled:
         axes.legend(title="Method", fontsize=8)

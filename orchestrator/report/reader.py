@@ -35,8 +35,6 @@ from trainers.errors import UserError
 FINETUNE, KD, METADISTIL = METHODS  # trainers.config.Method, the one list of them
 DEFAULT_RECIPE = "default"
 STOPPED_TAG = "stopped_at_epoch"  # set, with status KILLED, on a run the scheduler stopped early
-# The per-epoch metrics a search may rank by (orchestrator.search.SearchSpec.metric).
-EPOCH_METRICS = ("val_accuracy", "train_loss")
 
 K = TypeVar("K")
 
@@ -75,7 +73,8 @@ class TrialRun:
     """The parts of one child run that the report uses; accuracies in percent.
 
     ``sample`` and ``searched`` (its drawn values by key, sorted): a random search's, ``None`` and
-    empty elsewhere. ``last``: each of ``EPOCH_METRICS`` at the last epoch logged, as logged.
+    empty elsewhere. ``last``: the metrics a search may rank by (``train_loss`` and each
+    ``val_<metric>`` of the task: :mod:`orchestrator.report.search`) at the last epoch logged, as logged.
     ``stopped_at_epoch``: set on a run the scheduler stopped, whose ``accuracy`` is NaN when it
     never reached its test."""
 
@@ -120,8 +119,10 @@ class SweepData:
 
     @property
     def is_paper(self) -> bool:
-        """paper.yaml sweeps get the original work's numbers in a side column."""
-        return self.name.startswith("paper") or Path(self.tags.get("space", "")).stem == "paper"
+        """paper.yaml sweeps of SST-2 get the original work's numbers in a side column (and its
+        configurations' rows): those are SST-2 accuracies, nothing to set beside another task's."""
+        named = self.name.startswith("paper") or Path(self.tags.get("space", "")).stem == "paper"
+        return named and all(run.task == "sst2" for run in self.runs)
 
 
 def resolve_sweep(client: MlflowClient, sweep: str | None) -> str:
@@ -226,7 +227,8 @@ def _trial_run(run: Run) -> TrialRun:
                     start_time=run.info.start_time or 0,
                     sample=int(tags["sample"]) if tags.get("sample") else None,
                     searched=_searched(tags.get("searched") or "{}"),
-                    last=tuple((m, metrics[m]) for m in EPOCH_METRICS if m in metrics),
+                    last=tuple((m, v) for m, v in sorted(metrics.items())
+                               if m == "train_loss" or m.startswith("val_")),
                     stopped_at_epoch=stopped_at, task=tags.get("task") or "sst2",
                     tested=tuple(sorted((m.removeprefix("test_"), v) for m, v in metrics.items()
                                         if m.startswith("test_"))))

@@ -16,16 +16,19 @@ in any sweep: a sweep without a search is all such, and its tables are what they
 
 The metric and mode: the sweep run's ``search_metric`` and ``search_mode`` tags where recorded,
 else the space file's ``search:`` block where the report found the file, else the final-epoch
-``val_accuracy``, max.
+``val_accuracy``, max. ``val_accuracy``, the default and the one validation metric a space can
+name, reads as the task's main one (MRPC's ``val_f1``), which ranks and heads its Tables 1–3 too
+(:mod:`orchestrator.report.metrics`); the section shows and plots that one beside the ranking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator import stats
+from orchestrator.report.metrics import ACCURACY, TaskMetrics, sweep_task
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.search import SearchSpec
 
@@ -35,36 +38,42 @@ _DEFAULT = SearchSpec()
 
 @dataclass(frozen=True)
 class Objective:
-    """What ranks a search: ``metric`` (one of ``reader.EPOCH_METRICS``) at the last epoch, mean
-    over seeds, in ``mode``; ``source`` says where the choice was read."""
+    """What ranks a search: ``metric`` (``train_loss`` or a ``val_<metric>`` of the task) at the
+    last epoch, mean over seeds, in ``mode``; ``source`` says where the choice was read."""
 
     metric: str = _DEFAULT.metric
     mode: str = _DEFAULT.mode
     source: str = "the default"
 
     def value(self, run: TrialRun) -> float | None:
-        """The run's metric at its last epoch; an accuracy in percent, as the tables give it."""
-        return val_accuracy(run) if self.metric == "val_accuracy" else run.last_value(self.metric)
+        return at_last_epoch(run, self.metric)
 
     def describe(self, source: bool = True) -> str:
         return (f"the last epoch's {self.metric}, mean over seeds, {self.mode}imised"
                 + (f" (from {self.source})" if source else ""))
 
 
-def val_accuracy(run: TrialRun) -> float | None:
-    """The run's validation accuracy at its last epoch, in percent."""
-    value = run.last_value("val_accuracy")
-    return None if value is None else 100 * value
+def at_last_epoch(run: TrialRun, metric: str) -> float | None:
+    """The run's ``metric`` at its last epoch; a validation score × 100 (in %), as the tables give it."""
+    value = run.last_value(metric)
+    return 100 * value if value is not None and metric.startswith("val_") else value
 
 
-def objective_of(tags: Mapping[str, str], space: SearchSpec | None, space_name: str) -> Objective:
-    """The sweep run's tags first (what the sweep ranked by), then the space file, then the default."""
+def objective_of(tags: Mapping[str, str], space: SearchSpec | None, space_name: str,
+                 task: TaskMetrics) -> Objective:
+    """The sweep run's tags first (what the sweep ranked by), then the space file, then the default;
+    ``val_accuracy`` as the task's main validation metric (see the module's docstring)."""
     if tags.get(METRIC_TAG) or tags.get(MODE_TAG):
-        return Objective(tags.get(METRIC_TAG) or _DEFAULT.metric, tags.get(MODE_TAG) or _DEFAULT.mode,
-                         "the sweep run's tags")
-    if space is not None:
-        return Objective(space.metric, space.mode, space_name)
-    return Objective()
+        found = Objective(tags.get(METRIC_TAG) or _DEFAULT.metric, tags.get(MODE_TAG) or _DEFAULT.mode,
+                          "the sweep run's tags")
+    elif space is not None:
+        found = Objective(space.metric, space.mode, space_name)
+    else:
+        found = Objective()
+    if found.metric != _DEFAULT.metric or task.main == ACCURACY:
+        return found
+    return replace(found, metric=f"val_{task.main}",
+                   source=f"{found.source}: {found.metric}, read as {task.title}'s main metric")
 
 
 @dataclass(frozen=True)
@@ -96,11 +105,18 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Ranking:
-    """Every configuration with a finished run → its candidates, best first; every stopped run."""
+    """Every configuration with a finished run → its candidates, best first; every stopped run;
+    the runs' task, whose main metric the section shows beside the objective."""
 
     objective: Objective
     ranked: dict[GroupKey, tuple[Candidate, ...]]
     stopped: tuple[TrialRun, ...]
+    task: TaskMetrics
+
+    @property
+    def validation(self) -> str:
+        """The task's main validation metric: ``val_accuracy``; MRPC's ``val_f1``."""
+        return f"val_{self.task.main}"
 
     @property
     def table_groups(self) -> dict[GroupKey, tuple[TrialRun, ...]]:
@@ -150,7 +166,8 @@ def rank(data: SweepData, objective: Objective) -> Ranking:
 
     ranked = {key: tuple(sorted(found, key=order)) for key, found in sorted(candidates.items())}
     return Ranking(objective, ranked, tuple(sorted(
-        data.stopped, key=lambda r: (r.key, -1 if r.sample is None else r.sample, r.seed))))
+        data.stopped, key=lambda r: (r.key, -1 if r.sample is None else r.sample, r.seed))),
+        sweep_task((*data.runs, *data.stopped)))
 
 
 def _param_order(key: str) -> tuple[bool, str]:

@@ -6,7 +6,10 @@ ranks: :mod:`orchestrator.report.search`):
   the best over more seeds (:mod:`orchestrator.report.best_space`);
 - ``search.csv``: the whole ranking, one line per sample of each searched configuration (values at
   full precision, means over its finished seeds, its run ids) and one per stopped run;
-- ``plots/search_<value>.png``: validation accuracy against each searched value.
+- ``plots/search_<value>.png``: the task's main validation metric against each searched value.
+
+Beside the ranking's own metric, the task's main one (SST-2's accuracy, MRPC's F1;
+:mod:`orchestrator.report.metrics`) on validation and test names the columns, as in Tables 1–3.
 
 A sweep without a search whose scheduler stopped runs gets the stopped list alone.
 """
@@ -22,14 +25,15 @@ import pandas as pd
 from orchestrator import stats, tracking
 from orchestrator.report.best_space import BEST_SEEDS, BestSpaces, shown
 from orchestrator.report.labels import SweepNames, full_label
+from orchestrator.report.metrics import ACCURACY, WORDS, run_value
 from orchestrator.report.plots import plot_search
 from orchestrator.report.reader import GroupKey, TrialRun
 from orchestrator.report.render import format_value, markdown_table, write_csv
-from orchestrator.report.search import Candidate, Ranking, val_accuracy
+from orchestrator.report.search import Candidate, Ranking, at_last_epoch
 from orchestrator.search import short
 
 STOPPED = "stopped"
-BEST_HEADERS = ("Configuration", "Best sample", "Values", "{metric} (mean ± std, n)", "Test accuracy",
+BEST_HEADERS = ("Configuration", "Best sample", "Values", "{metric} (mean ± std, n)", "Test {main}",
                 "Samples ranked", "Runs")
 STOPPED_HEADERS = ("Configuration", "Sample", "Seed", "Stopped at epoch", "Last {metric}", "Run")
 
@@ -62,17 +66,20 @@ def write_search(ranking: Ranking, names: SweepNames, best: BestSpaces | None, w
         files.append(path)
     samples = {c.sample for found in ranking.searched.values() for c in found}
     shared = [full_label(key, names) for key in ranking.shared]
+    task = ranking.task
+    word = WORDS.get(task.main, task.main)
+    unit = "accuracies in %" if task.main == ACCURACY else f"{word} in {task.unit}"
     parts = [
         "## Search\n",
         f"A random search: {len(samples)} sample(s) of {len(ranking.searched)} configuration(s), "
         f"ranked by {ranking.objective.describe()}. Each row of the tables above is its "
         "configuration's best sample, below; [search.csv](search.csv) ranks every sample, values at "
-        "full precision (3 significant digits here; accuracies in %).\n",
+        f"full precision (3 significant digits here; {unit}).\n",
         best_md,
         (f"No draw reaches {', '.join(shared)}: one trial per seed serves every sample.\n"
          if shared else ""),
         f"### Stopped early\n\nRuns the scheduler stopped; they enter no mean.\n\n{stopped}",
-        "### Validation accuracy against each searched value\n\nOne point per sample of a "
+        f"### Validation {word} against each searched value\n\nOne point per sample of a "
         "configuration (mean over its finished seeds), a marker per method; hollow: a run stopped "
         "early, at its last epoch.\n\n"
         + "\n\n".join(f"![{param}]({path.relative_to(out_dir).as_posix()})" for param, path in plots.items())
@@ -87,13 +94,15 @@ def _best_markdown(ranking: Ranking, names: SweepNames) -> str:
     rows = []
     for key, found in ranking.searched.items():
         best = found[0]
-        test = [run.accuracy for run in best.runs]
+        test = [run_value(run, ranking.task.main) for run in best.runs]
         stopped = sum(len(c.stopped) for c in found)
         rows.append([full_label(key, names), str(best.sample), _values(best),
-                     _summary(best.score), format_value(stats.mean_std(test)),
+                     _summary(best.score), _summary(None if None in test else stats.mean_std(test)),
                      f"{len(found)}" + (f" ({stopped} run(s) stopped)" if stopped else ""),
                      ", ".join(run.run_id[:8] for run in best.runs)])
-    return markdown_table([h.format(metric=ranking.objective.metric) for h in BEST_HEADERS], [("", rows)])
+    main = WORDS.get(ranking.task.main, ranking.task.main)
+    return markdown_table([h.format(metric=ranking.objective.metric, main=main) for h in BEST_HEADERS],
+                          [("", rows)])
 
 
 def _stopped_markdown(ranking: Ranking, names: SweepNames) -> str:
@@ -143,7 +152,8 @@ def search_frame(ranking: Ranking, names: SweepNames) -> pd.DataFrame:
     columns = ["configuration", "method", "teachers", "student", "noise_p", "warmup_epochs",
                "noise_teachers", "meta_every", "recipe", "sample", "rank", "status",
                *(f"searched.{p}" for p in params), "metric", "metric_mean", "metric_std",
-               "val_accuracy_mean", "test_accuracy_mean", "n", "seeds", "stopped_at_epoch", "run_ids"]
+               f"{ranking.validation}_mean", f"test_{ranking.task.main}_mean", "n", "seeds",
+               "stopped_at_epoch", "run_ids"]
     return pd.DataFrame.from_records(records, columns=columns).astype(
         {"sample": "Int64", "rank": "Int64", "stopped_at_epoch": "Int64"})
 
@@ -151,16 +161,16 @@ def search_frame(ranking: Ranking, names: SweepNames) -> pd.DataFrame:
 def _record(candidate: Candidate | None, runs: tuple[TrialRun, ...], names: SweepNames,
             params: list[str], ranking: Ranking, place: int | None) -> dict:
     first = runs[0]
-    key, objective = first.key, ranking.objective
+    key, objective, validation, main = first.key, ranking.objective, ranking.validation, ranking.task.main
     searched = dict(first.searched)
     if candidate is not None:
         score = candidate.score
-        val = candidate.mean(val_accuracy)
-        test = candidate.mean(lambda r: r.accuracy)
+        val = candidate.mean(lambda r: at_last_epoch(r, validation))
+        test = candidate.mean(lambda r: run_value(r, main))
     else:  # a stopped run: its own values, never a mean of several
         value = objective.value(first)
         score = None if value is None else stats.Summary(value, math.nan, 1)
-        val = val_accuracy(first)
+        val = at_last_epoch(first, validation)
         test = None
     return {"configuration": full_label(key, names), "method": key.method,
             "teachers": tracking.teachers_tag(key.teachers), "student": key.student,
@@ -170,7 +180,7 @@ def _record(candidate: Candidate | None, runs: tuple[TrialRun, ...], names: Swee
             **{f"searched.{p}": searched.get(p) for p in params},
             "metric": objective.metric, "metric_mean": score.mean if score else None,
             "metric_std": score.std if score and score.n > 1 else None,
-            "val_accuracy_mean": val, "test_accuracy_mean": test, "n": len(runs),
+            f"{validation}_mean": val, f"test_{main}_mean": test, "n": len(runs),
             "seeds": ";".join(str(r.seed) for r in runs),
             "stopped_at_epoch": first.stopped_at_epoch, "run_ids": ";".join(r.run_id for r in runs)}
 

@@ -145,7 +145,7 @@ def test_every_command_names_a_store_that_is_not_a_database_in_one_line(tmp_path
     assert not (tmp_path / "store" / "ray").exists()
 
 
-@pytest.mark.parametrize("name", ["sweep", "predict", "demo"])
+@pytest.mark.parametrize("name", ["sweep", "predict", "demo", "report"])
 def test_every_command_names_a_store_MLflow_refuses_in_one_line(tmp_path, capsys, name):
     """MLflow 3 refuses a file store once it opens it: the sweep before Ray starts."""
     folder = tmp_path / "mlruns"

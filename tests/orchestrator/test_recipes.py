@@ -56,6 +56,10 @@ def test_an_unknown_recipe_names_the_known_ones():
     ("data:\n  trian_size: 10\n", "unknown key data.trian_size"),
     ("train: {lr: 0.1}\nseeds: [0]\n", "a recipe holds train: and data: sections only"),
     ("- lr\n", "a recipe holds train: and data: sections only"),
+    ("train: [lr]\n", "train = ['lr'] is not a mapping; write its values as key: value lines under "
+                      "train: (e.g. lr: 5.0e-5)"),
+    ("data: 128\n", "data = 128 is not a mapping; write its values as key: value lines under "
+                    "data: (e.g. max_length: 128)"),
 ])
 def test_a_bad_recipe_file_is_refused_naming_it(elsewhere, text, said):
     (elsewhere / "mine.yaml").write_text(text)

@@ -31,6 +31,16 @@ def test_a_studys_id_ignores_the_sample_and_changes_with_what_makes_it_another_s
     assert group_of(TAGS, SPACE, SEARCH.model_copy(update={"num_samples": 9})) == group  # asking for more
 
 
+def test_a_studys_id_tells_apart_spaces_that_differ_beyond_the_names_3_digits():
+    """str() of a distribution keeps 3 significant digits (names and the dry run): a space that
+    differs at the 4th is another search all the same."""
+    spaces = [SPACE, {**SPACE, "lr": Distribution("loguniform", (1e-5, 1.001e-3))},
+              {**SPACE, "alpha": Distribution("choice", (0.2, 0.5))},
+              {**SPACE, "alpha": Distribution("choice", (0.2, 0.5001))}]
+    assert str(spaces[0]["lr"]) == str(spaces[1]["lr"]) and str(spaces[2]["alpha"]) == str(spaces[3]["alpha"])
+    assert len({group_of(TAGS, space, SEARCH) for space in spaces}) == len(spaces)
+
+
 def test_the_record_reads_back_what_was_added_for_each_study(tmp_path):
     layout = StorageLayout(tmp_path)
     assert Record.read(layout, "sweep").studies == {}

@@ -1,8 +1,10 @@
 """``python -m orchestrator.report``: the only sweep by default, and one line, exit 2, for every
-mistake (unknown sweep, several sweeps, no finished runs, an unreachable or missing store)."""
+mistake (unknown sweep, several sweeps, no finished runs, an unreachable, missing or broken store)."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,6 +63,23 @@ def test_missing_database_is_not_created(tmp_path: Path,
     assert main(["--tracking-uri", f"sqlite:///{database}"]) == 2
     assert str(database) in one_error_line(capsys)
     assert not database.exists()
+
+
+def test_a_broken_store_is_named_as_every_command_names_it(tmp_path: Path, empty_database: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A SQLite file that opens (so the store check passes) but that MLflow refuses when it reads
+    it: one line naming the store and the fix, as the sweep, predict and the demo say it."""
+    database = tmp_path / "mlflow.db"
+    shutil.copy(empty_database, database)
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = 'garbage'")
+    connection.close()
+    assert main(["--tracking-uri", f"sqlite:///{database}", "--report-dir", str(tmp_path / "out")]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"error: MLflow store sqlite:///{database}: Detected out-of-date database "
+                           "schema (found version garbage"), line
+    assert line.endswith("; repair the store or pass another --tracking-uri")
+    assert not (tmp_path / "out").exists()
 
 
 def test_command_line_error_has_no_traceback() -> None:

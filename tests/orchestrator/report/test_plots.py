@@ -1,6 +1,7 @@
 """The report's plots from small hand-built tables: a PNG at the path asked for (its folder made),
 of the size its content calls for: taller with more points to key, a panel per method, one
-figure per searched value whether the values are numbers or names."""
+figure per searched value whether the values are numbers or names, drawn by the task's main
+validation metric (MRPC's F1)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import replace
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from matplotlib.axes import Axes
 
 from orchestrator.report.metrics import TaskMetrics
 from orchestrator.report.plots import plot_search, plot_val_per_epoch, plot_vs_params
@@ -19,6 +21,7 @@ from orchestrator.report.search import Objective, rank
 from orchestrator.report.tables import Cells, Row
 from orchestrator.stats import Summary
 from tests.orchestrator.report.store import PNG_MAGIC
+from tests.orchestrator.report.test_search_section import mrpc_runs
 
 SST2 = TaskMetrics("sst2", "SST-2")
 
@@ -92,3 +95,15 @@ def test_a_search_plot_per_value_numbers_or_names_each_point_drawn(tmp_path, par
         assert _png_size(path) == (975, 675)
         blue[name] = _kd_blue_pixels(path)  # KD's points, in KD's colour (hollow: stopped early)
     assert blue["all"] > blue["finished"] > 50 and blue["all"] > blue["stopped"] > 20 and blue["other"] == 0
+
+
+def test_an_mrpc_search_plot_draws_validation_f1(tmp_path, monkeypatch):
+    drawn, labels = [], []
+    plot, set_ylabel = Axes.plot, Axes.set_ylabel
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **k: drawn.append(a[1]) or plot(self, *a, **k))
+    monkeypatch.setattr(Axes, "set_ylabel",
+                        lambda self, text, **k: labels.append(text) or set_ylabel(self, text, **k))
+    ranking = rank(SweepData("s", None, {}, None, tuple(mrpc_runs()), (), 0), Objective())
+    plot_search(ranking, "lr", tmp_path / "lr.png")
+    assert sorted(drawn) == pytest.approx([71.0, 86.0])  # each sample's mean val_f1, not its accuracy
+    assert labels == ["Validation F1, last epoch (%)"] and _png_size(tmp_path / "lr.png") == (975, 675)

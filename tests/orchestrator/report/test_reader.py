@@ -1,5 +1,6 @@
-"""Reading a sweep from MLflow: a trial logged twice counts once; predict and the demo, which read
-through this module only, load no plotting library."""
+"""Reading a sweep from MLflow: a trial logged twice counts once; each run's last validation
+value of each of its task's metrics (a search ranks by the main one); predict and the demo, which
+read through this module only, load no plotting library."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 from orchestrator import paths, tracking
 from orchestrator.report.build import ReportResult
+from orchestrator.report.reader import load_sweep
 from tests.orchestrator.report.store import Store, read_csv
 
 
@@ -22,6 +24,14 @@ def test_a_trial_logged_twice_counts_once(paper: ReportResult, store: Store) -> 
     used = set(read_csv(paper.out_dir / "runs.csv")["run_id"])
     assert newer.info.run_id in used and older.info.run_id not in used
     assert any(older.info.run_id in warning for warning in paper.warnings)
+
+
+def test_a_run_keeps_each_validation_metric_of_its_task_at_its_last_epoch(tasks_store: Store) -> None:
+    runs = load_sweep(tasks_store.client, "mrpc_mini").runs
+    assert runs and all(run.task == "mrpc" for run in runs)
+    for run in runs:  # store.log_run: 0.6 + 0.1·epoch − wrong/1000 at epochs 1–3 in every metric
+        assert dict(run.last).keys() == {"train_loss", "val_accuracy", "val_f1"}
+        assert run.last_value("val_f1") == run.last_value("val_accuracy") > 0.85  # 0.9 − wrong/1000
 
 
 def test_predict_and_the_demo_load_no_plotting_and_no_table_code() -> None:

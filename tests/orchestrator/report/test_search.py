@@ -18,7 +18,9 @@ from orchestrator.plan import Plan, build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.report.best_space import BEST_SEEDS, SweepSpace, check_draws, find_space
 from orchestrator.report.build import ReportResult, build_report
+from orchestrator.report.metrics import SST2, TaskMetrics
 from orchestrator.report.reader import load_sweep
+from orchestrator.report.search import Objective, objective_of
 from orchestrator.spec import SweepSpec, parse_spec
 from tests.orchestrator.report.store import (
     PARTIAL_SPECS,
@@ -124,6 +126,20 @@ def test_rows_are_each_configurations_best_sample_by_the_mean(split: ReportResul
     assert not [w for w in split.warnings if "not FINISHED" in w]  # a stopped run is no failure
     readme = (split.out_dir / "README.md").read_text(encoding="utf-8")
     assert "Search: each row is its configuration's best sample by the last epoch's val_accuracy" in readme
+
+
+def test_the_default_validation_metric_reads_as_the_tasks_main_one() -> None:
+    """A space names val_accuracy (the default, and its one validation metric): MRPC's search is
+    ranked by val_f1, as its tables are by F1; an SST-2 search and another metric are left as they are."""
+    mrpc = TaskMetrics("mrpc", "MRPC", ("f1", "accuracy"))
+    tagged = {"search_metric": "val_accuracy", "search_mode": "max"}
+    assert objective_of(tagged, None, "", mrpc) == Objective(
+        "val_f1", "max", "the sweep run's tags: val_accuracy, read as MRPC's main metric")
+    assert objective_of({}, None, "", mrpc).metric == "val_f1"
+    assert objective_of(tagged, None, "", SST2) == Objective("val_accuracy", "max", "the sweep run's tags")
+    assert objective_of({}, None, "", SST2) == Objective()
+    assert objective_of({"search_metric": "train_loss", "search_mode": "min"}, None, "", mrpc) == Objective(
+        "train_loss", "min", "the sweep run's tags")
 
 
 def test_search_csv_ranks_every_sample_and_lists_the_stopped_run(hunt: Hunt, split: ReportResult) -> None:

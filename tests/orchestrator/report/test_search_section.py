@@ -1,7 +1,8 @@
 """The report's search section from hand-built runs: search.md and the README's section with each
 configuration's best sample and the runs stopped early, search.csv ranking every sample (best
 first, values at full precision, a stopped run last with its own value), a plot per searched
-value; a stopped list alone for a sweep without a search; nothing for a sweep with neither."""
+value; a stopped list alone for a sweep without a search; nothing for a sweep with neither; an
+MRPC search ranked, shown and named by its main metric, F1."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pandas as pd
 import pytest
 
 from orchestrator.report.labels import SweepNames
+from orchestrator.report.metrics import sweep_task
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
-from orchestrator.report.search import Objective, rank
+from orchestrator.report.search import Objective, objective_of, rank
 from orchestrator.report.search_section import plot_paths, search_frame, write_search
 
 KD = GroupKey("kd", ("bert",), "distilbert")
@@ -92,3 +94,37 @@ def test_plot_names_keep_dots_and_replace_what_a_file_name_cannot_hold(tmp_path)
     odd = replace(ranking, ranked={KD: tuple(replace(c, runs=tuple(
         replace(r, searched=(("a b/c", 1.0),)) for r in c.runs)) for c in ranking.ranked[KD])}, stopped=())
     assert plot_paths(odd, tmp_path) == {"a b/c": tmp_path / "plots" / "search_a_b_c.png"}
+
+
+def mrpc_runs() -> list[TrialRun]:
+    """KD on MRPC, two samples of two seeds: sample 0 the better by accuracy (validation 0.80 and
+    0.82, test 79 %), sample 1 by F1, MRPC's main metric (validation 0.85 and 0.87, test 86 %)."""
+    scores = {0: ((0.80, 0.82), (0.70, 0.72), 0.79, 0.69), 1: ((0.70, 0.72), (0.85, 0.87), 0.71, 0.86)}
+    return [TrialRun(f"kd-s{sample}-{seed}-run", "", KD, seed, 100 * test_acc, 1, 2, "tiny",
+                     f"t{sample}{seed}", 0, sample=sample, searched=(("lr", LR[sample]),),
+                     last=(("train_loss", 0.5), ("val_accuracy", val_acc[seed]), ("val_f1", val_f1[seed])),
+                     tested=(("accuracy", test_acc), ("f1", test_f1)), task="mrpc")
+            for sample, (val_acc, val_f1, test_acc, test_f1) in scores.items() for seed in (0, 1)]
+
+
+def test_an_mrpc_search_is_ranked_shown_and_named_by_f1(tmp_path):
+    runs = mrpc_runs()
+    task = sweep_task(runs)
+    objective = objective_of({"search_metric": "val_accuracy", "search_mode": "max"}, None, "", task)
+    ranking = rank(_data(runs), objective)
+    assert [c.sample for c in ranking.ranked[KD]] == [1, 0]
+    assert [c.sample for c in rank(_data(runs), Objective()).ranked[KD]] == [0, 1]  # by accuracy
+    frame = search_frame(ranking, SweepNames.of([KD]))
+    assert frame["metric"].tolist() == ["val_f1", "val_f1"]
+    assert frame["metric_mean"].tolist() == pytest.approx([86.0, 71.0])
+    assert frame["val_f1_mean"].tolist() == pytest.approx([86.0, 71.0])
+    assert frame["test_f1_mean"].tolist() == pytest.approx([86.0, 69.0])
+    assert not [c for c in frame.columns if "accuracy" in c]
+    section = write_search(ranking, SweepNames.of([KD]), None, "no space", tmp_path, [])
+    assert ("ranked by the last epoch's val_f1, mean over seeds, maximised (from the sweep run's tags: "
+            "val_accuracy, read as MRPC's main metric)") in section
+    assert "| Configuration | Best sample | Values | val_f1 (mean ± std, n) | Test F1 |" in section
+    assert "| KD BERT→DistilBERT | 1 | lr=3.3e-05 | 86.00 ± 1.41 (n=2) | 86.00 ± 0.00 (n=2) |" in section
+    assert "(3 significant digits here; F1 in %)" in section
+    assert "### Validation F1 against each searched value" in section
+    assert section.lower().count("accurac") == 1  # in the ranking's source alone

@@ -1,6 +1,7 @@
 """Tables 1–3: the rows a sweep owes, the numbers in them, the original work's beside them in
-paper sweeps, "not run" where a sweep has a gap, and the columns of the task's metrics (SST-2:
-accuracy alone, as ever; MRPC: F1, then accuracy; CoLA: Matthews' correlation, then accuracy)."""
+SST-2 paper sweeps (never another task's), "not run" where a sweep has a gap, and the columns of
+the task's metrics (SST-2: accuracy alone, as ever; MRPC: F1, then accuracy; CoLA: Matthews'
+correlation, then accuracy)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.render import NOT_RUN
 from tests.orchestrator.report.store import (
     LABELS,
+    MRPC_SPECS,
     PARAMS,
     PNG_MAGIC,
     Spec,
@@ -62,6 +64,21 @@ def test_paper_space_tag_adds_original_work(store: Store, tmp_path: Path) -> Non
     assert "| BERT (teacher) | 97.00 (n=1) |" in result.table1_markdown
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "- Search space: `paper`" in readme and "sweep run `" in readme
+
+
+def test_a_paper_sweep_of_another_task_sets_no_sst2_numbers_beside_it(tmp_path: Path,
+                                                                      empty_database: Path) -> None:
+    """The original work's numbers are SST-2 accuracies: an MRPC sweep of paper.yaml gets neither
+    the column nor the rows owed to the original work's configurations."""
+    store = make_store(tmp_path / "mlflow", empty_database)
+    add_sweep(store, "paper_mrpc", MRPC_SPECS, (0,), {"space": "paper"})
+    result = build_report(store.client, "paper_mrpc", tmp_path / "out")
+    written = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "out").glob("*.*")}
+    assert {"table1.md", "table1.csv", "table1.tex", "README.md"} <= set(written)
+    assert not [name for name, text in written.items()
+                if "Original work" in text or "original_work" in text or "93.80" in text]
+    assert "TinyBERT (fine-tuned)" not in markdown_rows(tmp_path / "out" / "table1.md")  # owed to it alone
+    assert "| Method | F1 (mean ± std, n) | Accuracy (mean ± std, n) |" in result.table1_markdown
 
 
 def test_partial_sweep_marks_the_gap(partial: ReportResult) -> None:
