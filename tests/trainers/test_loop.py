@@ -62,11 +62,12 @@ def test_finetune_learns(teachers, name):
     assert result.history[-1]["val_accuracy"] > MAJORITY + 0.05
 
 
+# Every architecture once as a student and once as a teacher; MetaDistil (7× KD's cost a step)
+# once, with two teachers. Its one-teacher trial is the resume test's below.
 @pytest.mark.parametrize("method, student, teacher_names", [
     ("kd", "distilbert", ("roberta",)),
-    ("kd", "tinybert", ("bert",)),
-    ("metadistil", "bert", ("distilbert",)),
-    ("metadistil", "roberta", ("tinybert",)),
+    ("kd", "bert", ("distilbert",)),
+    ("kd", "roberta", ("tinybert",)),
     ("metadistil", "tinybert", ("bert", "roberta")),
 ])
 def test_distillation_learns(teachers, tmp_path, cache_dir, method, student, teacher_names):
@@ -80,11 +81,11 @@ def test_distillation_learns(teachers, tmp_path, cache_dir, method, student, tea
 
 
 def test_resume_mid_trial_gives_the_same_result(teachers, tmp_path, cache_dir):
-    """Three epochs straight vs. one epoch, a fresh process state, and a resume from that
+    """Two epochs straight vs. one epoch, a fresh process state, and a resume from that
     checkpoint: the final metrics and the per-example predictions are identical."""
     cfg = TrainConfig(method="metadistil", student="tinybert", data=DATA, teachers=("bert",),
                       teacher_dirs=(teachers["bert"][0],), noise_p=0.1, warmup_epochs=1,
-                      **{**FAST, "epochs": 3})
+                      **{**FAST, "epochs": 2})
     straight, kept, _ = _train(cfg, cache_dir, tmp_path / "a")
     torch.manual_seed(12345)  # scramble the global RNG: the checkpoint must restore it
     resumed, _, _ = _train(cfg, cache_dir, tmp_path / "b", resume=kept[1])
