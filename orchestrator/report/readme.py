@@ -16,6 +16,7 @@ from orchestrator.report.plots import plot_files, plot_titles
 from orchestrator.report.reader import SweepData
 from orchestrator.report.significance import significance_notes
 from orchestrator.report.tables import Table
+from trainers.model_refs import PRESETS
 
 
 def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
@@ -37,7 +38,9 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
     section, whole (:mod:`orchestrator.report.search_section`); significance and plots are on the
     ``task``'s main metric."""
     seeds = sorted({run.seed for run in data.runs})
-    sizes = sorted({run.size for run in data.runs if run.size})
+    # The size (tiny or real) builds the named presets only: a sweep of pretrained models has none.
+    sizes = sorted({run.size for run in data.runs if run.size and any(
+        name.partition("@")[0] in PRESETS for name in (run.key.student, *run.key.teachers))})
     uri = redact(tracking_uri, keep_user=False)
     uri_option = "" if tracking_uri == paths.DEFAULT_TRACKING_URI else f" --tracking-uri {uri}"
     provenance = [
