@@ -87,7 +87,7 @@ def check_store(uri: str, *, create: bool, timeout_s: float = HEALTH_TIMEOUT_S) 
         if not create and not database.is_file():
             raise TrackingError(f"no MLflow database at {database}; run a sweep first "
                                 f"(python -m orchestrator.sweep --name NAME) or pass --tracking-uri")
-        _open_sqlite(uri, database)
+        _open_sqlite(uri, database, create)
     elif scheme in ("file", ""):
         folder = Path(uri.removeprefix("file://").removeprefix("file:"))
         if not create and not folder.is_dir():
@@ -131,18 +131,29 @@ def _check_server(uri: str, timeout_s: float) -> None:
                             f"({reason}); start the MLflow server or pass --tracking-uri") from None
 
 
-def _open_sqlite(uri: str, database: Path) -> None:
-    """Open the file (the sweep's is created here) and read its schema: a file that is not a
-    SQLite database fails as the store's error, before MLflow opens it in SQLAlchemy."""
+def _open_sqlite(uri: str, database: Path, create: bool) -> None:
+    """Open the file (the sweep's is created here) and read its tables: a file that is not a
+    SQLite database fails as the store's error, before MLflow opens it in SQLAlchemy. A database
+    of something else (tables, none of them MLflow's ``experiments``) is refused too: MLflow would
+    add its tables to it, even for a command that only reads. An empty one is a store to be for
+    the sweep, and nothing to read for the others."""
     try:
         database.parent.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(database)) as connection:
-            connection.execute("PRAGMA schema_version")
+            listed = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = {row[0] for row in listed}
     except (OSError, sqlite3.OperationalError) as error:
         raise TrackingError(f"tracking URI {uri}: cannot open the SQLite store ({error}); "
                             "pass --tracking-uri with a writable path") from None
     except sqlite3.DatabaseError as error:
         raise _store_error(uri, error) from None
+    if tables and "experiments" not in tables:
+        raise TrackingError(f"tracking URI {uri}: {database} is a SQLite database but not an MLflow store "
+                            f"(its tables: {', '.join(sorted(tables)[:5])}); pass the --tracking-uri of a "
+                            "sweep's store, or a new file for a new one")
+    if not tables and not create:
+        raise TrackingError(f"no MLflow store in {database} (an empty database); run a sweep first "
+                            "(python -m orchestrator.sweep --name NAME) or pass --tracking-uri")
 
 
 def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:

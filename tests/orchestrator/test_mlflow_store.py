@@ -3,8 +3,10 @@ page, the parent run, and the one ``--tracking-uri`` option."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -39,7 +41,8 @@ def test_a_reader_needs_an_existing_store_and_creates_none(tmp_path):
         check_store(str(tmp_path / "mlruns"), create=False)
     check_store(f"sqlite:///{database}", create=True)  # the sweep's: it fills the store
     assert database.is_file()
-    check_store(f"sqlite:///{database}", create=False)
+    with pytest.raises(TrackingError, match=r"no MLflow store in .* \(an empty database\)"):
+        check_store(f"sqlite:///{database}", create=False)  # until MLflow has made its tables
 
 
 def test_only_the_sweep_refuses_schemes_its_workers_cannot_log_to():
@@ -156,3 +159,29 @@ def test_every_command_names_a_store_MLflow_refuses_in_one_line(tmp_path, capsys
     assert err.startswith(f"error: MLflow store {folder.as_uri()}: The filesystem tracking backend")
     assert err.endswith("; repair the store or pass another --tracking-uri")
     assert not (tmp_path / "store" / "ray").exists()
+
+
+@pytest.mark.parametrize("name", ["sweep", "predict", "demo", "report"])
+def test_every_command_refuses_a_database_of_something_else_and_leaves_it_alone(tmp_path, capsys, name):
+    """MLflow would add its tables to any SQLite database it is pointed at, a reader's too."""
+    database = tmp_path / "inventory.db"
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("CREATE TABLE items (name TEXT)")
+    code = _command(name, tmp_path)(f"sqlite:///{database}")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        f"error: tracking URI sqlite:///{database}: {database} is a SQLite database but not an MLflow "
+        "store (its tables: items); pass the --tracking-uri of a sweep's store, or a new file for a new one")
+    with closing(sqlite3.connect(database)) as connection:
+        assert [row[0] for row in connection.execute("SELECT name FROM sqlite_master")] == ["items"]
+
+
+@pytest.mark.parametrize("name", ["predict", "demo", "report"])
+def test_a_reader_finds_nothing_in_an_empty_database_and_creates_no_tables(tmp_path, capsys, name):
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    code = _command(name, tmp_path)(f"sqlite:///{database}")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: no MLflow store in {database} (an empty database)"), err
+    with closing(sqlite3.connect(database)) as connection:
+        assert list(connection.execute("SELECT name FROM sqlite_master")) == []
