@@ -1,8 +1,9 @@
 """``python -m orchestrator.predict "NLP is fun."``: every model of a sweep answers one sentence
 (``python -m orchestrator.predict "first" "second"``: one pair, for a sentence-pair task).
 
-The sweep's teachers and, for each distillation configuration, its best run (highest validation
-accuracy at the last epoch, over seeds) are loaded from MLflow — the configuration's registered
+The sweep's teachers and, for each distillation configuration, its best run (highest value of the
+task's main validation metric at the last epoch, over seeds: SST-2's accuracy, MRPC's F1) are
+loaded from MLflow — the configuration's registered
 ``models:/<sweep>.<configuration>@best`` (``orchestrator/registry.py``); where the store has no
 registry or the configuration is not registered yet (saying so), the run's trial folder while it
 is still there (``model_dir`` tag), else the run's logged MLflow model (the transformers flavor,
@@ -48,6 +49,7 @@ from orchestrator.mlflow_store import (
 )
 from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
+from orchestrator.report.metrics import main_validation
 from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
@@ -70,14 +72,15 @@ class Answer:
 
 
 def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
-    """(label, run): the teachers first, then one run per configuration, the best over seeds."""
+    """(label, run): the teachers first, then one run per configuration, the best over seeds and
+    samples by :func:`~orchestrator.report.metrics.main_validation` (the first of equals)."""
     data = load_sweep(client, sweep)
     names = SweepNames.of(run.key for run in data.runs)
     best: dict[GroupKey, TrialRun] = {}
     score: dict[GroupKey, float] = {}
     for run in data.runs:
-        history = client.get_metric_history(run.run_id, "val_accuracy")
-        value = max(history, key=lambda m: m.step).value if history else float("-inf")
+        found = main_validation(run)
+        value = float("-inf") if found is None else found
         if run.key not in best or value > score[run.key]:
             best[run.key], score[run.key] = run, value
     labelled = [(full_label(key, names), run) for key, run in best.items()]

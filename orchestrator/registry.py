@@ -2,8 +2,10 @@
 named ``<sweep>.<configuration>`` (the run name without its seed and search sample, e.g.
 ``smoke.minilm@2_from_minilm__kd``), whose alias ``best`` points at the version from the
 configuration's best run. The best run is the one ``predict`` and the demo show: the highest
-validation accuracy at its last epoch over the configuration's runs (seeds, samples), the
-report's default search metric. After every sweep the alias moves to a better run if one landed.
+value of the task's main validation metric at its last epoch over the configuration's runs (seeds,
+samples): SST-2's accuracy, MRPC's F1, the metric its report is headed by
+(``orchestrator.report.metrics.main_validation``). After every sweep the alias moves to a better
+run if one landed.
 
 Then ``models:/smoke.minilm@2_from_minilm__kd@best`` is what anyone loads with ``mlflow.pyfunc``
 or serves with ``mlflow models serve``, and what ``predict`` and the demo load first. A store whose

@@ -15,6 +15,11 @@ drawing new ones, and a dry run shows what will run. Each value has its own gene
 (``search.seed``, sample index, the value's place in the space, e.g. ``train.lr``): sample k keeps
 its values when ``num_samples`` grows, when another distribution is added or the grid changes,
 and a value under ``teacher_train:`` is drawn independently of the same key under ``train:``.
+
+``search.metric`` is a per-epoch metric the space's task logs (``metrics_of``): ``train_loss`` or
+a ``val_<metric>`` of the task, by default its main one (SST-2's ``val_accuracy``, MRPC's
+``val_f1``, CoLA's ``val_matthews``), so a search optimises what the task's report is headed by.
+The task is the space's ``data.task``, so the sweep spec settles it (``SearchSpec.for_task``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from trainers import tasks
 from trainers.config import ConfigError, Hyper
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -37,10 +43,13 @@ DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 _HYPER = TypeAdapter(Hyper)
 _HINTS = get_type_hints(Hyper)
 _FIELDS = {f.name: f for f in dataclasses.fields(Hyper)}
-# The per-epoch metrics every trial reports (quiz_loss is MetaDistil's only): what ranks a search
-# and what its scheduler judges a trial on.
-Metric = Literal["val_accuracy", "train_loss"]
-METRICS: tuple[str, ...] = get_args(Metric)
+
+
+def metrics_of(task: str) -> tuple[str, ...]:
+    """The per-epoch metrics every trial of ``task`` reports (quiz_loss is MetaDistil's only), the
+    default first: what may rank a search and what its scheduler judges a trial on. Each of the
+    task's ``val_<metric>``, its main one first (``trainers.tasks``), then ``train_loss``."""
+    return (*(f"val_{m}" for m in tasks.get(task).metrics), "train_loss")
 
 
 class SearchSpec(BaseModel):
@@ -48,14 +57,15 @@ class SearchSpec(BaseModel):
     distribution; ``random`` draws ``num_samples`` configurations from ``seed``; ``optuna`` asks
     Optuna's TPE sampler (seeded by ``seed``) for ``num_samples`` configurations of each grid
     combination, learning from each one's result at its last epoch. ``metric`` and ``mode`` say
-    which per-epoch metric ranks a search (and what Optuna optimises) and in which direction."""
+    which per-epoch metric ranks a search (and what Optuna and ASHA optimise) and in which
+    direction; ``metric``'s default here is SST-2's, and ``for_task`` makes it the space's task's."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
     num_samples: int = Field(1, ge=1)
     seed: int = 0
-    metric: Metric = "val_accuracy"
+    metric: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
     # Early stopping: ASHA judges a trial at epochs grace_period × reduction_factor^k.
     scheduler: Literal["none", "asha"] = "none"
@@ -87,6 +97,20 @@ class SearchSpec(BaseModel):
         elif self.algorithm != "random" or self.num_samples < 2:
             raise ValueError("scheduler asha stops the samples that trail the others of their "
                              "configuration, so it needs some: set algorithm: random and num_samples >= 2")
+        return self
+
+    def for_task(self, task: str) -> SearchSpec:
+        """This search for a space of ``task``: ``metric`` one the task's trials log, by default its
+        main validation metric. Only the whole space knows its task (``data.task``), so the sweep
+        spec calls this once it has read both; a metric the task does not log is refused here,
+        before any trial trains on a search that could not rank it."""
+        choices, title = metrics_of(task), tasks.get(task).title
+        if "metric" not in self.model_fields_set:
+            return self if self.metric == choices[0] else self.model_copy(update={"metric": choices[0]})
+        if self.metric not in choices:
+            reason = (f"{title} trials do not log it; use one of {', '.join(choices)} (default "
+                      f"{choices[0]}, {title}'s main metric)")
+            raise ConfigError(f"search.metric={self.metric!r}: {reason}", "metric", self.metric, reason)
         return self
 
     def check_epochs(self, epochs: int, drawn: bool) -> None:

@@ -30,6 +30,7 @@ from pydantic import (
     ModelWrapValidatorHandler,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -115,7 +116,7 @@ class SweepSpec(_Strict):
     # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
     per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
     resources: ResourcesSpec = ResourcesSpec()
-    search: SearchSpec = SearchSpec()
+    search: SearchSpec = Field(SearchSpec(), validate_default=True)  # after data: its metric is the task's
     # The distributions by place ("train", "teacher_train", "per_model.roberta") and key; the
     # typed sections above hold the plain values only.
     _distributions: dict[str, dict[str, Distribution]] = PrivateAttr(default_factory=dict)
@@ -165,6 +166,12 @@ class SweepSpec(_Strict):
         if isinstance(value, dict) and "source" not in value:
             return {"source": DEFAULT_DATA, **value}
         return value
+
+    @field_validator("search")
+    @classmethod
+    def _metric_of_the_task(cls, search: SearchSpec, info: ValidationInfo) -> SearchSpec:
+        """A metric the task logs, by default its main one; no check where ``data`` was refused."""
+        return search.for_task(info.data["data"].task) if "data" in info.data else search
 
     @field_validator("seeds")
     @classmethod
@@ -330,10 +337,6 @@ def _check_overrides(values: dict[str, Any]) -> None:
                          else str(error)) from None
 
 
-def _location(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"])
-
-
 def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """For an unknown key, the closest allowed key at that level of the schema."""
     sections = {"data": DataConfig, "models": ModelsConfig, "train": Hyper,
@@ -359,9 +362,9 @@ def parse_spec(raw: Any, source: str) -> SweepSpec:
         return SweepSpec(**raw)
     except ValidationError as error:
         first = error.errors()[0]
-        where = _location(first)
+        where = ".".join(str(part) for part in first["loc"])
         cause = first.get("ctx", {}).get("error")
-        if isinstance(cause, ConfigError) and cause.key:  # raised by a dataclass's __post_init__
+        if isinstance(cause, ConfigError) and cause.key:  # a dataclass's __post_init__, for_task
             raise SpecError(f"{source}: {where}.{cause.key} = {cause.value!r}: {cause.reason}") from None
         if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             raise SpecError(f"{source}: unknown key '{where}'{_did_you_mean(first['loc'])}") from None

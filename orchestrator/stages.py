@@ -28,6 +28,7 @@ from orchestrator.search import SearchSpec
 from orchestrator.spec import SweepSpec
 from orchestrator.stopped import Rival, Stop, rivals, stays_stopped
 from orchestrator.studies import Record
+from trainers import tasks
 from trainers.layout import StorageLayout
 from trainers.payload import TrialPayload, TrialResources
 
@@ -165,6 +166,18 @@ def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> 
     return max(1, slots)
 
 
+# A metric's short name in the sweep's columns (Tune's progress table, the summary's).
+SHORT_NAMES = {"accuracy": "acc", "f1": "f1", "matthews": "mcc"}
+
+
+def main_column(task: str, split: str) -> tuple[str, str]:
+    """The task's main metric on ``split`` (``val``, ``test``) as (its key in a trial's result, its
+    column's title): SST-2's ``val_accuracy``, "val acc", as ever; MRPC's ``val_f1``, "val f1". The
+    columns show what the task's report is headed by and its search optimises by default."""
+    main = tasks.get(task).main_metric
+    return f"{split}_{main}", f"{split} {SHORT_NAMES.get(main, main)}"
+
+
 def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayout, slots: int,
                search: SearchSpec, contenders: dict[str, Rival],
                searcher: Searcher | None = None) -> tuple[dict[str, str], dict[str, Stop]]:
@@ -181,8 +194,9 @@ def tune_stage(name: str, payloads: dict[str, TrialPayload], layout: StorageLayo
     # log of it is a page of Ray's internal traceback.
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
     trainable = tune.with_resources(tune.with_parameters(run_trial, payloads=payloads), TRIAL_RESOURCES)
-    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss",
-                                                "val_accuracy": "val acc"},
+    # Every trial of a sweep shares its data, so any payload's says the task.
+    val, title = main_column(next((p.config.data.task for p in payloads.values()), "sst2"), "val")
+    reporter = tune.CLIReporter(metric_columns={"epoch": "epoch", "train_loss": "loss", val: title},
                                 parameter_columns=[], max_report_frequency=30,
                                 print_intermediate_tables=True, max_column_length=60)
     scheduler = SampleASHA(search, contenders) if contenders else None

@@ -23,7 +23,6 @@ from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field
 
 from orchestrator.plan import PlannedTrial
-from orchestrator.search import METRICS
 from orchestrator.tracking import SAMPLE_TAGS
 from trainers.atomic import staged
 from trainers.layout import StorageLayout
@@ -32,7 +31,8 @@ from trainers.layout import StorageLayout
 @dataclass(frozen=True)
 class Stop:
     """Where a trial was stopped: ``epoch`` the last one it reported, ``metric`` the one it was
-    judged on, ``metrics`` every search metric at that epoch, ``run_id`` the MLflow run it ran in."""
+    judged on, ``metrics`` every metric a search may rank by at that epoch (each ``val_<metric>`` of
+    the task, ``train_loss``: ``search.metrics_of``), ``run_id`` the MLflow run it ran in."""
 
     epoch: int
     metric: str
@@ -52,9 +52,11 @@ class Stop:
 
     @classmethod
     def from_result(cls, result: dict[str, object], metric: str) -> Stop:
-        """From the result Tune stopped the trial on (its last report: ``trainers/worker.py``)."""
+        """From the result Tune stopped the trial on (its last report: ``trainers/worker.py``), which
+        holds the task's metrics: the marker need not know the task to keep them all."""
+        searchable = [m for m in result if m.startswith("val_")] + ["train_loss"]
         return cls(epoch=int(result["epoch"]), metric=metric,
-                   metrics={m: float(result[m]) for m in METRICS if m in result})
+                   metrics={m: float(result[m]) for m in searchable if m in result})
 
 
 @dataclass(frozen=True)

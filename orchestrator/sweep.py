@@ -39,7 +39,7 @@ from orchestrator.plan import Plan, build_plan
 from orchestrator.runs import check_resumable
 from orchestrator.search import short
 from orchestrator.spec import SweepSpec, load_spec
-from orchestrator.stages import Outcome, SweepRuns, concurrency, run_stages
+from orchestrator.stages import Outcome, SweepRuns, concurrency, main_column, run_stages
 from orchestrator.stopped import Stop, stays_stopped
 from orchestrator.storage import check_shared
 from trainers.config import ConfigError
@@ -228,7 +228,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
     failed = [o for o in outcomes if o.status == "failed"]
     _close_runs(tracked, "FAILED", "FAILED" if failed else "FINISHED")
     ray.shutdown()
-    print_summary(outcomes, layout, time.time() - started)
+    print_summary(outcomes, layout, time.time() - started, spec.data.task)
     if not args.no_report:
         _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name, args.tracking_uri)
     _register(tracked.client, spec.name, args.tracking_uri)
@@ -274,20 +274,22 @@ def _command() -> str:
     return shlex.join(["python", "-m", "orchestrator.sweep", *(redact(a) for a in sys.argv[1:])])
 
 
-def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float) -> None:
-    """One line per trial (a stopped one with its validation accuracy where it stopped), then the
+def print_summary(outcomes: list[Outcome], layout: StorageLayout, elapsed: float,
+                  task: str = "sst2") -> None:
+    """One line per trial with the task's main metric on validation (a stopped trial's where it
+    stopped) and test (SST-2's accuracy, as ever; MRPC's F1: ``stages.main_column``), then the
     counts; the stopped count only where some were (the line reads as before without a scheduler)."""
-    print(f"\n{'trial':<60} {'status':<8} {'val acc':>8} {'test acc':>8}")
+    (val_key, val_title), (test_key, test_title) = main_column(task, "val"), main_column(task, "test")
+    print(f"\n{'trial':<60} {'status':<8} {val_title:>8} {test_title:>8}")
     for outcome in outcomes:
-        val = test = "-"
+        found: dict[str, float] = {}
         result_path = layout.result_file(outcome.trial.key)
         if result_path.is_file():
             result = json.loads(result_path.read_text())
-            val = f"{result['history'][-1]['val_accuracy']:.4f}"
-            test = f"{result['final']['test_accuracy']:.4f}"
+            found = {**result["history"][-1], **result["final"]}
         elif outcome.status == "stopped":
-            stop = Stop.read(layout, outcome.trial.key)
-            val = f"{stop.metrics['val_accuracy']:.4f}" if "val_accuracy" in stop.metrics else val
+            found = Stop.read(layout, outcome.trial.key).metrics
+        val, test = (f"{found[k]:.4f}" if k in found else "-" for k in (val_key, test_key))
         print(f"{outcome.trial.name:<60} {outcome.status:<8} {val:>8} {test:>8}")
     counts = {s: sum(o.status == s for o in outcomes) for s in ("trained", "reused", "stopped", "failed")}
     stopped = f"{counts['stopped']} stopped early, " if counts["stopped"] else ""

@@ -1,5 +1,6 @@
 """The sweep's task and the metrics that score it, the main one first (``trainers.tasks``): what
-heads the tables, what the significance tests compare and what the plots draw.
+heads the tables, what the significance tests compare, what the plots draw and, on validation,
+what picks each configuration's best run (:func:`main_validation`).
 
 - accuracy: the share of correct test predictions, in %;
 - F1 of the positive class (label 1; MRPC, QQP): ``2·TP / (2·TP + FP + FN)``, in %;
@@ -77,3 +78,12 @@ def run_value(run: TrialRun, metric: str) -> float | None:
         return run.accuracy
     value = dict(run.tested).get(metric)
     return None if value is None else 100 * value
+
+
+def main_validation(run: TrialRun) -> float | None:
+    """The run's task's main validation metric at its last epoch, as logged (a fraction: SST-2's
+    ``val_accuracy``, MRPC's ``val_f1``); ``None`` where the run did not log it. The rule that
+    picks each configuration's best run (``orchestrator.predict.best_runs``: the registry's
+    ``best`` alias, predict's and the demo's models): the metric the task's report is headed by,
+    measured where the test is not, so picking a run does not peek at its test score."""
+    return run.last_value(f"val_{sweep_task([run]).main}")

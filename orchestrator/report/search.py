@@ -14,21 +14,22 @@ row's label needs no sample); the search section (``search.csv``, the README's "
 every candidate. A configuration no draw reaches has one candidate (sample ``None``) and reads as
 in any sweep: a sweep without a search is all such, and its tables are what they always were.
 
-The metric and mode: the sweep run's ``search_metric`` and ``search_mode`` tags where recorded,
-else the space file's ``search:`` block where the report found the file, else the final-epoch
-``val_accuracy``, max. ``val_accuracy``, the default and the one validation metric a space can
-name, reads as the task's main one (MRPC's ``val_f1``), which ranks and heads its Tables 1–3 too
-(:mod:`orchestrator.report.metrics`); the section shows and plots that one beside the ranking.
+The metric and mode: what the search itself optimised, so the report ranks as Optuna and ASHA
+did: the sweep run's ``search_metric`` and ``search_mode`` tags where recorded, else the space
+file's ``search:`` block where the report found the file, else the search's defaults, the task's
+main validation metric (SST-2's ``val_accuracy``, MRPC's ``val_f1``: ``orchestrator.search``), max.
+The section shows and plots the task's main validation metric beside the ranking, as its Tables
+1–3 are headed by its main metric (:mod:`orchestrator.report.metrics`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator import stats
-from orchestrator.report.metrics import ACCURACY, TaskMetrics, sweep_task
+from orchestrator.report.metrics import TaskMetrics, sweep_task
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.search import SearchSpec
 
@@ -61,19 +62,16 @@ def at_last_epoch(run: TrialRun, metric: str) -> float | None:
 
 def objective_of(tags: Mapping[str, str], space: SearchSpec | None, space_name: str,
                  task: TaskMetrics) -> Objective:
-    """The sweep run's tags first (what the sweep ranked by), then the space file, then the default;
-    ``val_accuracy`` as the task's main validation metric (see the module's docstring)."""
+    """The sweep run's tags first (what the sweep ranked by), then the space file (its search
+    block, read with its task: ``SearchSpec.for_task``), then the defaults for ``task``. A recorded
+    metric is taken as it is: it is what the search optimised, the task's main one or not."""
+    default = f"val_{task.main}"
     if tags.get(METRIC_TAG) or tags.get(MODE_TAG):
-        found = Objective(tags.get(METRIC_TAG) or _DEFAULT.metric, tags.get(MODE_TAG) or _DEFAULT.mode,
-                          "the sweep run's tags")
-    elif space is not None:
-        found = Objective(space.metric, space.mode, space_name)
-    else:
-        found = Objective()
-    if found.metric != _DEFAULT.metric or task.main == ACCURACY:
-        return found
-    return replace(found, metric=f"val_{task.main}",
-                   source=f"{found.source}: {found.metric}, read as {task.title}'s main metric")
+        return Objective(tags.get(METRIC_TAG) or default, tags.get(MODE_TAG) or _DEFAULT.mode,
+                         "the sweep run's tags")
+    if space is not None:
+        return Objective(space.metric, space.mode, space_name)
+    return Objective(default)
 
 
 @dataclass(frozen=True)

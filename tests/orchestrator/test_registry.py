@@ -1,7 +1,8 @@
 """The registry on a real SQLite store: each configuration's best run is registered under one
 name with the alias ``best``, which moves when a better run lands; the registered model loads by
 its alias with ``mlflow.pyfunc`` and classifies a sentence; predict loads it first, and says so
-where a store has no registry."""
+where a store has no registry. The best run is by the task's main validation metric at the last
+epoch: MRPC's F1, not its accuracy."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from tests.students import save_student
 from trainers.model_log import log_model_and_finish
 
 
-@pytest.fixture()
-def sweep(tmp_path):
-    """A finished two-seed sweep: every run has its model; seed 1 validates better."""
+def _finished_sweep(tmp_path, task: str, validation):
+    """A finished two-seed sweep of ``task``: every run has its model; ``validation(seed)`` its
+    validation metrics, logged at epochs 1 and 2 (the last one counts)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
-    spec = parse_spec({"name": "s", "seeds": [0, 1], "grid": [
+    spec = parse_spec({"name": "s", "seeds": [0, 1], "data": {"task": task}, "grid": [
         {"methods": ["kd"], "teachers": [["bert"]], "students": ["tinybert"]}]}, "x.yaml")
     plan = build_plan(spec, data_fingerprint="f", storage=tmp_path / "store",
                       models=resolve_models(spec, tmp_path / "x.yaml"))
@@ -34,11 +35,19 @@ def sweep(tmp_path):
     existing = runs.trial_runs(client, experiment)
     for trial in plan.trials:
         run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
-        client.log_metric(run_id, "val_accuracy", 0.6 + 0.1 * trial.config.seed, step=1)
+        for key, value in validation(trial.config.seed).items():
+            client.log_metric(run_id, key, 0.99 - value, step=1)  # the first epoch ranks the other way
+            client.log_metric(run_id, key, value, step=2)
         for key, value in {"test_accuracy": 0.7, "student_params": 10, "teacher_params": 20}.items():
             client.log_metric(run_id, key, value)
         log_model_and_finish(uri, run_id, folder)
     return client, plan, experiment, parent, folder
+
+
+@pytest.fixture()
+def sweep(tmp_path):
+    """An SST-2 sweep: seed 1 validates better."""
+    return _finished_sweep(tmp_path, "sst2", lambda seed: {"val_accuracy": 0.6 + 0.1 * seed})
 
 
 def test_each_configuration_has_its_best_run_under_the_alias_best(sweep):
@@ -80,3 +89,15 @@ def test_predict_loads_the_registered_model_and_says_when_there_is_no_registry(s
     monkeypatch.setattr(predict, "best_version_uri", no_registry)
     assert len(predict.model_sources(client, "s", chosen, tmp_path / "cache")) == len(sources)
     assert "note: no model registry" in capsys.readouterr().err
+
+
+def test_an_mrpc_configurations_best_run_is_the_one_with_the_best_validation_f1(tmp_path):
+    """MRPC's main metric is F1: seed 0 validates better by F1, seed 1 by accuracy; the alias,
+    predict and the demo (through ``best_runs``) take seed 0."""
+    client = _finished_sweep(tmp_path, "mrpc", lambda seed: {"val_f1": 0.8 - 0.1 * seed,
+                                                            "val_accuracy": 0.6 + 0.1 * seed})[0]
+    kd = next(r for r in registry.register_best(client, "s") if r.name == "s.tinybert_from_bert__kd")
+    assert client.get_run(kd.run_id).data.tags["seed"] == "0"
+    assert client.get_model_version_by_alias(kd.name, "best").run_id == kd.run_id
+    chosen = dict(predict.best_runs(client, "s"))
+    assert {label: run.seed for label, run in chosen.items()} == {"BERT (teacher)": 0, "KD BERT→TinyBERT": 0}

@@ -1,6 +1,7 @@
 """Random search in the planner: the same seed plans the same trials, draws stay in bounds and in
 type, samples are stable under unrelated changes, teachers stay fixed where teacher_train pins
-them, and a space without a search plans exactly as before."""
+them, and a space without a search plans exactly as before; the search's metric is one its task
+logs, the task's main one by default."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import yaml
 
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
-from orchestrator.search import DISTRIBUTIONS, Distribution, draw
+from orchestrator.search import DISTRIBUTIONS, Distribution, draw, metrics_of
 from orchestrator.spec import SpecError, parse_spec
 from tests.conftest import ROOT
+from trainers.tasks import TASKS
 
 STORE = Path("/nonexistent-store")
 GRID = [{"methods": ["finetune"], "students": ["distilbert"]},
@@ -194,3 +196,34 @@ def test_bad_asha_settings_are_refused_in_one_line(search, train, expected):
     with pytest.raises(SpecError) as error:
         _spec(search=search, train=train)
     assert expected in str(error.value) and "\n" not in str(error.value), str(error.value)
+
+
+@pytest.mark.parametrize("task, default, good", [
+    ("sst2", "val_accuracy", ["val_accuracy", "train_loss"]),
+    ("mrpc", "val_f1", ["val_f1", "val_accuracy", "train_loss"]),
+    ("cola", "val_matthews", ["val_matthews", "val_accuracy", "train_loss"]),
+])
+def test_the_search_metric_is_one_the_task_logs_its_main_one_by_default(task, default, good):
+    data = {"task": task}
+    assert _spec(data=data).search.metric == default
+    grid_only = parse_spec({"name": "t", "seeds": [0], "grid": GRID, "data": data}, "t.yaml")
+    assert (grid_only.search.metric, grid_only.search.mode) == (default, "max")
+    for metric in good:
+        assert _spec(search={"metric": metric}, data=data).search.metric == metric
+    assert metrics_of(task) == tuple(good)
+
+
+@pytest.mark.parametrize("task, metric, choices", [
+    ("sst2", "val_f1", "val_accuracy, train_loss (default val_accuracy, SST-2's main metric)"),
+    ("sst2", "val_matthews", "val_accuracy, train_loss"),
+    ("mrpc", "val_matthews", "val_f1, val_accuracy, train_loss (default val_f1, MRPC's main metric)"),
+    ("cola", "val_f1", "val_matthews, val_accuracy, train_loss"),
+    ("mrpc", "quiz_loss", "val_f1, val_accuracy, train_loss"),
+])
+def test_a_metric_the_task_does_not_log_is_refused_in_one_line(task, metric, choices):
+    with pytest.raises(SpecError) as error:
+        _spec(search={"metric": metric}, data={"task": task})
+    message = str(error.value)
+    title = TASKS[task].title
+    assert message.startswith(f"t.yaml: search.metric = {metric!r}: {title} trials do not log it; use one of "
+                              f"{choices}") and "\n" not in message, message

@@ -12,7 +12,14 @@ from orchestrator import runs, stages
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
 from orchestrator.spec import parse_spec
-from orchestrator.stages import SweepRuns, concurrency, error_line, run_stages, trial_resources
+from orchestrator.stages import (
+    SweepRuns,
+    concurrency,
+    error_line,
+    main_column,
+    run_stages,
+    trial_resources,
+)
 from orchestrator.stopped import Stop
 from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
@@ -50,6 +57,13 @@ def test_the_payloads_resources_are_the_spaces():
     res = trial_resources(_spec(workers_per_trial=2, cpus_per_worker=3.5, max_failures=0))
     assert (res.workers, res.cpus_per_worker, res.gpus_per_worker, res.max_failures) == (2, 3.5, 0.0, 0)
     assert res.threads == 3
+
+
+def test_the_progress_and_summary_columns_are_the_tasks_main_metric():
+    assert main_column("sst2", "val") == ("val_accuracy", "val acc")  # as they always were
+    assert main_column("mrpc", "val") == ("val_f1", "val f1")
+    assert main_column("mrpc", "test") == ("test_f1", "test f1")
+    assert main_column("cola", "val") == ("val_matthews", "val mcc")
 
 
 def test_a_workers_error_is_one_line_without_the_traceback():

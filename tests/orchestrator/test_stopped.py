@@ -176,3 +176,14 @@ def test_a_stopped_trial_whose_workers_finished_after_all_is_finished(tmp_path, 
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and not layout.is_stopped(late.key)
     assert "stopped_at_epoch" not in run.data.tags and run.data.metrics["test_accuracy"] == 0.7
+
+
+def test_a_stop_keeps_every_metric_a_search_may_rank_by_whatever_the_task():
+    """An MRPC trial stopped on val_f1 keeps its val_f1 and val_accuracy; SST-2's marker holds what
+    it always held."""
+    mrpc = {"epoch": 2, "val_f1": 0.8, "val_accuracy": 0.7, "train_loss": 0.5, "epoch_time_s": 3.0}
+    assert Stop.from_result(mrpc, "val_f1") == Stop(2, "val_f1", {"val_f1": 0.8, "val_accuracy": 0.7,
+                                                                 "train_loss": 0.5})
+    sst2 = {"epoch": 1, "train_loss": 0.6, "val_accuracy": 0.5, "samples_per_s": 9.0}
+    assert list(Stop.from_result(sst2, "val_accuracy").metrics.items()) == [("val_accuracy", 0.5),
+                                                                            ("train_loss", 0.6)]

@@ -1,14 +1,21 @@
-"""``--dry-run``: the plan and its time estimate, printed without starting Ray or training."""
+"""``--dry-run``: the plan and its time estimate, printed without starting Ray or training; the
+summary's lines, headed by the task's main metric."""
 
 from __future__ import annotations
 
+import json
 import re
+from types import SimpleNamespace
 
+import pytest
 import yaml
 
 from orchestrator import sweep
 from orchestrator.paths import DEFAULT_SPACE
+from orchestrator.stages import Outcome
+from orchestrator.stopped import Stop
 from tests.conftest import ROOT
+from trainers.layout import StorageLayout
 
 
 def test_default_space_dry_run_plans_8_trials_within_ten_minutes(tmp_path, capsys):
@@ -73,3 +80,28 @@ def test_dry_run_estimate_runs_as_many_trials_at_a_time_as_the_sweep_would(tmp_p
 
     (slots, minutes), (one_slot, one_at_a_time) = estimate(), estimate("--max-concurrent", "1")
     assert slots == 4 and one_slot == 1 and one_at_a_time > minutes
+
+
+@pytest.mark.parametrize("task, header, cells", [
+    ("sst2", ("val acc", "test acc"), (("0.7000", "0.6000"), ("0.5500", "-"))),
+    ("mrpc", ("val f1", "test f1"), (("0.9000", "0.8000"), ("0.6500", "-"))),
+    ("cola", ("val mcc", "test mcc"), (("0.3000", "0.2000"), ("-", "-"))),
+])
+def test_the_summary_shows_the_tasks_main_metric(tmp_path, capsys, task, header, cells):
+    """SST-2's lines as ever; MRPC's F1 on validation and test (not its accuracy); a stopped
+    trial's validation value where it stopped; '-' where a value was not logged."""
+    layout = StorageLayout(tmp_path)
+    done, stopped, failed = (SimpleNamespace(key=k, name=f"{k}__seed0") for k in ("done", "halt", "bad"))
+    layout.model_dir("done").mkdir(parents=True)
+    layout.result_file("done").write_text(json.dumps({
+        "history": [{"val_accuracy": 0.1, "val_f1": 0.1}, {"val_accuracy": 0.7, "val_f1": 0.9,
+                                                          "val_matthews": 0.3, "train_loss": 0.4}],
+        "final": {"test_accuracy": 0.6, "test_f1": 0.8, "test_matthews": 0.2}}))
+    Stop(1, "val_f1", {"val_accuracy": 0.55, "val_f1": 0.65, "train_loss": 0.5}).write(layout, "halt")
+    outcomes = [Outcome(done, "trained"), Outcome(stopped, "stopped"), Outcome(failed, "failed")]
+    sweep.print_summary(outcomes, layout, 60.0, task)
+    lines = capsys.readouterr().out.splitlines()
+    rows = [("trial", "status", *header), ("done__seed0", "trained", *cells[0]),
+            ("halt__seed0", "stopped", *cells[1]), ("bad__seed0", "failed", "-", "-")]
+    assert lines[1:5] == [f"{name:<60} {status:<8} {val:>8} {test:>8}" for name, status, val, test in rows]
+    assert lines[5].startswith("3 trials: 1 trained, 0 reused, 1 stopped early, 1 failed · 1.0 min")

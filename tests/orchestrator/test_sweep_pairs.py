@@ -1,19 +1,23 @@
 """A sentence-pair task as a user runs it: a real MRPC sweep (GLUE's files in ``../shared``) through
 ``python -m orchestrator.sweep``, its report, ``predict`` with two sentences, and the demo's page
-with two boxes in headless Chromium through real Ray Serve.
+with two boxes in headless Chromium through real Ray Serve; the search metric it records and the
+summary it prints are MRPC's main one, F1.
 
 The teacher (tiny BERT preset) takes segment ids, the student (tiny DistilBERT preset) takes none,
 and MetaDistil runs with noise on both sentences: every pair path of ``trainers/tokens.py`` runs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from orchestrator import predict
+from orchestrator.mlflow_store import parent_run
 from tests.conftest import MRPC
 from tests.demos import RunningDemo, answered_rows, ask, post, start_demo, stop_demo
 from tests.sweeps import Sweep, run_sweep
@@ -55,6 +59,19 @@ def test_every_trial_trains_and_is_scored_on_pairs(paired):
     for run in runs:
         assert {"test_f1", "test_accuracy", "val_f1"} <= set(run.data.metrics), run.info.run_name
         assert 0.0 <= run.data.metrics["test_f1"] <= 1.0
+
+
+def test_the_sweep_searches_by_and_shows_f1_by_default(paired, tmp_path):
+    """No search block: the search metric defaults to MRPC's main one, recorded as such (the tag the
+    report ranks by, the resolved space), and the summary's columns are F1's."""
+    client = MlflowClient(paired.tracking_uri)
+    parent = parent_run(client, client.get_experiment_by_name("pairs").experiment_id)
+    assert (parent.data.tags["search_metric"], parent.data.tags["search_mode"]) == ("val_f1", "max")
+    resolved = client.download_artifacts(parent.info.run_id, "space/resolved.yaml", str(tmp_path))
+    assert yaml.safe_load(Path(resolved).read_text())["search"]["metric"] == "val_f1"
+    out = paired.first.stdout
+    assert f"{'val f1':>8} {'test f1':>8}" in out and "val acc" not in out
+    assert len(re.findall(r"^\S+ +trained +[01]\.\d{4} +[01]\.\d{4}$", out, re.M)) == 3, out[-3000:]
 
 
 def test_the_report_is_headed_by_f1(paired):

@@ -35,8 +35,9 @@ def test_a_run_keeps_each_validation_metric_of_its_task_at_its_last_epoch(tasks_
 
 
 def test_predict_and_the_demo_load_no_plotting_and_no_table_code() -> None:
-    """They read MLflow through the reader alone. pandas is not asserted: ``import mlflow`` itself
-    loads it (measured with mlflow 3.17); matplotlib and the report's pandas-using modules are."""
+    """They read MLflow through the reader alone, and pick best runs by the task's metrics (the
+    pandas-free ``metrics``). pandas is not asserted: ``import mlflow`` itself loads it (measured
+    with mlflow 3.17); matplotlib and the report's pandas-using modules are."""
     code = ("import json, sys; import orchestrator.predict, orchestrator.demo; "
             "print(json.dumps(sorted(m for m in sys.modules if m == 'matplotlib' "
             "or m.startswith(('matplotlib.', 'orchestrator.report')))))")
@@ -44,4 +45,5 @@ def test_predict_and_the_demo_load_no_plotting_and_no_table_code() -> None:
                           cwd=paths.PROJECT_ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.splitlines()[-1])
-    assert loaded == ["orchestrator.report", "orchestrator.report.labels", "orchestrator.report.reader"]
+    assert loaded == ["orchestrator.report", "orchestrator.report.labels", "orchestrator.report.metrics",
+                      "orchestrator.report.reader"]
