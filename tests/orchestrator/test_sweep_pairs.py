@@ -32,6 +32,7 @@ PAIRS_SPACE = {
     "data": {"task": "mrpc", "source": str(MRPC), "train_size": 200, "quiz_size": 16, "test_size": 100,
              "max_length": 64},
     "train": {"epochs": 1, "lr": 5.0e-4, "teacher_lr": 1.0e-4, "pilot_lr": 5.0e-4, "batch_size": 32},
+    "teacher_train": {"lr": 1.0e-3},  # the teacher's own fine-tune: its lr only, the rest train's
     "grid": [{"methods": ["finetune"], "students": ["distilbert"]},
              {"methods": ["metadistil"], "teachers": [["bert"]], "students": ["distilbert"],
               "noise_p": [0.2]}],
@@ -59,6 +60,9 @@ def test_every_trial_trains_and_is_scored_on_pairs(paired):
     for run in runs:
         assert {"test_f1", "test_accuracy", "val_f1"} <= set(run.data.metrics), run.info.run_name
         assert 0.0 <= run.data.metrics["test_f1"] <= 1.0
+    lrs = {run.info.run_name: float(run.data.params["lr"]) for run in runs}
+    assert lrs == {"bert__finetune__seed0": 1.0e-3, "distilbert__finetune__seed0": 5.0e-4,
+                   "distilbert_from_bert__metadistil__noise0.2__seed0": 5.0e-4}, lrs
 
 
 def test_the_sweep_searches_by_and_shows_f1_by_default(paired, tmp_path):
