@@ -14,7 +14,6 @@ phrases is several times cheaper than padding everything to ``max_length``.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,13 +59,23 @@ def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
 
     Each ``tokenizer(..., truncation=True, max_length=n)`` call stores its truncation (and padding)
     in the backend, so hashing the live JSON made the fingerprint depend on the calls before it.
-    A copy with both off serialises as a tokenizer never called does (both ``null``), through the
-    same serialiser, so a fresh tokenizer keeps the fingerprint it always had.
+    With both off it serialises as a tokenizer never called does (both ``null``), through the same
+    serialiser, so a fresh tokenizer keeps the fingerprint it always had. They are switched off on
+    the tokenizer itself and put back after (a deep copy to switch off costs 15× the serialising:
+    ~40 ms, on every cached encode of a trial's start).
     """
-    backend = copy.deepcopy(tokenizer.backend_tokenizer)  # the caller's settings stay as they are
+    backend = tokenizer.backend_tokenizer
+    truncation, padding = backend.truncation, backend.padding
     backend.no_truncation()
     backend.no_padding()
-    return hashlib.sha256(backend.to_str().encode()).hexdigest()[:16]
+    try:
+        serialised = backend.to_str()
+    finally:
+        if truncation is not None:
+            backend.enable_truncation(**truncation)
+        if padding is not None:
+            backend.enable_padding(**padding)
+    return hashlib.sha256(serialised.encode()).hexdigest()[:16]
 
 
 def _flatten(rows: Sequence[Sequence[int]], offsets: np.ndarray) -> np.ndarray:

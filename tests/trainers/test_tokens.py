@@ -122,8 +122,10 @@ def test_the_fingerprint_is_a_fresh_tokenizers_whatever_was_called_before(kind, 
     assert tokenizer_fingerprint(tokenizer) == stored
     assert tokenizer.backend_tokenizer.truncation == truncation  # the tokenizer itself is untouched
     tokenizer(FIRST, padding="max_length", max_length=40)
-    assert tokenizer.backend_tokenizer.padding is not None
+    padding = tokenizer.backend_tokenizer.padding
+    assert padding is not None
     assert tokenizer_fingerprint(tokenizer) == stored
+    assert tokenizer.backend_tokenizer.padding == padding  # put back as it was
 
 
 @pytest.mark.parametrize("one, other", [
