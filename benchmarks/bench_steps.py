@@ -44,12 +44,11 @@ from trainers.data import read_tsv  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
-from trainers.loop import QUIZ_CHUNK, quiz_chunks  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
 from trainers.model_refs import packaged_dir  # noqa: E402
 from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
 from trainers.objective import Objective  # noqa: E402
-from trainers.quiz import quiz_gradient  # noqa: E402
+from trainers.quiz import QUIZ_CHUNK, quiz_chunks, quiz_gradient  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
 from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
 

@@ -8,21 +8,11 @@ example through model ``m`` (forward, backward, optimizer step) costs
 
     c(m) = A + B · P(m)        P(m): parameters outside the embeddings (a lookup is nearly free)
 
-so a tiny preset costs about 3 ms and all-MiniLM-L6-v2 about 19 ms. A trial's epoch then costs,
-per training example, with student S, teachers T_i, quiz q and batch b:
-
-    fine-tune (and warm-start epochs)   c(S)
-    KD                                  c(S)             (+ Σ c(T_i)/5 once: the cached logits)
-    KD, live teachers (PKD, shared noise) c(S) + Σ c(T_i)/3
-    MetaDistil, a meta step             1.5·c(S) + (2/3)(q/b)·c(S) + (4/3)·Σ c(T_i)
-                                        (the real step, the pilot gradient and the JVP; the quiz's
-                                        forward and backward at θ′; each teacher's forward, backward
-                                        and second forward)
-    MetaDistil, between meta steps      c(S) + Σ c(T_i)/3   (a live-teacher KD step; ``meta_every``)
-    MetaDistil, k-step unroll           per batch 3·c(S) + (4/3)(q/(b·k))·c(S) + (5/3)·Σ c(T_i)
-                                        (a pilot step through create_graph and a real step; the
-                                        quiz's forward and double backward once per k batches)
-
+so a tiny preset costs about 3 ms and all-MiniLM-L6-v2 about 19 ms. A fine-tune epoch (and a warm
+start's) costs ``c(S)`` per training example, student S; a method's own epochs cost what its cost
+model says (``Method.cost`` in its module: e.g. KD ``c(S)`` plus the teachers' forward over the
+split once, MetaDistil's meta step ``1.5·c(S) + (2/3)(q/b)·c(S) + (4/3)·Σ c(T_i)``), from the
+costs of the student and of the teachers T_i;
 plus a forward pass (c/5: evaluation batches of 256) over validation every epoch and over test at
 the end, and a fixed cost a trial (Ray Train's start-up and tear-down, building and saving the
 models). Models from the hub are not estimated: they run on clusters this model was not fitted on.
@@ -33,12 +23,19 @@ validation is its own GLUE dev.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from trainers import methods
 from trainers.config import TrainConfig
+from trainers.methods import CostInputs
 from trainers.model_refs import PRESETS, ModelRef
 from trainers.tasks import TASKS
+
+if TYPE_CHECKING:
+    from orchestrator.plan import PlannedTrial
 
 A_S = 2.0e-3         # s per example, whatever the model: tokens to tensors, the loss, the step
 B_S = 1.6e-9         # s per example and non-embedding parameter (fwd + bwd + AdamW, one thread)
@@ -74,24 +71,9 @@ def trial_seconds(config: TrainConfig) -> float | None:
     task = TASKS[config.data.task]
     student, teachers = student * task.length_ratio, [t * task.length_ratio for t in teachers]
     n = config.data.train_size
-    distil_epochs = config.epochs - config.warmup_epochs if config.distils else 0
-    live = student + sum(teachers) / 3
-    quiz = config.quiz_batch_size or config.data.quiz_size
-    if config.method == "kd" and (config.pkd_weight > 0 or config.noise_teachers):
-        per_example, once = live, 0.0
-    elif config.method == "kd":
-        per_example = student
-        once = n * sum(teachers) * FORWARD_SHARE
-    elif config.method == "metadistil" and config.num_meta_batches > 1:
-        k = config.num_meta_batches
-        per_example = 3 * student + 4 / 3 * quiz / (config.batch_size * k) * student + 5 / 3 * sum(teachers)
-        once = 0.0
-    elif config.method == "metadistil":
-        meta = 1.5 * student + 2 / 3 * quiz / config.batch_size * student + 4 / 3 * sum(teachers)
-        per_example = (meta + (config.meta_every - 1) * live) / config.meta_every
-        once = 0.0
-    else:
-        per_example, once = student, 0.0
+    method = methods.get(config.method)
+    distil_epochs = config.epochs - config.warmup_epochs if method.distils else 0
+    per_example, once = method.cost(CostInputs(config, student, tuple(teachers), FORWARD_SHARE))
     training = n * ((config.epochs - distil_epochs) * student + distil_epochs * per_example) + once
     evaluation = (config.epochs * task.dev_size + config.data.test_size) * student * FORWARD_SHARE
     return training + evaluation + TRIAL_OVERHEAD_S
@@ -104,6 +86,17 @@ def makespan(seconds: list[float], slots: int) -> float:
     for duration in seconds:
         free[free.index(min(free))] += duration
     return max(free)
+
+
+def critical_path(trials: list[PlannedTrial], seconds: Mapping[str, float | None]) -> float:
+    """The longest chain of trials through the plan's graph, each trial's time after its slowest
+    teacher's chain (``seconds`` by key; a trial absent from it is done already and costs 0):
+    the least time any schedule needs, however many slots it has."""
+    done: dict[str, float] = {}
+    for trial in sorted(trials, key=lambda t: t.stage):  # teachers sit in earlier stages
+        before = max((done.get(k, 0.0) for k in trial.teacher_keys), default=0.0)
+        done[trial.key] = before + (seconds.get(trial.key) or 0.0)
+    return max(done.values(), default=0.0)
 
 
 def sweep_seconds(stages: list[list[float]], slots: int) -> float:

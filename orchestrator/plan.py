@@ -1,9 +1,15 @@
 """The planner: a validated space → trials with content keys, grouped into stages.
 
-Stage 1 fine-tunes every distinct teacher and every baseline student once; stage 2 distils from the
-stage-1 checkpoints. A trial's content key hashes everything that determines its result (method,
-models, data split, hyper-parameters, seed, and its teachers' keys), so the same training is the
-same key in any sweep: a teacher is trained once per storage, and a finished trial is never redone.
+The plan is a graph of trials, each trial's teachers its edges, laid out in topological layers: stage 1
+fine-tunes every distinct teacher and every baseline student once; a distillation runs one stage
+after its latest teacher's (stage 2 from the fine-tuned teachers; a teacher assistant's student,
+Mirzadeh et al., AAAI 2020, one stage after its assistant). A stage starts when the one before it has
+ended: a trial may wait on a trial of its stage's predecessor that it does not need (the dry run
+prints what the layers cost against the critical path).
+
+A trial's content key hashes everything that determines its result (method, models, data split,
+hyper-parameters, seed, and its teachers' keys), so the same training is the same key in any sweep:
+a teacher is trained once per storage, and a finished trial is never redone.
 
 The k-th occurrence of a model in a teacher set (``[bert, bert]``) is a separately fine-tuned model
 with seed ``seed + 1000·k``: two copies of one teacher would teach nothing new.
@@ -34,7 +40,8 @@ from orchestrator import recipes
 from orchestrator.search import Distribution
 from orchestrator.spec import SweepSpec
 from orchestrator.studies import Record, Study, Suggestion, group_of
-from orchestrator.tracking import run_name, teachers_tag
+from orchestrator.tracking import assistants_tag, run_name, teachers_tag
+from trainers import methods
 from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed, unkeyed_at_default
 from trainers.layout import StorageLayout
 from trainers.model_refs import Resolved
@@ -59,6 +66,8 @@ class PlannedTrial:
     # ``<teacher>.<key>``; None and empty outside a search or where no draw reaches the trial.
     sample: int | None = None
     searched: tuple[tuple[str, Any], ...] = ()
+    # A teacher-assistant chain's models between ``teachers`` and ``student``, in order.
+    assistants: tuple[str, ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:
@@ -67,14 +76,33 @@ class PlannedTrial:
                 "student": self.student, "size": cfg.size, "noise_p": f"{cfg.noise_p:g}",
                 "noise_teachers": str(cfg.noise_teachers).lower(),
                 "warmup_epochs": str(cfg.warmup_epochs),
-                "meta_every": str(cfg.meta_every if cfg.method == "metadistil" else 1),
+                "meta_every": str(methods.get(cfg.method).variant(cfg)),
                 "recipe": self.recipe, "seed": str(cfg.seed), "trial_key": self.key}
         if cfg.data.task != "sst2":  # an SST-2 trial's tags stay as they were (the report's default)
             tags["task"] = cfg.data.task
+        if self.assistants:  # a direct trial's tags stay as they were
+            tags["assistants"] = assistants_tag(self.assistants)
         if self.sample is not None:
             tags.update(sample=str(self.sample),
                         searched=json.dumps(dict(self.searched), separators=(",", ":")))
         return tags
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One distillation of a block's combination: its method, the block's teachers' labels, the
+    chain's models so far (``via``), and the settings of the trial; a chain's inner hops are plain."""
+
+    method: str
+    labels: tuple[str, ...]
+    recipe: str
+    seed: int
+    sample: int
+    weights: list[float] | None
+    via: tuple[str, ...] = ()
+    noise_p: float = 0.0
+    shared: bool = False
+    warm: int = 0
 
 
 @dataclass(frozen=True)
@@ -130,27 +158,51 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
     skipped: list[str] = []
     prints = {m.source: m.fingerprint for m in models.values()}
     spaces: dict[str, dict[str, Distribution]] = {}  # a drawn trial's distributions, by its key
+    baseline = methods.baseline().name  # trains teachers and baselines
 
     def finetune(model: str, seed: int, sample: int, *, teacher: bool = False,
                  recipe: str = recipes.DEFAULT) -> PlannedTrial:
         ref = models[model]
         config = _config(spec, spec.train_spec(model, teacher=teacher, recipe=recipe, sample=sample),
-                         method="finetune", student=ref.source, seed=seed)
+                         method=baseline, student=ref.source, seed=seed)
         space = spec.searched(model, teacher=teacher, recipe=recipe, distils=False)
         searched = {k: getattr(config, k) for k in space}
         drawn = sample if searched else None
         key = content_key(config, data_fingerprint, (), workers, prints)
-        name = run_name("finetune", ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe), sample=drawn)
+        name = run_name(baseline, ref.label, (), 0.0, 0, seed, recipe=_suffix(spec, recipe), sample=drawn)
         trial = PlannedTrial(key, name, 1, config, ref.label, recipe=spec.trial_recipe(recipe),
                              sample=drawn, searched=tuple(searched.items()))
         spaces[key] = space
         return stages[1].setdefault(key, trial)
 
+    def distil(hop: Hop, model: str, teachers: list[PlannedTrial]) -> PlannedTrial:
+        """``model`` distilled from ``teachers`` (fine-tunes, or the previous hop of a chain): one
+        stage after its latest teacher's."""
+        ref, keys = models[model], tuple(t.key for t in teachers)
+        config = _config(
+            spec, spec.train_spec(model, recipe=hop.recipe, sample=hop.sample), method=hop.method,
+            student=ref.source, seed=hop.seed, teachers=tuple(t.config.student for t in teachers),
+            noise_p=hop.noise_p, noise_teachers=hop.shared, warmup_epochs=hop.warm,
+            teacher_weights=hop.weights, teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
+        space = spec.searched(model, recipe=hop.recipe)
+        own = {k: getattr(config, k) for k in space}
+        from_teachers = {f"{t.student}.{k}": v for t in teachers for k, v in t.searched}
+        drawn = hop.sample if own or from_teachers else None
+        key = content_key(config, data_fingerprint, keys, workers, prints)
+        spaces[key] = space
+        name = run_name(hop.method, ref.label, hop.labels, hop.noise_p, hop.warm, hop.seed,
+                        noise_teachers=hop.shared, meta_every=methods.get(hop.method).variant(config),
+                        recipe=_suffix(spec, hop.recipe), sample=drawn, via=hop.via)
+        stage = 1 + max(t.stage for t in teachers)
+        return stages.setdefault(stage, {}).setdefault(key, PlannedTrial(
+            key, name, stage, config, ref.label, hop.labels, keys, spec.trial_recipe(hop.recipe),
+            drawn, tuple({**own, **from_teachers}.items()), hop.via))
+
     optuna = spec.search.algorithm == "optuna"
     for block_index, block in enumerate(spec.grid):
         for sample, seed in itertools.product(range(1 if optuna else spec.search.num_samples), spec.seeds):
             for method in block.methods:
-                if method == "finetune":
+                if method == baseline:
                     if any(p > 0 for p in block.noise_p) or any(w > 0 for w in block.warmup_epochs):
                         skipped.append(f"grid[{block_index}]: finetune × noise/warm start skipped "
                                        "(they apply to distillation only)")
@@ -165,33 +217,20 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                     teachers = [finetune(name, seed + TEACHER_SEED_STRIDE * teacher_set[:i].count(name),
                                          sample, teacher=True)
                                 for i, name in enumerate(teacher_set)]
-                    from_teachers = {f"{t.student}.{k}": v for t in teachers for k, v in t.searched}
-                    keys = tuple(t.key for t in teachers)
                     labels = tuple(models[t].label for t in teacher_set)
-                    for student, recipe, noise_p, shared, warm in itertools.product(
-                            block.students, block.recipe, block.noise_p, block.noise_teachers,
-                            block.warmup_epochs):
+                    for chain, student, recipe, noise_p, shared, warm in itertools.product(
+                            block.assistants, block.students, block.recipe, block.noise_p,
+                            block.noise_teachers, block.warmup_epochs):
                         if shared and noise_p == 0:
                             continue
-                        ref = models[student]
-                        config = _config(
-                            spec, spec.train_spec(student, recipe=recipe, sample=sample), method=method,
-                            student=ref.source, seed=seed,
-                            teachers=tuple(models[t].source for t in teacher_set), noise_p=noise_p,
-                            noise_teachers=shared, warmup_epochs=warm,
-                            teacher_weights=block.teacher_weights,
-                            teacher_dirs=tuple(str(layout.weights_dir(k)) for k in keys))
-                        space = spec.searched(student, recipe=recipe)
-                        own = {k: getattr(config, k) for k in space}
-                        drawn = sample if own or from_teachers else None
-                        key = content_key(config, data_fingerprint, keys, workers, prints)
-                        spaces[key] = space
-                        name = run_name(method, ref.label, labels, noise_p, warm, seed,
-                                        noise_teachers=shared, meta_every=config.meta_every,
-                                        recipe=_suffix(spec, recipe), sample=drawn)
-                        stages[2].setdefault(key, PlannedTrial(
-                            key, name, 2, config, ref.label, labels, keys, spec.trial_recipe(recipe),
-                            drawn, tuple({**own, **from_teachers}.items())))
+                        hop = Hop(method, labels, recipe, seed, sample, block.teacher_weights)
+                        sources: list[PlannedTrial] = teachers
+                        for assistant in chain:  # plain hops: the block's variations are the student's
+                            sources = [distil(hop, assistant, sources)]
+                            hop = dataclasses.replace(hop, via=(*hop.via, models[assistant].label),
+                                                      weights=None)
+                        distil(dataclasses.replace(hop, noise_p=noise_p, shared=shared, warm=warm),
+                               student, sources)
     keying = Keying(data_fingerprint, workers, prints)
     studies = _studies(spec, stages, spaces, layout, keying) if optuna else []
     samples = range(spec.search.num_samples) if spec.search.algorithm == "random" else ()

@@ -50,7 +50,7 @@ from orchestrator.mlflow_store import (
 from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.metrics import main_validation
-from orchestrator.report.reader import FINETUNE, GroupKey, ReportError, TrialRun, load_sweep, resolve_sweep
+from orchestrator.report.reader import GroupKey, ReportError, TrialRun, is_baseline, load_sweep, resolve_sweep
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
@@ -85,7 +85,7 @@ def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
             best[run.key], score[run.key] = run, value
     labelled = [(full_label(key, names), run) for key, run in best.items()]
     return sorted(labelled, key=lambda item: (
-        not (item[1].key.method == FINETUNE and item[1].key.student in names.teachers), item[0]))
+        not (is_baseline(item[1].key.method) and item[1].key.student in names.teachers), item[0]))
 
 
 def sweep_task(chosen: list[tuple[str, TrialRun]], sweep: str) -> Task:

@@ -24,8 +24,6 @@ from typing import Any
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
@@ -36,10 +34,11 @@ from pydantic import (
 )
 
 from orchestrator import recipes
+from orchestrator.grid import GridBlock, Strict
 from orchestrator.paths import PROJECT_ROOT
 from orchestrator.search import Distribution, SearchSpec, draw, split
-from trainers import config
-from trainers.config import ConfigError, DataConfig, Hyper, Method, ModelsConfig, distillation_only
+from trainers import config, methods
+from trainers.config import ConfigError, DataConfig, Hyper, ModelsConfig, distillation_only
 from trainers.errors import UserError
 
 DEFAULT_DATA = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
@@ -49,52 +48,7 @@ class SpecError(UserError):
     """The search space is unusable; the message is one line with the file, key and fix."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GridBlock(_Strict):
-    methods: list[Method] = Field(min_length=1)
-    students: list[str] = Field(min_length=1)
-    teachers: list[list[str]] = Field(default_factory=list)
-    noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
-    # Whether the noise reaches the teachers' inputs too (the official code feeds both one batch);
-    # true is skipped by rule where noise_p is 0.
-    noise_teachers: list[bool] = Field(default_factory=lambda: [False], min_length=1)
-    warmup_epochs: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    teacher_weights: list[float] | None = None
-    # Recipes to train the block's trials with (orchestrator/recipes.py): default = the space's own.
-    recipe: list[str] = Field(default_factory=lambda: [recipes.DEFAULT], min_length=1)
-
-    @field_validator("recipe")
-    @classmethod
-    def _known_recipes(cls, values: list[str]) -> list[str]:
-        for name in values:
-            recipes.load(name)
-        if len(set(values)) != len(values):
-            raise ValueError("a recipe is listed twice")
-        return values
-
-    @model_validator(mode="after")
-    def _values_of_trials(self) -> GridBlock:
-        """The block's values are its trials' config values, checked by the config's own rules
-        (warmup_epochs, which needs train.epochs, by the space's); an empty teacher set, or none
-        for a distilling method, is a trial without teachers."""
-        for p in self.noise_p:
-            config.check_noise_p(p)
-        distilling = [m for m in self.methods if m != "finetune"]
-        for teacher_set in (self.teachers or [[]]) if distilling else []:
-            config.check_teachers(distilling[0], teacher_set)
-            if self.teacher_weights is not None:
-                config.check_teacher_weights(self.teacher_weights, teacher_set)
-            for student in self.students:
-                if student in teacher_set:
-                    raise ValueError(f"student '{student}' is in its own teacher set {teacher_set}: "
-                                     "a trial cannot distil from its own run; remove it from one")
-        return self
-
-
-class ResourcesSpec(_Strict):
+class ResourcesSpec(Strict):
     workers_per_trial: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1.0, gt=0)
     gpus_per_worker: float = Field(0.0, ge=0)
@@ -102,7 +56,7 @@ class ResourcesSpec(_Strict):
     max_failures: int = Field(2, ge=0)
 
 
-class SweepSpec(_Strict):
+class SweepSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     recipe: str = recipes.DEFAULT
@@ -198,7 +152,8 @@ class SweepSpec(_Strict):
 
     @model_validator(mode="after")
     def _per_model_names_trained_models(self) -> SweepSpec:
-        named = {m for b in self.grid for m in [*b.students, *(t for s in b.teachers for t in s)]}
+        named = {m for b in self.grid for m in [*b.students, *(t for s in b.teachers for t in s),
+                                                *(a for c in b.assistants for a in c)]}
         for model in self.per_model:
             if model not in named:
                 raise ValueError(f"per_model names {model!r}, which no grid block trains; use one of "
@@ -249,14 +204,14 @@ class SweepSpec(_Strict):
         teachers' gradient through k student steps would need an all-reduce autograd can follow.
         The worker refuses it too (``trainers/metadistil.py``), but only once Ray has started."""
         workers = self.resources.workers_per_trial
-        trials = [(s, r) for b in self.grid if "metadistil" in b.methods and workers > 1
-                  for s in b.students for r in b.recipe]
-        for student, recipe in trials:
+        trials = [(m, s, r) for b in self.grid if workers > 1 for m in b.methods
+                  if "num_meta_batches" in methods.get(m).reads for s in b.students for r in b.recipe]
+        for method, student, recipe in trials:
             drawn = self.searched(student, recipe=recipe).get("num_meta_batches")
             k = max(drawn.args) if drawn else self.train_spec(student, recipe=recipe).num_meta_batches
             if k > 1:
                 raise ValueError(f"resources.workers_per_trial {workers} with num_meta_batches {k} "
-                                 f"(metadistil student {student!r}): the k-step pilot runs on one worker "
+                                 f"({method} student {student!r}): the k-step pilot runs on one worker "
                                  "per trial; set workers_per_trial: 1 or num_meta_batches: 1")
 
     def _check_optuna(self) -> None:

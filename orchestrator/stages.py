@@ -98,7 +98,7 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
         failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
         blocked = [t for t in todo if failed_names.keys() & set(t.teacher_keys)]
         outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
-            failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in stage 1")
+            failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in an earlier stage")
             for t in blocked]
         todo = [t for t in todo if t not in blocked]
         if blocked and not todo:

@@ -26,7 +26,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from orchestrator import interrupts, preflight, recipes
-from orchestrator.estimate import sweep_seconds, trial_seconds
+from orchestrator.estimate import critical_path, sweep_seconds, trial_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact, store_errors
 from orchestrator.paths import (
@@ -157,10 +157,12 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
               f"configuration(s) (TPE sampler, search.seed {search.seed}); metric {search.metric} "
               f"({search.mode}), told at each trial's last epoch")
         print("  " + "; ".join(f"{where} ~ {dist}" for where, dist in spec.distributions.items()))
-    stage_seconds = []
+    stage_seconds: list[list[float | None]] = []
+    known: dict[str, float | None] = {}  # each trial's estimate; a reused trial's is absent
     teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
     for stage, trials in sorted(plan.stages.items()):
-        label = "fine-tune teachers and baselines" if stage == 1 else "distil from stage-1 checkpoints"
+        label = ("fine-tune teachers and baselines" if stage == 1 else
+                 f"distil from stage-{'1' if stage == 2 else f'1…{stage - 1}'} checkpoints")
         kept = [t for t in trials if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
         todo = [t for t in trials if not layout.is_done(t.key) and t not in kept]
         print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done"
@@ -181,6 +183,7 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
             print(f"  {'optuna':<8}  {name:<58} {len(study.recorded)} suggested, {asking} to ask"
                   + (f" (~{each / 60:.1f} min each)" if asking and each is not None else ""))
         stage_seconds.append(list(seconds.values()))
+        known.update(seconds)
     for line in plan.skipped:
         print(f"skipped by rule: {line}")
     if all(s is not None for stage in stage_seconds for s in stage):
@@ -192,6 +195,9 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
         print(f"\nestimate for this machine ({machine['CPU']} cores{gpus}, {slots} trial(s) at a time): "
               f"~{sweep_seconds(stage_seconds, slots) / 60:.0f} min (from a cost model fitted on a "
               "2-core machine; models from the hub are not estimated)")
+        path = critical_path(plan.trials, known)
+        print(f"graph: depth {len(plan.stages)} stage(s); critical path ~{path / 60:.1f} min of training "
+              f"(the longest chain of trials, each after its teachers: no schedule beats it)")
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageLayout,

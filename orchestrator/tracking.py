@@ -3,8 +3,10 @@
 One experiment per sweep (named after the sweep); one parent run for the sweep itself; one child run
 per trial. Every child run carries the tags below, so a report is a query, not a parse of run names.
 
-Child run tags: ``sweep``, ``stage`` ("1" fine-tune, "2" distil), ``method`` (finetune | kd |
-metadistil), ``teachers`` ("bert+roberta"; "" for fine-tune), ``student`` (the model being trained),
+Child run tags: ``sweep``, ``stage`` ("1" fine-tune, "2" distil from stage 1, "3" from a stage-2
+assistant, ...), ``method`` (a name of ``trainers/methods.py``'s registry), ``teachers``
+("bert+roberta"; "" for fine-tune), ``assistants`` (a teacher-assistant chain between the teachers
+and the student, "minilm@4>minilm@3"; absent where there is none), ``student`` (the model being trained),
 ``size`` (tiny | real), ``noise_p``, ``noise_teachers`` ("true" when the noise reaches the teachers'
 inputs too), ``warmup_epochs``, ``meta_every`` (MetaDistil's cheaper variant when above 1),
 ``recipe`` (``default`` or a recipe's name, ``orchestrator/recipes.py``), ``seed``, ``trial_key``
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trainers import methods
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT
 
 # The tags that tell one search sample's trial from another's of the same configuration.
@@ -53,16 +56,23 @@ def teachers_tag(teachers: Sequence[str]) -> str:
     return "+".join(teachers)
 
 
-def model_label(method: str, student: str, teachers: Sequence[str]) -> str:
-    """The model's name as the paper writes it: ``distilbert_from_bert+roberta`` or ``bert``."""
-    if method == "finetune" or not teachers:
+def assistants_tag(assistants: Sequence[str]) -> str:
+    """A teacher-assistant chain, ``["minilm@4", "minilm@3"]`` → ``"minilm@4>minilm@3"``."""
+    return ">".join(assistants)
+
+
+def model_label(method: str, student: str, teachers: Sequence[str], via: Sequence[str] = ()) -> str:
+    """The model's name as the paper writes it: ``distilbert_from_bert+roberta`` or ``bert``; through
+    teacher assistants ``minilm@2_from_minilm_via_minilm@4``."""
+    known = methods.known(method)
+    if not teachers or (known is not None and not known.distils):  # a fine-tune: the model itself
         return student
-    return f"{student}_from_{teachers_tag(teachers)}"
+    return f"{student}_from_{teachers_tag(teachers)}" + (f"_via_{assistants_tag(via)}" if via else "")
 
 
 def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
              warmup_epochs: int, seed: int, *, noise_teachers: bool = False, meta_every: int = 1,
-             recipe: str = "", sample: int | None = None) -> str:
+             recipe: str = "", sample: int | None = None, via: Sequence[str] = ()) -> str:
     """Deterministic run name, e.g. ``distilbert_from_bert+roberta__metadistil__noise0.1__warm1__seed0``.
 
     Each variation appears only when it is on, so baselines read ``bert__finetune__seed0``: noise
@@ -70,8 +80,9 @@ def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
     block's recipe other than the sweep's ``official``, a random search's sample ``s3`` (its values
     are in the ``searched`` tag: a name would be too long for them).
     """
-    parts = [model_label(method, student, teachers), method]
-    if meta_every > 1 and method == "metadistil":
+    parts = [model_label(method, student, teachers, via), method]
+    known = methods.known(method)
+    if meta_every > 1 and known is not None and known.variant_key:  # the method's cheaper variant
         parts.append(f"every{meta_every}")
     if noise_p > 0:
         parts.append(f"noise{noise_p:g}" + ("+teachers" if noise_teachers else ""))

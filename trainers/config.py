@@ -20,17 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from trainers import methods
 from trainers.errors import UserError
 from trainers.tasks import task_error
 
-Method = Literal["finetune", "kd", "metadistil"]
 Size = Literal["tiny", "real"]
 SoftLoss = Literal["kl", "mse"]
 PkdLayers = Literal["skip", "last"]
 Schedule = Literal["linear", "constant"]
 TestSplit = Literal["heldout", "labeled", "sst2-test"]
 Precision = Literal["fp32", "tf32", "bf16"]
-METHODS: tuple[str, ...] = get_args(Method)
 SIZES: tuple[str, ...] = get_args(Size)
 SOFT_LOSSES: tuple[str, ...] = get_args(SoftLoss)
 PKD_LAYERS: tuple[str, ...] = get_args(PkdLayers)
@@ -250,7 +249,7 @@ class TrainConfig(Hyper, ModelsConfig):
     A space's grid block lists these values; it checks them with the ``check_*`` functions above.
     """
 
-    method: Method
+    method: str  # a name of the methods' registry (``trainers/methods.py``)
     student: str
     data: DataConfig
     teachers: tuple[str, ...] = ()
@@ -264,17 +263,18 @@ class TrainConfig(Hyper, ModelsConfig):
     def __post_init__(self) -> None:
         Hyper.__post_init__(self)
         ModelsConfig.__post_init__(self)
-        _require(self.method in METHODS, "method", self.method, f"use one of {', '.join(METHODS)}")
+        _require(self.method in methods.names(), "method", self.method,
+                 f"use one of {', '.join(methods.names())}")
         check_noise_p(self.noise_p)
         check_warmup_epochs(self.warmup_epochs, self.epochs)
         _require(_integer(self.seed), "seed", self.seed, "must be an integer")
         _require(not self.noise_teachers or self.noise_p > 0, "noise_teachers", self.noise_teachers,
                  "needs noise_p > 0: there is no noise to share with the teachers")
-        if self.method == "finetune":
-            _require(not self.teachers, "teachers", list(self.teachers), "fine-tune takes no teacher")
+        if not self.distils:
+            _require(not self.teachers, "teachers", list(self.teachers), f"{self.method} takes no teacher")
             if self.noise_p != 0 or self.warmup_epochs != 0:
                 raise ConfigError("noise_p and warmup_epochs apply to distillation only; set them "
-                                  "to 0 for finetune")
+                                  f"to 0 for {self.method}")
         else:
             check_teachers(self.method, self.teachers)
             if len(self.teacher_dirs) not in (0, len(self.teachers)):
@@ -284,7 +284,7 @@ class TrainConfig(Hyper, ModelsConfig):
 
     @property
     def distils(self) -> bool:
-        return self.method != "finetune"
+        return methods.get(self.method).distils
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

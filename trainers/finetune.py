@@ -7,13 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from trainers.batches import Batch
+from trainers.methods import CostInputs, Method, Step, StepInputs, Teachers
 from trainers.precision import full
 from trainers.update import StudentUpdate
 
 
-class FineTune:
-    needs_teachers = False
-
+class FineTune(Step):
     def __init__(self, student: torch.nn.Module, update: StudentUpdate) -> None:
         self.student = student
         self.update = update
@@ -22,3 +21,15 @@ class FineTune:
         loss = F.cross_entropy(full(self.student(**batch.student).logits), batch.labels)
         self.update.from_loss(loss)
         return {"train_loss": loss.item()}
+
+
+def _build(inputs: StepInputs) -> FineTune:
+    return FineTune(inputs.trial.student.model, inputs.update)
+
+
+def _cost(inputs: CostInputs) -> tuple[float, float]:
+    """One training example through the student: ``c(S)``."""
+    return inputs.student, 0.0
+
+
+METHOD = Method("finetune", "Fine-tune", Teachers.NONE, _build, _cost, marker="s", colour="tab:gray")

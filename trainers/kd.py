@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import torch
 
 from trainers.batches import Batch
+from trainers.config import TrainConfig
 from trainers.losses import combine_teachers
+from trainers.methods import CostInputs, Method, Step, StepInputs, Teachers
 from trainers.objective import Objective
 from trainers.update import StudentUpdate
 
@@ -43,7 +45,18 @@ class LiveTeachers:
         return self.objective.combined_logits(parts), [p.states for p in parts]
 
 
-class KD:
+# What KD's objective reads (``objective.py``) and the noise its teachers share.
+READS = ("temperature", "alpha", "soft_loss", "pkd_weight", "pkd_layers", "teacher_weights",
+         "noise_teachers", "noise_token")
+
+
+def live_teachers(config: TrainConfig) -> bool:
+    """Whether the teachers run on each batch: when they see the noisy text too, or when PKD needs
+    their hidden states. Otherwise their logits are computed once (the loop's cache)."""
+    return (config.noise_teachers and config.noise_p > 0) or config.pkd_weight > 0
+
+
+class KD(Step):
     def __init__(self, student: torch.nn.Module, update: StudentUpdate,
                  teacher_signal: CachedTeacherLogits | LiveTeachers, objective: Objective) -> None:
         self.student = student
@@ -58,3 +71,27 @@ class KD:
         loss = self.objective.loss(student, teacher, states, batch.labels)
         self.update.from_loss(loss)
         return {"train_loss": loss.item()}
+
+
+def _build(inputs: StepInputs) -> KD:
+    trial, cfg = inputs.trial, inputs.trial.config
+    teachers = [t.model for t in trial.teachers]
+    objective = Objective.of(cfg, trial.student.model, teachers)
+    signal = (LiveTeachers(teachers, objective) if live_teachers(cfg) else
+              CachedTeacherLogits([inputs.teacher_logits(i) for i in range(len(teachers))],
+                                  cfg.teacher_weights))
+    return KD(trial.student.model, inputs.update, signal, objective)
+
+
+def _cost(inputs: CostInputs) -> tuple[float, float]:
+    """Cached logits: ``c(S)`` per example, and every teacher's forward over the training split
+    once; live teachers: ``c(S) + Σ c(T_i)/3`` per example (a forward without backward)."""
+    if live_teachers(inputs.config):
+        return inputs.student + sum(inputs.teachers) / 3, 0.0
+    once = inputs.config.data.train_size * sum(inputs.teachers) * inputs.forward_share
+    return inputs.student, once
+
+
+METHOD = Method("kd", "KD", Teachers.FROZEN, _build, _cost, marker="^", colour="tab:blue",
+                section=lambda teachers: "KD", implied=lambda teachers: len(teachers) == 1,
+                compared_with="kd", reads=READS)

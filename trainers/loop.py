@@ -1,8 +1,9 @@
 """The training loop of one trial, in plain PyTorch (Ray only appears in ``worker.py``).
 
-How to train (epochs, batches, evaluation, checkpoints) lives here; how to distil lives in the step
-objects of ``finetune.py``, ``kd.py`` and ``metadistil.py``. Warm start runs the fine-tune step for
-the first ``warmup_epochs`` epochs, then the distillation step, on one optimizer and one schedule.
+How to train (epochs, batches, evaluation, checkpoints) lives here; how to distil lives in the
+methods' steps, which the loop gets from the registry (``trainers/methods.py``) by the config's
+method name and never names. Warm start runs the baseline's step (fine-tune) for the first
+``warmup_epochs`` epochs, then the method's step, on one optimizer and one schedule.
 """
 
 from __future__ import annotations
@@ -19,24 +20,19 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from trainers import checkpoint, precision, rng
+from trainers import checkpoint, methods, precision, rng
 from trainers.atomic import staged
 from trainers.batches import Batch, TrainViews, length_grouped
 from trainers.config import TrainConfig
 from trainers.data import Examples, Splits, load_splits
 from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
-from trainers.finetune import FineTune
-from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
-from trainers.metadistil import MetaDistil
+from trainers.methods import Step, StepInputs, Teachers
 from trainers.metrics import scores
 from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
-from trainers.objective import Objective
-from trainers.quiz import QuizChunk
-from trainers.tokens import Encoded, tokenizer_fingerprint
-from trainers.update import StudentUpdate, TeacherUpdate
+from trainers.tokens import tokenizer_fingerprint
+from trainers.update import StudentUpdate
 
-QUIZ_CHUNK = 25
 # Called after every epoch with (epoch, metrics, checkpoint folder); Ray's adapter reports there.
 Reporter = Callable[[int, dict[str, float], Path], None]
 
@@ -94,11 +90,11 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
     rank, world_size = world()
     student = trial.student.model
     teachers = [t.model for t in trial.teachers]
-    meta = cfg.method == "metadistil"
+    method = methods.get(cfg.method)
     student.train()
     for teacher in teachers:
         teacher.eval()  # no dropout: t(φ) is a function of φ alone
-        teacher.requires_grad_(meta)
+        teacher.requires_grad_(method.teachers is Teachers.TRAINABLE)
 
     views = TrainViews(trial.splits.train, trial.student, trial.teachers, cfg, trial.cache_dir, device)
     shard_size = len(trial.splits.train) // world_size  # equal shards: every rank steps alike
@@ -106,17 +102,11 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
                            total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio,
                            max_grad_norm=cfg.max_grad_norm)
-    teacher_steps = _meta_steps_per_epoch(cfg, steps_per_epoch) * (cfg.epochs - cfg.warmup_epochs)
-    teacher_updates = [TeacherUpdate(t, lr=cfg.teacher_lr, weight_decay=cfg.teacher_weight_decay,
-                                     total_steps=teacher_steps, schedule=cfg.teacher_schedule,
-                                     warmup_ratio=cfg.teacher_warmup_ratio,
-                                     max_grad_norm=cfg.teacher_max_grad_norm)
-                       for t in teachers] if meta else []
-    finetune = FineTune(student, update)
-    distil = _distil_step(trial, update, teacher_updates) if cfg.distils else None
+    finetune, distil = steps_of(trial, update, steps_per_epoch)
 
-    roles = {"student": student, **({f"teacher{i}": t for i, t in enumerate(teachers)} if meta else {})}
-    updates = {"student": update, **{f"teacher{i}": u for i, u in enumerate(teacher_updates)}}
+    trained = distil.trained_teachers() if distil is not None else []
+    roles = {"student": student, **{f"teacher{i}": t for i, (t, _) in enumerate(trained)}}
+    updates = {"student": update, **{f"teacher{i}": u for i, (_, u) in enumerate(trained)}}
     optimizers = {role: u.optimizer for role, u in updates.items()}
     schedulers = {role: u.scheduler for role, u in updates.items()}
     history: list[dict[str, float]] = []
@@ -126,8 +116,8 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
                                            schedulers=schedulers)
         rng.set_state(saved_rng)
         history, start_epoch = state["history"], state["epoch"] + 1
-        if isinstance(distil, MetaDistil):
-            distil.steps, distil.meta_steps = state["distil_steps"], state["meta_steps"]
+        if distil is not None:
+            distil.load_state(state)
 
     student_tok = trial.student.tokenizer
     validation = trial.student.encode(trial.splits.validation, cfg.data.max_length, trial.cache_dir)
@@ -160,9 +150,7 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
         metrics.update(scores(task_metrics, predictions, trial.splits.validation.labels, "val"))
         metrics.update(epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
         history.append(metrics)
-        state = {"epoch": epoch, "history": history,
-                 "distil_steps": distil.steps if isinstance(distil, MetaDistil) else 0,
-                 "meta_steps": distil.meta_steps if isinstance(distil, MetaDistil) else 0}
+        state = {"epoch": epoch, "history": history, **(distil.state() if distil is not None else {})}
         folder = checkpoint.save(scratch_dir / f"epoch-{epoch:03d}", models=roles,
                                  optimizers=optimizers, schedulers=schedulers,
                                  rng=rng.get_state(), state=state)
@@ -177,13 +165,20 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
     return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
 
 
-def _epoch(step: FineTune | KD | MetaDistil, batches: Iterable[Batch]) -> Iterator[dict[str, float]]:
-    """What each step of an epoch reports; MetaDistil's ``finish_epoch`` then trains the last
-    batches a ``num_meta_batches`` buffer holds."""
+def _epoch(step: Step, batches: Iterable[Batch]) -> Iterator[dict[str, float]]:
+    """What each step of an epoch reports, then what the step held to the epoch's end (e.g. the
+    last batches of MetaDistil's ``num_meta_batches`` buffer), trained."""
     for batch in batches:
         yield step(batch)
-    if isinstance(step, MetaDistil):
-        yield step.finish_epoch()
+    yield step.finish_epoch()
+
+
+def steps_of(trial: Trial, update: StudentUpdate, steps_per_epoch: int) -> tuple[Step, Step | None]:
+    """The baseline's step (the warm start's, or the whole trial's for a fine-tune) and the trial's
+    method's step (``None`` for the baseline), from the registry."""
+    inputs = StepInputs(trial, update, steps_per_epoch, lambda i: _train_logits(trial, i))
+    method = methods.get(trial.config.method)
+    return methods.baseline().build(inputs), method.build(inputs) if method.distils else None
 
 
 def _across_workers(sums: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -196,44 +191,6 @@ def _across_workers(sums: dict[str, float], device: torch.device) -> dict[str, f
     values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
     all_reduce_mean([values])
     return dict(zip(keys, values.tolist()))
-
-
-def _meta_steps_per_epoch(cfg: TrainConfig, steps_per_epoch: int) -> int:
-    """Teacher updates in one distillation epoch: one per meta step."""
-    return math.ceil(steps_per_epoch / max(cfg.num_meta_batches, cfg.meta_every))
-
-
-def _distil_step(trial: Trial, update: StudentUpdate,
-                 teacher_updates: list[TeacherUpdate]) -> KD | MetaDistil:
-    cfg = trial.config
-    teachers = [t.model for t in trial.teachers]
-    objective = Objective.of(cfg, trial.student.model, teachers)
-    if cfg.method == "kd":
-        live = (cfg.noise_teachers and cfg.noise_p > 0) or objective.pkd
-        signal = (LiveTeachers(teachers, objective) if live else
-                  CachedTeacherLogits([_train_logits(trial, i) for i in range(len(teachers))],
-                                      cfg.teacher_weights))
-        return KD(trial.student.model, update, signal, objective)
-    quiz = trial.splits.quiz
-    encoded = trial.student.encode(quiz, cfg.data.max_length, trial.cache_dir)
-    size = cfg.quiz_batch_size or len(quiz)
-    # On a CPU, padding is time: short chunks. A GPU is idle at this size: one chunk, fewer launches.
-    chunk = QUIZ_CHUNK if trial.device.type == "cpu" else size
-    quiz_batches = [quiz_chunks(encoded, quiz.labels, np.arange(b, min(b + size, len(quiz))),
-                                trial.student.tokenizer.pad_token_id, trial.device, chunk)
-                    for b in range(0, len(quiz), size)]
-    return MetaDistil(trial.student.model, update, teachers, teacher_updates, quiz_batches,
-                      objective=objective, pilot_lr=cfg.pilot_lr, meta_every=cfg.meta_every,
-                      num_meta_batches=cfg.num_meta_batches, teacher_task_loss=cfg.teacher_task_loss)
-
-
-def quiz_chunks(encoded: Encoded, labels: np.ndarray, rows: np.ndarray, pad_id: int,
-                device: torch.device, chunk: int = QUIZ_CHUNK) -> list[QuizChunk]:
-    """One quiz batch as length-sorted chunks of at most ``chunk`` examples: the same loss, a
-    fraction of the padding (and so of the time and memory) of one batch padded to its longest."""
-    rows = rows[np.argsort(np.diff(encoded.offsets)[rows], kind="stable")]
-    return [(encoded.padded(part, pad_id, device), torch.from_numpy(labels[part]).to(device))
-            for part in np.array_split(rows, math.ceil(len(rows) / chunk))]
 
 
 def teacher_logits_key(weights: Path, tokenizer: PreTrainedTokenizerBase, split: str, max_length: int,

@@ -34,22 +34,26 @@ Teachers run in eval mode (no dropout), so τ(φ) is a function of φ alone.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, jvp
 
 from trainers import rng as rng_state
 from trainers.batches import Batch
+from trainers.config import TrainConfig, distillation_only
 from trainers.distributed import all_reduce_mean, world
+from trainers.methods import CostInputs, Method, Step, StepInputs, Teachers
 from trainers.objective import Objective, Outputs
 from trainers.precision import full
-from trainers.quiz import QuizChunk, eval_mode, quiz_gradient
+from trainers.quiz import QUIZ_CHUNK, QuizChunk, eval_mode, quiz_chunks, quiz_gradient
 from trainers.update import StudentUpdate, TeacherUpdate
 
 
-class MetaDistil:
+class MetaDistil(Step):
     needs_teachers = True
 
     def __init__(self, student: torch.nn.Module, update: StudentUpdate,
@@ -91,6 +95,15 @@ class MetaDistil:
         self.steps += 1
         metrics["train_loss"] = self._real_step(batch, student)
         return metrics
+
+    def state(self) -> dict[str, int]:
+        return {"distil_steps": self.steps, "meta_steps": self.meta_steps}
+
+    def load_state(self, state: dict[str, int]) -> None:
+        self.steps, self.meta_steps = state["distil_steps"], state["meta_steps"]
+
+    def trained_teachers(self) -> list[tuple[torch.nn.Module, TeacherUpdate]]:
+        return list(zip(self.teachers, self.teacher_updates))
 
     def finish_epoch(self) -> dict[str, float]:
         """The meta step over the buffered batches (k of them, or the epoch's last few), then
@@ -216,3 +229,63 @@ def _math_attention():
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     return sdpa_kernel(SDPBackend.MATH)
+
+
+def meta_steps_per_epoch(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Teacher updates in one distillation epoch: one per meta step."""
+    return math.ceil(steps_per_epoch / max(config.num_meta_batches, config.meta_every))
+
+
+def _build(inputs: StepInputs) -> MetaDistil:
+    """The step of a trial: each teacher gets its optimizer over the trial's meta steps, and the
+    quiz is cut into batches of ``quiz_batch_size`` (the whole quiz by default), each in chunks."""
+    trial, cfg = inputs.trial, inputs.trial.config
+    teachers = [t.model for t in trial.teachers]
+    total = meta_steps_per_epoch(cfg, inputs.steps_per_epoch) * (cfg.epochs - cfg.warmup_epochs)
+    teacher_updates = [TeacherUpdate(t, lr=cfg.teacher_lr, weight_decay=cfg.teacher_weight_decay,
+                                     total_steps=total, schedule=cfg.teacher_schedule,
+                                     warmup_ratio=cfg.teacher_warmup_ratio,
+                                     max_grad_norm=cfg.teacher_max_grad_norm)
+                       for t in teachers]
+    quiz = trial.splits.quiz
+    encoded = trial.student.encode(quiz, cfg.data.max_length, trial.cache_dir)
+    size = cfg.quiz_batch_size or len(quiz)
+    # On a CPU, padding is time: short chunks. A GPU is idle at this size: one chunk, fewer launches.
+    chunk = QUIZ_CHUNK if trial.device.type == "cpu" else size
+    quiz_batches = [quiz_chunks(encoded, quiz.labels, np.arange(b, min(b + size, len(quiz))),
+                                trial.student.tokenizer.pad_token_id, trial.device, chunk)
+                    for b in range(0, len(quiz), size)]
+    return MetaDistil(trial.student.model, inputs.update, teachers, teacher_updates, quiz_batches,
+                      objective=Objective.of(cfg, trial.student.model, teachers),
+                      pilot_lr=cfg.pilot_lr, meta_every=cfg.meta_every,
+                      num_meta_batches=cfg.num_meta_batches, teacher_task_loss=cfg.teacher_task_loss)
+
+
+def _cost(inputs: CostInputs) -> tuple[float, float]:
+    """Per training example, with student cost S, teachers' T = Σ c(T_i), quiz q, batch b:
+
+        a meta step            1.5·S + (2/3)(q/b)·S + (4/3)·T   (the real step, the pilot gradient
+                               and the JVP; the quiz's forward and backward at θ′; each teacher's
+                               forward, backward and second forward)
+        between meta steps     S + T/3                          (a live-teacher KD step; meta_every)
+        k-step unroll          3·S + (4/3)(q/(b·k))·S + (5/3)·T (a pilot step through create_graph
+                               and a real step; the quiz's forward and double backward once per k)
+    """
+    cfg, student, teachers = inputs.config, inputs.student, sum(inputs.teachers)
+    quiz = cfg.quiz_batch_size or cfg.data.quiz_size
+    if cfg.num_meta_batches > 1:
+        k = cfg.num_meta_batches
+        return 3 * student + 4 / 3 * quiz / (cfg.batch_size * k) * student + 5 / 3 * teachers, 0.0
+    meta = 1.5 * student + 2 / 3 * quiz / cfg.batch_size * student + 4 / 3 * teachers
+    live = student + teachers / 3
+    return (meta + (cfg.meta_every - 1) * live) / cfg.meta_every, 0.0
+
+
+def _section(teachers: tuple[str, ...]) -> str:
+    """The original work's Table 1 splits MetaDistil by the number of teachers."""
+    return "MetaDistil" if len(teachers) == 1 else "MetaDistil + additional teacher"
+
+
+METHOD = Method("metadistil", "MetaDistil", Teachers.TRAINABLE, _build, _cost, marker="D",
+                colour="tab:red", section=_section, implied=lambda teachers: True,
+                compared_with="kd", variant_key="meta_every", reads=distillation_only())

@@ -43,7 +43,7 @@ import yaml
 from orchestrator import paths, tracking
 from orchestrator.recipes import DEFAULT
 from orchestrator.report.labels import SweepNames
-from orchestrator.report.reader import FINETUNE, GroupKey, SweepData, TrialRun
+from orchestrator.report.reader import GroupKey, SweepData, TrialRun, is_baseline
 from orchestrator.report.search import Candidate, Ranking
 from orchestrator.spec import SpecError, SweepSpec, parse_spec
 from trainers.model_refs import ModelError, ModelRef
@@ -129,7 +129,7 @@ def write_best_spaces(space: SweepSpace, ranking: Ranking, names: SweepNames, sw
     file per configuration (the teachers' fine-tunes come with the students they teach)."""
     # A teacher's fine-tune is trained again by the configurations it teaches, at their sample.
     best = {key: c[0] for key, c in ranking.ranked.items()
-            if not (key.method == FINETUNE and key.student in names.teachers)}
+            if not (is_baseline(key.method) and key.student in names.teachers)}
     samples = sorted({c.sample for c in best.values() if c.sample is not None})
     optuna = space.spec.search.algorithm == "optuna"
     if len(samples) <= 1 and not optuna:
@@ -200,7 +200,7 @@ def _block(space: SweepSpace, key: GroupKey) -> dict[str, Any] | None:
         if key.method not in block.methods or not students or not recipes:
             continue
         out: dict[str, Any] = {"methods": [key.method], "students": students[:1]}
-        if key.method != FINETUNE:
+        if not is_baseline(key.method):
             sets = [s for s in block.teachers if tuple(map(_label, s)) == key.teachers]
             if (not sets or key.noise_p not in block.noise_p or key.warmup_epochs not in block.warmup_epochs
                     or (key.noise_p and key.noise_teachers not in block.noise_teachers)):

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
+from orchestrator.report.reader import GroupKey, is_baseline
+from trainers import methods
 
 MODEL_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "distilbert": "DistilBERT",
                "tinybert": "TinyBERT", "minilm": "MiniLM"}
-METHOD_NAMES = {FINETUNE: "Fine-tune", KD: "KD", METADISTIL: "MetaDistil"}
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,20 @@ def ordinal(n: int) -> str:
 def method_name(key: GroupKey) -> str:
     """``MetaDistil``, or ``MetaDistil (every 4th batch)``: a meta update on every k-th batch only
     is a cheaper variant and must never read as MetaDistil itself."""
-    name = METHOD_NAMES.get(key.method, key.method)
+    known = methods.known(key.method)
+    name = known.label if known else key.method
     return f"{name} (every {ordinal(key.meta_every)} batch)" if key.meta_every > 1 else name
 
 
 def base_label(key: GroupKey, names: SweepNames) -> str:
     """``BERT (teacher)``, ``DistilBERT (fine-tuned)``, ``KD BERT→DistilBERT``: no noise, no warm
     start, no recipe."""
-    if key.method == FINETUNE:
+    if is_baseline(key.method):
         role = "teacher" if key.student in names.teachers else "fine-tuned"
         return f"{model_name(key.student)} ({role})"
     sources = "+".join(model_name(t) for t in key.teachers)
-    return f"{method_name(key)} {sources}→{model_name(key.student)}"
+    chain = "".join(f"→{model_name(a)}" for a in key.assistants)
+    return f"{method_name(key)} {sources}{chain}→{model_name(key.student)}"
 
 
 def noise_label(key: GroupKey) -> str:

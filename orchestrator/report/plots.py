@@ -16,14 +16,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from orchestrator.report.labels import METHOD_NAMES, method_name
+from orchestrator.report.labels import method_name
 from orchestrator.report.metrics import TITLES, WORDS, TaskMetrics
-from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
+from orchestrator.report.reader import GroupKey
 from orchestrator.report.search import Ranking, at_last_epoch
 from orchestrator.report.tables import Cells, Row
-
-METHOD_MARKERS = {FINETUNE: "s", KD: "^", METADISTIL: "D"}
-METHOD_COLOURS = {FINETUNE: "tab:gray", KD: "tab:blue", METADISTIL: "tab:red"}
+from trainers import methods
 
 
 def plot_files(task: TaskMetrics) -> dict[str, str]:
@@ -86,10 +84,10 @@ def plot_val_per_epoch(histories: dict[Row, dict[int, list[float]]], path: Path,
     """The task's main metric on the validation split per epoch (``val_<main>``), one panel per
     method (MetaDistil on every k-th batch apart from MetaDistil), one line per configuration
     (mean over seeds; band = ± std where there are ≥ 2 seeds)."""
-    methods = sorted({method_name(row.key) for row in histories}) or [METHOD_NAMES[FINETUNE]]
-    figure = Figure(figsize=(5 * len(methods), 4.5), layout="constrained")
-    panels = figure.subplots(1, len(methods), sharey=True, squeeze=False)[0]
-    for axes, method in zip(panels, methods):
+    panes = sorted({method_name(row.key) for row in histories}) or [methods.baseline().label]
+    figure = Figure(figsize=(5 * len(panes), 4.5), layout="constrained")
+    panels = figure.subplots(1, len(panes), sharey=True, squeeze=False)[0]
+    for axes, method in zip(panels, panes):
         for row, by_epoch in histories.items():
             if method_name(row.key) != method:
                 continue
@@ -155,11 +153,12 @@ def plot_search(ranking: Ranking, param: str, path: Path) -> None:
 
 
 def _style(key: GroupKey) -> tuple[str, str]:
-    """Marker and colour of a method; MetaDistil on every k-th batch gets its own, so that no
-    point of it reads as MetaDistil."""
-    if key.method == METADISTIL and key.meta_every > 1:
+    """Marker and colour of a method (its registry entry's); a cheaper variant (MetaDistil on every
+    k-th batch) gets its own, so that no point of it reads as the method itself."""
+    if key.meta_every > 1:
         return "d", "tab:orange"
-    return METHOD_MARKERS.get(key.method, "o"), METHOD_COLOURS.get(key.method, "tab:green")
+    known = methods.known(key.method)
+    return (known.marker, known.colour) if known else ("o", "tab:green")
 
 
 def _save(figure: Figure, path: Path) -> None:

@@ -29,10 +29,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
 from orchestrator.mlflow_store import parent_run, redact, search_all, sweep_names
-from trainers.config import METHODS
+from trainers import methods
 from trainers.errors import UserError
 
-FINETUNE, KD, METADISTIL = METHODS  # trainers.config.Method, the one list of them
 DEFAULT_RECIPE = "default"
 STOPPED_TAG = "stopped_at_epoch"  # set, with status KILLED, on a run the scheduler stopped early
 
@@ -43,6 +42,11 @@ class ReportError(UserError):
     """Bad input the user can fix (unknown sweep, no runs, a missing artifact): one line, exit 2."""
 
 
+def is_baseline(method: str) -> bool:
+    """Whether runs of ``method`` trained a model on labels alone (fine-tune: teachers, baselines)."""
+    return method == methods.baseline().name
+
+
 @dataclass(frozen=True, order=True)
 class GroupKey:
     """One configuration; its runs differ only by seed.
@@ -50,7 +54,8 @@ class GroupKey:
     ``noise_teachers``: the noise (``noise_p`` > 0) reached the teachers' inputs too;
     ``meta_every`` = k > 1: MetaDistil's one-step meta update on every k-th batch only, plain KD on
     the others (a cheaper variant, not MetaDistil itself); ``recipe``: the training recipe's name
-    ("default": the search space's own ``train:`` values; e.g. "official": the official code's).
+    ("default": the search space's own ``train:`` values; e.g. "official": the official code's);
+    ``assistants``: the teacher-assistant chain between the teachers and the student (empty: direct).
     """
 
     method: str
@@ -61,11 +66,12 @@ class GroupKey:
     noise_teachers: bool = False
     meta_every: int = 1
     recipe: str = DEFAULT_RECIPE
+    assistants: tuple[str, ...] = ()
 
     @property
     def plain(self) -> bool:
-        """No noise and no warm start: a Table 1 configuration."""
-        return self.noise_p == 0 and self.warmup_epochs == 0
+        """No noise, no warm start and no assistant: a Table 1 configuration."""
+        return self.noise_p == 0 and self.warmup_epochs == 0 and not self.assistants
 
 
 @dataclass(frozen=True)
@@ -204,8 +210,9 @@ def _trial_run(run: Run) -> TrialRun:
     noise_p = float(tags.get("noise_p") or 0)
     # The sweep tags every trial; where a tag changes nothing (no noise, no teacher, not
     # MetaDistil) it must not split one configuration into two rows.
-    noise_teachers = _bool_tag(tags, "noise_teachers") and noise_p > 0 and method != FINETUNE
-    meta_every = int(tags.get("meta_every") or 1) if method == METADISTIL else 1
+    known = methods.known(method)
+    noise_teachers = _bool_tag(tags, "noise_teachers") and noise_p > 0 and bool(known and known.distils)
+    meta_every = int(tags.get("meta_every") or 1) if known and known.variant_key else 1
     if meta_every < 1:
         raise ValueError(f"meta_every tag {meta_every} is not >= 1")
     key = GroupKey(method=method,
@@ -214,7 +221,8 @@ def _trial_run(run: Run) -> TrialRun:
                    noise_p=noise_p,
                    warmup_epochs=int(float(tags.get("warmup_epochs") or 0)),
                    noise_teachers=noise_teachers, meta_every=meta_every,
-                   recipe=tags.get("recipe") or DEFAULT_RECIPE)
+                   recipe=tags.get("recipe") or DEFAULT_RECIPE,
+                   assistants=tuple(tags["assistants"].split(">")) if tags.get("assistants") else ())
     stopped_at = int(tags[STOPPED_TAG]) if tags.get(STOPPED_TAG) else None
     # A stopped run may never have reached its test: it is listed, never averaged.
     tested = metrics.get("test_accuracy") if stopped_at is not None else metrics["test_accuracy"]

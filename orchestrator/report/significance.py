@@ -29,11 +29,13 @@ import numpy as np
 from orchestrator import stats, tracking
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.predictions import Predictions
-from orchestrator.report.reader import FINETUNE, KD, GroupKey, TrialRun
+from orchestrator.report.reader import GroupKey, TrialRun, is_baseline
 from orchestrator.report.tables import Row, Table
+from trainers import methods
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0
+HOLM_ALPHA = 0.05  # the family-wise error rate the Holm columns hold the table's tests to
 # The main metrics other than accuracy, bootstrapped from labels and predicted classes.
 PAIRED_BOOTSTRAPS = {"f1": stats.paired_bootstrap_f1, "matthews": stats.paired_bootstrap_matthews}
 
@@ -68,31 +70,43 @@ def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, 
                 names: SweepNames, predictions: Predictions, metric: str = "accuracy") -> list[RowTests]:
     """Every distilled configuration with runs against the fine-tuned student (does distilling
     help at all?) and, but KD itself, against KD with the same teacher(s), student and recipe (no
-    noise, no warm start); each paired on the seeds both rows have, Δ of ``metric``."""
+    noise, no warm start: the method each row's method names as its ``compared_with``), a teacher
+    assistant chain against its direct distillation (``_reference``); each paired on the seeds
+    both rows have, Δ of ``metric``."""
     seen: set[GroupKey] = set()
     result = []
     for row in (row for table in tables for row in table.rows):
-        if row.key.method == FINETUNE or not row.runs or row.key in seen:
+        if is_baseline(row.key.method) or not row.runs or row.key in seen:
             continue
         seen.add(row.key)
         row = replace(row, label=full_label(row.key, names))
         finetuned, elsewhere = _finetuned_baseline(row.key, groups, names)
-        kd = _baseline(GroupKey(KD, row.key.teachers, row.key.student, recipe=row.key.recipe),
-                       groups, names)
+        kd = _baseline(_reference(row.key), groups, names) if _reference(row.key) else None
         against_finetuned = compare(row, finetuned, predictions, "fine-tuned baseline", metric)
         if elsewhere:
             against_finetuned = replace(against_finetuned,
                                         note="; ".join(filter(None, (elsewhere, against_finetuned.note))))
-        result.append(RowTests(against_finetuned, None if row.key == kd.key
+        result.append(RowTests(against_finetuned, None if kd is None or row.key == kd.key
                                else compare(row, kd, predictions, "KD baseline", metric)))
     return result
+
+
+def _reference(key: GroupKey) -> GroupKey | None:
+    """The second baseline of a row: a teacher-assistant chain's is the direct distillation of the
+    same student by the same method and variations (Mirzadeh et al.'s comparison); any other's is
+    the plain configuration of the method its method is ``compared_with`` (KD), if it names one."""
+    if key.assistants:
+        return replace(key, assistants=())
+    known = methods.known(key.method)
+    return (GroupKey(known.compared_with, key.teachers, key.student, recipe=key.recipe)
+            if known and known.compared_with else None)
 
 
 def _finetuned_baseline(key: GroupKey, groups: dict[GroupKey, tuple[TrialRun, ...]],
                         names: SweepNames) -> tuple[Row, str]:
     """The fine-tuned student of the row's recipe; when that has no runs, the first recipe's (by
     name) that has, with a note naming it: any fine-tuned student beats no baseline."""
-    own = GroupKey(FINETUNE, (), key.student, recipe=key.recipe)
+    own = GroupKey(methods.baseline().name, (), key.student, recipe=key.recipe)
     if own not in groups:
         for recipe in names.recipes:
             other = replace(own, recipe=recipe)
@@ -142,6 +156,19 @@ def compare(row: Row, baseline: Row, predictions: Predictions, what: str = "KD b
                       stats.mcnemar_exact(a, b), "")
 
 
+def holm(p_values: Sequence[float | None], alpha: float = HOLM_ALPHA) -> list[bool | None]:
+    """Which of a family's tests still reject at ``alpha`` after Holm's step-down correction
+    (Holm 1979: the i-th smallest of m p-values against α/(m − i + 1), stopping at the first that
+    fails), by statsmodels; ``None`` where there was no test."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [p for p in p_values if p is not None]
+    if not tested:
+        return [None] * len(p_values)
+    reject = iter(multipletests(tested, alpha=alpha, method="holm")[0].tolist())
+    return [None if p is None else next(reject) for p in p_values]
+
+
 def significance_notes(metric: str = "accuracy") -> list[str]:
     """The significance table's footnotes; the accuracy ones as they always were."""
     pooled = (f"Paired tests on the per-example test predictions ({tracking.PREDICTIONS_ARTIFACT}): seed s "
@@ -155,7 +182,8 @@ def significance_notes(metric: str = "accuracy") -> list[str]:
         return [pooled,
                 f"Δ = accuracy(row) − accuracy(baseline); 95 % CI and two-sided p from a {bootstrap}. "
                 "McNemar: exact binomial test on the examples only one of the two gets right. Pooling "
-                "treats examples as independent across seeds; the spread over seeds is in the tables."]
+                "treats examples as independent across seeds; the spread over seeds is in the tables.",
+                holm_note()]
     formula = {"f1": "F1 of the positive class, 2·TP / (2·TP + FP + FN)",
                "matthews": "Matthews correlation × 100, (TP·TN − FP·FN) / "
                            "√((TP+FP)(TP+FN)(TN+FP)(TN+FN))"}[metric]
@@ -166,4 +194,11 @@ def significance_notes(metric: str = "accuracy") -> list[str]:
             "recomputes both scores.",
             "McNemar: exact binomial test on correctness, the examples only one of the two gets right, "
             f"so it tests accuracy, not Δ {name} (there is no per-example {name} to pair). Pooling "
-            "treats examples as independent across seeds; the spread over seeds is in the tables."]
+            "treats examples as independent across seeds; the spread over seeds is in the tables.",
+            holm_note()]
+
+
+def holm_note() -> str:
+    return (f"Holm: whether the difference survives Holm's correction over the table at α = {HOLM_ALPHA:g} "
+            "(family-wise), each column of bootstrap p-values a family of its own; '–' where there was "
+            "no test.")

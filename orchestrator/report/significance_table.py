@@ -15,12 +15,12 @@ import pandas as pd
 from orchestrator import stats
 from orchestrator.report.metrics import ACCURACY, TITLES, WORDS
 from orchestrator.report.render import RUNS_HEADER, format_p, latex_table, markdown_table, write_csv
-from orchestrator.report.significance import RowTests, significance_notes
+from orchestrator.report.significance import RowTests, holm, significance_notes
 from orchestrator.report.tables import Row
 
 SIGNIFICANCE_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "p vs. fine-tuned",
-                        "vs. KD baseline", "Seeds", "Examples",
-                        "Δ accuracy (points) [95 % CI]", "p (bootstrap)",
+                        "Holm", "vs. KD baseline", "Seeds", "Examples",
+                        "Δ accuracy (points) [95 % CI]", "p (bootstrap)", "Holm (bootstrap)",
                         "Only this right / only KD right", "p (McNemar)", RUNS_HEADER)
 
 
@@ -45,19 +45,26 @@ def _difference(boot: stats.BootstrapResult) -> str:
     return f"{100 * boot.diff:+.2f} [{100 * boot.ci_low:+.2f}, {100 * boot.ci_high:+.2f}]"
 
 
-def significance_cells(tests: RowTests) -> list[str]:
+def _survives(decision: bool | None) -> str:
+    return "–" if decision is None else "yes" if decision else "no"
+
+
+def significance_cells(tests: RowTests, holm_ft: bool | None = None,
+                       holm_c: bool | None = None) -> list[str]:
+    """A row's cells; ``holm_*``: whether each test survives Holm's correction over the table."""
     ft, c = tests.finetuned, tests.kd
     # A note beside a difference names the other recipe whose fine-tuned student it is against.
     vs_ft = ([_difference(ft.bootstrap) + (f" ({ft.note})" if ft.note else ""),
-              format_p(ft.bootstrap.p_value)] if ft.bootstrap else [ft.note, "–"])
+              format_p(ft.bootstrap.p_value), _survives(holm_ft)] if ft.bootstrap else [ft.note, "–", "–"])
     runs = ", ".join(r.run_id[:8] for r in (*tests.row.runs, *(c.baseline.runs if c else ())))
     if c is None:
-        return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", runs]
+        return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", "–", runs]
     if c.bootstrap is None or c.mcnemar is None:
-        return [c.row.label, *vs_ft, c.baseline.label, "–", "–", c.note, "–", "–", "–", runs]
+        return [c.row.label, *vs_ft, c.baseline.label, "–", "–", c.note, "–", "–", "–", "–", runs]
     boot = c.bootstrap
     return [c.row.label, *vs_ft, c.baseline.label, ", ".join(map(str, c.seeds)), f"{boot.n:,}",
-            _difference(boot), format_p(boot.p_value), f"{c.mcnemar.a_only} / {c.mcnemar.b_only}",
+            _difference(boot), format_p(boot.p_value), _survives(holm_c),
+            f"{c.mcnemar.a_only} / {c.mcnemar.b_only}",
             format_p(c.mcnemar.p_value), runs]
 
 
@@ -65,7 +72,9 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
     """Numbers unformatted; for a main metric other than accuracy a first column ``metric``
     names what the ``diff``/``ci`` columns are of (McNemar's counts are correctness)."""
     records = []
-    for tests in items:
+    holm_ft = holm([t.finetuned.bootstrap.p_value if t.finetuned.bootstrap else None for t in items])
+    holm_c = holm([t.kd.bootstrap.p_value if t.kd and t.kd.bootstrap else None for t in items])
+    for tests, survives_ft, survives in zip(items, holm_ft, holm_c):
         ft = tests.finetuned
         c = tests.kd or replace(ft, baseline=Row("", ft.row.key, ()), seeds=(), bootstrap=None,
                                 mcnemar=None, note="is the KD baseline")
@@ -77,12 +86,12 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
             "finetuned_ci_high_points": 100 * ft_boot.ci_high if ft_boot else None,
             "finetuned_p_bootstrap": ft_boot.p_value if ft_boot else None,
             "finetuned_p_mcnemar": ft.mcnemar.p_value if ft.mcnemar else None,
-            "finetuned_note": ft.note, "baseline": c.baseline.label,
+            "finetuned_holm": survives_ft, "finetuned_note": ft.note, "baseline": c.baseline.label,
             "seeds": ";".join(map(str, c.seeds)), "n_examples": boot.n if boot else None,
             "diff_points": 100 * boot.diff if boot else None,
             "ci_low_points": 100 * boot.ci_low if boot else None,
             "ci_high_points": 100 * boot.ci_high if boot else None,
-            "p_bootstrap": boot.p_value if boot else None,
+            "p_bootstrap": boot.p_value if boot else None, "holm": survives,
             "only_method_correct": mc.a_only if mc else None,
             "only_baseline_correct": mc.b_only if mc else None,
             "p_mcnemar": mc.p_value if mc else None, "note": c.note,
@@ -90,9 +99,9 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
             "baseline_run_ids": ";".join(r.run_id for r in c.baseline.runs)})
     frame = pd.DataFrame.from_records(records, columns=[
         "method", "finetuned_baseline", "finetuned_diff_points", "finetuned_ci_low_points",
-        "finetuned_ci_high_points", "finetuned_p_bootstrap", "finetuned_p_mcnemar", "finetuned_note",
-        "baseline", "seeds", "n_examples", "diff_points", "ci_low_points",
-        "ci_high_points", "p_bootstrap", "only_method_correct", "only_baseline_correct",
+        "finetuned_ci_high_points", "finetuned_p_bootstrap", "finetuned_p_mcnemar", "finetuned_holm",
+        "finetuned_note", "baseline", "seeds", "n_examples", "diff_points", "ci_low_points",
+        "ci_high_points", "p_bootstrap", "holm", "only_method_correct", "only_baseline_correct",
         "p_mcnemar", "note", "run_ids", "baseline_run_ids"]).astype(
         {"n_examples": "Int64", "only_method_correct": "Int64", "only_baseline_correct": "Int64"})
     if metric != ACCURACY:
@@ -103,7 +112,9 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
 def write_significance(items: Sequence[RowTests], out_dir: Path, files: list[Path],
                        metric: str = ACCURACY) -> str:
     """``significance.md``/``.tex``/``.csv``; Δ is of ``metric``, the task's main one."""
-    rows = [significance_cells(c) for c in items]
+    holm_ft = holm([t.finetuned.bootstrap.p_value if t.finetuned.bootstrap else None for t in items])
+    holm_c = holm([t.kd.bootstrap.p_value if t.kd and t.kd.bootstrap else None for t in items])
+    rows = [significance_cells(c, f, k) for c, f, k in zip(items, holm_ft, holm_c)]
     if not rows:
         rows = [["no distilled configuration with runs"] + ["–"] * (len(SIGNIFICANCE_HEADERS) - 1)]
     markdown = markdown_table(significance_headers(metric), [("", rows)])

@@ -21,21 +21,25 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from orchestrator import stats
-from orchestrator.report.labels import SweepNames, full_label, noise_label, warm_label, with_recipe
+from orchestrator.report.labels import (
+    SweepNames,
+    full_label,
+    model_name,
+    noise_label,
+    warm_label,
+    with_recipe,
+)
 from orchestrator.report.metrics import ACCURACY, SST2, TaskMetrics, run_value
 from orchestrator.report.predictions import Predictions
-from orchestrator.report.reader import (
-    DEFAULT_RECIPE,
-    FINETUNE,
-    KD,
-    METADISTIL,
-    GroupKey,
-    SweepData,
-    TrialRun,
-)
+from orchestrator.report.reader import DEFAULT_RECIPE, GroupKey, SweepData, TrialRun, is_baseline
+from trainers import methods
 
 if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictions
     import pandas as pd
@@ -48,7 +52,7 @@ TEST_BOOTSTRAP_SEED = 0
 
 @dataclass(frozen=True)
 class OriginalNumber:
-    """One accuracy (%) of the original work (DESIGN.md). ``teachers=None`` or ``noisy=True``
+    """One accuracy (%) of the original work (``original_work.yaml``). ``teachers=None`` or ``noisy=True``
     mark what DESIGN.md leaves unstated (the teacher set; the noise probability): such a number is
     shown next to every row that matches the rest, with a footnote. It is shown beside the rows of
     every recipe, but never beside MetaDistil on every k-th batch only (not the original's method)."""
@@ -75,25 +79,16 @@ class OriginalNumber:
                         recipe=recipe)
 
 
-ORIGINAL_WORK = (
-    OriginalNumber(93.8, FINETUNE, "bert"),
-    OriginalNumber(92.95, FINETUNE, "roberta"),
-    OriginalNumber(92.65, FINETUNE, "distilbert"),
-    OriginalNumber(89.95, FINETUNE, "tinybert"),
-    OriginalNumber(93.1, KD, "distilbert", ("bert",)),
-    OriginalNumber(91.65, KD, "tinybert", ("bert",)),
-    OriginalNumber(81.5, KD, "distilbert", ("roberta",)),
-    OriginalNumber(93.1, METADISTIL, "distilbert", ("bert",)),
-    OriginalNumber(90.3, METADISTIL, "tinybert", ("bert",)),
-    OriginalNumber(89.3, METADISTIL, "distilbert", ("roberta",)),
-    OriginalNumber(92.85, METADISTIL, "distilbert", ("bert", "roberta")),
-    OriginalNumber(93.55, METADISTIL, "distilbert", ("bert", "bert")),
-    # DESIGN.md gives "warm start (1 epoch) 92.45" without its teacher set, and the two noise
-    # numbers without their p: they annotate every matching row, marked ‡.
-    OriginalNumber(92.45, METADISTIL, "distilbert", None, warmup_epochs=1),
-    OriginalNumber(88.55, METADISTIL, "distilbert", ("bert", "bert"), noisy=True),
-    OriginalNumber(88.5, METADISTIL, "distilbert", ("bert", "roberta"), noisy=True),
-)
+ORIGINAL_FILE = Path(__file__).with_name("original_work.yaml")
+
+
+@cache
+def original_work() -> tuple[OriginalNumber, ...]:
+    """The original work's numbers (``original_work.yaml``: data, like a search space)."""
+    entries = yaml.safe_load(ORIGINAL_FILE.read_text(encoding="utf-8"))
+    return tuple(OriginalNumber(**{**entry, "teachers": tuple(entry["teachers"])
+                                   if entry.get("teachers") is not None else
+                                   (None if "teachers" in entry else ())}) for entry in entries)
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ def expected_keys(sweep: SweepData) -> set[GroupKey]:
     if not sweep.is_paper:
         return set()
     recipes = {run.key.recipe for run in sweep.runs} or {DEFAULT_RECIPE}
-    return {number.key(recipe) for number in ORIGINAL_WORK if number.stated for recipe in recipes}
+    return {number.key(recipe) for number in original_work() if number.stated for recipe in recipes}
 
 
 def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
@@ -161,30 +156,30 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
     MetaDistil on every k-th batch.
     """
     universe = set(groups) | expected
-    distilled = {(k.teachers, k.student, k.recipe) for k in universe if k.method != FINETUNE}
-    finetuned = {(k.student, k.recipe) for k in universe if k.method == FINETUNE}
+    baseline = methods.baseline().name
+    distilled = {(k.teachers, k.student, k.recipe) for k in universe if not is_baseline(k.method)}
+    finetuned = {(k.student, k.recipe) for k in universe if is_baseline(k.method)}
     # A teacher is trained once, under the sweep's recipe, and serves every block's recipe: its
     # row is owed under another recipe only when no fine-tune of it ran at all.
     trained = {(s, r) for s, r in finetuned if s in names.teachers}
-    teachers = ({GroupKey(FINETUNE, (), t, recipe=r) for ts, _, r in distilled for t in ts
+    teachers = ({GroupKey(baseline, (), t, recipe=r) for ts, _, r in distilled for t in ts
                  if not any(s == t for s, _ in trained)}
-                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in trained})
-    students = ({GroupKey(FINETUNE, (), s, recipe=r) for _, s, r in distilled}
-                | {GroupKey(FINETUNE, (), s, recipe=r) for s, r in finetuned if s not in names.teachers})
-    kd = ({GroupKey(KD, t, s, recipe=r) for t, s, r in distilled if len(t) == 1}
-          | {k for k in universe if k.method == KD and k.plain})
-    meta = ({GroupKey(METADISTIL, t, s, recipe=r) for t, s, r in distilled}
-            | {k for k in universe if k.method == METADISTIL and k.plain})
-    layout = (
-        ("Teachers", teachers),
-        ("Fine-tuned students", students),
-        ("KD", kd),
-        ("MetaDistil", {k for k in meta if len(k.teachers) == 1}),
-        ("MetaDistil + additional teacher", {k for k in meta if len(k.teachers) > 1}),
-    )
+                | {GroupKey(baseline, (), s, recipe=r) for s, r in trained})
+    # A born-again student (the teacher's own model) has its baseline among the teachers.
+    students = ({GroupKey(baseline, (), s, recipe=r) for _, s, r in distilled if s not in names.teachers}
+                | {GroupKey(baseline, (), s, recipe=r) for s, r in finetuned if s not in names.teachers})
+    layout: dict[str, set[GroupKey]] = {"Teachers": teachers, "Fine-tuned students": students}
+    for method in (m for m in methods.registry().values() if m.distils):
+        rows = ({GroupKey(method.name, t, s, recipe=r) for t, s, r in distilled if method.implied(t)}
+                | {k for k in universe if k.method == method.name and k.plain})
+        # A method's sections in the order of their fewest teachers: "MetaDistil" before
+        # "MetaDistil + additional teacher".
+        for key in sorted(rows, key=lambda k: len(k.teachers)):
+            layout.setdefault(method.section(key.teachers), set()).add(key)
+    layout.pop("", None)  # a method that files no row in Table 1
     sections = tuple(Section(title, tuple(Row(full_label(k, names), k, groups.get(k, ()))
                                           for k in sorted(keys)))
-                     for title, keys in layout if keys)
+                     for title, keys in layout.items() if keys)
     return Table("table1", 1, f"{task.title} test {task.words} of teachers, fine-tuned students, "
                  "KD and MetaDistil", sections, "no runs in this sweep", task)
 
@@ -226,6 +221,19 @@ def table3(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
                          noise_label, "no noise-injection runs in this sweep", task)
 
 
+def table4(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
+           names: SweepNames, task: TaskMetrics) -> Table | None:
+    """Teacher assistants (Mirzadeh et al., AAAI 2020): each chain under its direct distillation
+    of the same student, by the same method; ``None`` for a sweep without a chain (its report keeps
+    the three tables it always had)."""
+    if not any(k.assistants for k in set(groups) | expected):
+        return None
+    return variant_table(4, "Distillation through teacher assistants and direct", groups, expected,
+                         names, lambda k: bool(k.assistants), lambda k: replace(k, assistants=()),
+                         lambda k: "via " + "→".join(model_name(a) for a in k.assistants),
+                         "no teacher-assistant runs in this sweep", task)
+
+
 @dataclass(frozen=True)
 class TeacherBasis:
     """The numerator of Times Smaller: the sweep's distinct teacher models and the mean of their
@@ -249,7 +257,7 @@ def teacher_basis(runs: Iterable[TrialRun]) -> TeacherBasis:
     models = tuple(sorted({teacher for run in runs for teacher in run.key.teachers}))
     counts: dict[str, int] = {}
     for run in runs:
-        if run.key.method == FINETUNE and run.key.student in models and run.student_params:
+        if is_baseline(run.key.method) and run.key.student in models and run.student_params:
             counts.setdefault(run.key.student, run.student_params)
     for run in runs:
         if len(set(run.key.teachers)) == 1 and run.teacher_params:
@@ -283,7 +291,7 @@ def row_cells(row: Row, names: SweepNames, basis: TeacherBasis, predictions: Pre
         low, high = task.bounds
         interval = (max(interval[0], low), min(interval[1], high))
     params = row.runs[0].student_params or None
-    is_teacher = row.key.method == FINETUNE and row.key.student in names.teachers
+    is_teacher = is_baseline(row.key.method) and row.key.student in names.teachers
     times = basis.mean_params / params if params and basis.mean_params and not is_teacher else None
     return Cells(summary, interval, over_test_examples, params, times, original, tuple(summaries[1:]))
 
@@ -307,4 +315,4 @@ def _test_interval(frame: pd.DataFrame | None, metric: str) -> tuple[float, floa
 
 
 def _original(key: GroupKey) -> OriginalNumber | None:
-    return next((number for number in ORIGINAL_WORK if number.matches(key)), None)
+    return next((number for number in original_work() if number.matches(key)), None)

@@ -185,3 +185,63 @@ def test_a_task_other_than_sst2_tags_its_trials_and_sst2_adds_no_tag():
     smoke = ROOT / "search_spaces" / "smoke.yaml"
     sst2 = _plan(parse_spec(yaml.safe_load(smoke.read_text()), str(smoke)))
     assert all("task" not in t.tags for t in sst2.trials)
+
+
+def test_a_born_again_student_is_its_own_trial_distilled_from_the_fine_tuned_teacher():
+    """Furlanello et al. (ICML 2018): the student has the teacher's own architecture. Its trial is
+    distinct from the teacher's fine-tune (its own key and name) and learns from that checkpoint;
+    a fine-tune of the same model in the same space is the teacher's trial, not a third one."""
+    plan = _plan(_spec([{"methods": ["finetune"], "students": ["minilm"]},
+                        {"methods": ["kd", "metadistil"], "teachers": [["minilm"]], "students": ["minilm"]}]))
+    (teacher,) = plan.stages[1]
+    assert teacher.config.method == "finetune" and teacher.name == "minilm__finetune__seed0"
+    names = sorted(t.name for t in plan.stages[2])
+    assert names == ["minilm_from_minilm__kd__seed0", "minilm_from_minilm__metadistil__seed0"]
+    for trial in plan.stages[2]:
+        assert trial.teacher_keys == (teacher.key,) and trial.key != teacher.key
+        assert trial.config.student == trial.config.teachers[0] == teacher.config.student
+
+
+def test_a_teacher_assistant_chain_is_a_path_of_trials_one_stage_per_hop():
+    """Mirzadeh et al. (AAAI 2020): MiniLM → MiniLM@4 → MiniLM@3 → MiniLM@2, beside MiniLM → MiniLM@2.
+    Each hop learns from the previous hop's checkpoint, one stage later; the block's noise is the
+    student's hop alone (the assistants are plain distillations, shared with any chain through them)."""
+    plan = _plan(_spec([{"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm@2"],
+                         "assistants": [[], ["minilm@4"], ["minilm@4", "minilm@3"]], "noise_p": [0.1]}]))
+    by_name = {t.name: t for t in plan.trials}
+    assert sorted(plan.stages) == [1, 2, 3, 4]
+    assert sorted(by_name) == sorted([
+        "minilm__finetune__seed0",
+        "minilm@2_from_minilm__kd__noise0.1__seed0",
+        "minilm@4_from_minilm__kd__seed0",
+        "minilm@2_from_minilm_via_minilm@4__kd__noise0.1__seed0",
+        "minilm@3_from_minilm_via_minilm@4__kd__seed0",
+        "minilm@2_from_minilm_via_minilm@4>minilm@3__kd__noise0.1__seed0"])
+    assistant = by_name["minilm@4_from_minilm__kd__seed0"]
+    two_hops = by_name["minilm@2_from_minilm_via_minilm@4__kd__noise0.1__seed0"]
+    three_hops = by_name["minilm@2_from_minilm_via_minilm@4>minilm@3__kd__noise0.1__seed0"]
+    assert (assistant.stage, two_hops.stage, three_hops.stage) == (2, 3, 4)
+    assert assistant.config.noise_p == 0 and two_hops.config.noise_p == 0.1
+    assert two_hops.teacher_keys == (assistant.key,)
+    assert two_hops.config.teachers == (assistant.config.student,)
+    assert [Path(d).parent.name for d in two_hops.config.teacher_dirs] == [assistant.key]
+    assert two_hops.teachers == ("minilm",) and two_hops.tags["assistants"] == "minilm@4"
+    assert three_hops.tags["assistants"] == "minilm@4>minilm@3" and three_hops.tags["teachers"] == "minilm"
+    assert "assistants" not in by_name["minilm@2_from_minilm__kd__noise0.1__seed0"].tags
+    assert len({t.key for t in plan.trials}) == len(plan.trials)
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"assistants": [["minilm@2"]]}, "'minilm@2' is a student of this block"),
+    ({"assistants": [["minilm@4", "minilm@3", "minilm@4"]]}, "'minilm@4' appears twice, a cycle"),
+    ({"assistants": [["minilm@4"], ["minilm@4"]]}, "an assistant chain is listed twice"),
+    ({"methods": ["finetune"], "teachers": [], "assistants": [["minilm@4"]]},
+     "need a distilling method to run their hops; add one of kd, metadistil"),
+])
+def test_a_chain_that_cannot_be_planned_is_refused_in_one_line(block, message):
+    from orchestrator.spec import SpecError
+
+    grid = {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm@2"], **block}
+    with pytest.raises(SpecError, match=message) as error:
+        _spec([grid])
+    assert "\n" not in str(error.value) and str(error.value).startswith("test.yaml: grid.0")

@@ -137,8 +137,6 @@ CASES = [
      "[[bert]]"),
     ("kd without teachers", _with("grid.1.teachers", _DELETE),
      "grid.1.teachers = []: method 'kd' needs at least one teacher"),
-    ("student teaches itself", _with("grid.1.teachers", [["distilbert"]]),
-     "student 'distilbert' is in its own teacher set"),
     ("unknown student", _with("grid.0.students", ["gpt9"]), "model 'gpt9': not a registry name"),
     ("unknown teacher", _with("grid.1.teachers", [["bret"]]), "model 'bret': not a registry name"),
     ("missing model folder", _with("grid.0.students", ["./models/mine"]), "(there is no folder"),

@@ -21,7 +21,7 @@ from tests.conftest import SST2
 from trainers.batches import Batch, TrainViews
 from trainers.config import DataConfig, TrainConfig
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers
-from trainers.loop import Trial, _distil_step
+from trainers.loop import Trial, steps_of
 from trainers.objective import Objective, shape_of
 from trainers.update import StudentUpdate
 
@@ -121,7 +121,7 @@ def _trial(tmp_path, pkd_weight: float) -> Trial:
 
 def _step(trial: Trial) -> KD:
     student = trial.student.model
-    steps = _distil_step(trial, _update(student), [])
+    _, steps = steps_of(trial, _update(student), steps_per_epoch=1)
     assert isinstance(steps, KD)
     return steps
 

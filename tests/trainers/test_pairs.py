@@ -16,10 +16,10 @@ from trainers.config import DataConfig, TrainConfig
 from trainers.data import load_splits
 from trainers.finetune import FineTune
 from trainers.kd import KD, CachedTeacherLogits
-from trainers.loop import Trial, _distil_step, _train_logits, run
+from trainers.loop import Trial, _train_logits, run, steps_of
 from trainers.models import build_model
 from trainers.objective import Objective
-from trainers.update import StudentUpdate, TeacherUpdate
+from trainers.update import StudentUpdate
 
 DATA = DataConfig(source=str(MRPC), task="mrpc", train_size=96, quiz_size=16, test_size=64,
                   max_length=64)
@@ -84,7 +84,7 @@ def test_one_step_of_each_method_on_a_pair_batch(tmp_path):
     assert np.isfinite(kd(batch)["train_loss"])
     teacher.requires_grad_(True)
     before = [p.detach().clone() for p in teacher.parameters()]
-    meta = _distil_step(trial, update, [TeacherUpdate(teacher, lr=1e-3, weight_decay=0.0, total_steps=10)])
+    _, meta = steps_of(trial, update, steps_per_epoch=10)
     reported = meta(batch)
     assert np.isfinite(reported["quiz_loss"]) and np.isfinite(reported["train_loss"])
     assert any(not torch.equal(a, b) for a, b in zip(before, teacher.parameters()))

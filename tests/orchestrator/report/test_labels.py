@@ -4,7 +4,9 @@ MetaDistil itself) and the recipe, named only when the sweep used more than one.
 from __future__ import annotations
 
 from orchestrator.report.labels import SweepNames, full_label, ordinal
-from orchestrator.report.reader import FINETUNE, KD, METADISTIL, GroupKey
+from orchestrator.report.reader import GroupKey
+
+FINETUNE, KD, METADISTIL = "finetune", "kd", "metadistil"
 
 ONE_RECIPE = SweepNames(frozenset({"bert", "minilm"}), ("official",))
 TWO_RECIPES = SweepNames(frozenset({"bert", "minilm"}), ("default", "official"))

@@ -10,6 +10,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 
 from orchestrator import stats
 from orchestrator.report.build import ReportResult
+from orchestrator.report.significance import holm
 from tests.orchestrator.report.store import LABELS, N_TEST, false_negatives, markdown_rows, read_csv
 
 
@@ -69,7 +70,8 @@ def test_a_pair_tasks_delta_is_f1s(mrpc: ReportResult) -> None:
     assert header.startswith("| Method | Δ F1 vs. fine-tuned student (points) [95 % CI] | p vs. fine-tuned |")
     assert "| Δ F1 (points) [95 % CI] | p (bootstrap) |" in header and "p (McNemar, correctness)" in header
     cells = markdown_rows(path)["MetaDistil BERT→DistilBERT"]
-    assert cells[1].startswith("+2.26 [") and cells[6].startswith("+5.85 [")
+    assert cells[1].startswith("+2.26 [") and cells[7].startswith("+5.85 [")
+    assert cells[3] in ("yes", "no") and cells[9] in ("yes", "no")  # Holm over the table's tests
     readme = (mrpc.out_dir / "README.md").read_text(encoding="utf-8")
     assert "## Significance of F1 against the fine-tuned student and KD" in readme
     assert "Δ = F1(row) − F1(baseline)" in readme and "McNemar: exact binomial test on correctness" in readme
@@ -94,3 +96,12 @@ def test_an_accuracy_only_sweep_keeps_its_significance_columns(paper: ReportResu
     header = (paper.out_dir / "significance.md").read_text(encoding="utf-8").splitlines()[2]
     assert header.startswith("| Method | Δ vs. fine-tuned student (points) [95 % CI] |")
     assert "| Δ accuracy (points) [95 % CI] |" in header and header.endswith("| p (McNemar) | Runs |")
+
+
+def test_holm_rejects_step_down_from_the_smallest_p() -> None:
+    """Holm (1979) by hand: sorted p 0.01, 0.03, 0.04 against 0.05/3, 0.05/2, 0.05/1. The first
+    rejects (0.01 ≤ 0.0167); the second does not (0.03 > 0.025), which stops the procedure, so
+    0.04 is not rejected either although it is below 0.05. No test, no decision."""
+    assert holm([0.04, 0.01, None, 0.03]) == [False, True, None, False]
+    assert holm([0.001, 0.02]) == [True, True]  # 0.001 ≤ 0.025, then 0.02 ≤ 0.05
+    assert holm([None]) == [None] and holm([]) == []

@@ -1,0 +1,93 @@
+"""A grid block of a search space: a cross product of lists, whose every combination is a trial.
+
+``methods`` are names of the methods' registry (``trainers/methods.py``); ``students`` and each
+teacher set name models (registry names, hub ids, folders, ``@k`` layer cuts). A student may be its
+own teacher's model: a born-again student (Furlanello et al., ICML 2018) is distilled from the
+fine-tuned teacher, a trial of its own.
+
+``assistants`` (Mirzadeh et al., AAAI 2020, "Improved Knowledge Distillation via Teacher
+Assistant") lists chains of models between the teachers and the student: ``[[minilm@4]]`` distils
+the teachers into MiniLM@4, then MiniLM@4 into the student, with the block's method at each hop
+(a MetaDistil assistant keeps learning from its own student, as any MetaDistil teacher does). The
+empty chain ``[]`` (the default) is direct distillation; list both to compare them. The hops
+before the student's are plain distillations (no noise, no warm start): the block's noise and warm
+start vary the student's hop alone, so a chain's rows differ from its direct rows in the chain only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from orchestrator import recipes
+from trainers import config, methods
+
+
+def _method_name(name: str) -> str:
+    """A name of the methods' registry (``trainers/methods.py``)."""
+    reason = methods.check_name(name)
+    if reason:
+        raise ValueError(reason)
+    return name
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GridBlock(Strict):
+    methods: list[Annotated[str, AfterValidator(_method_name)]] = Field(min_length=1)
+    students: list[str] = Field(min_length=1)
+    teachers: list[list[str]] = Field(default_factory=list)
+    assistants: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)
+    noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    # Whether the noise reaches the teachers' inputs too (the official code feeds both one batch);
+    # true is skipped by rule where noise_p is 0.
+    noise_teachers: list[bool] = Field(default_factory=lambda: [False], min_length=1)
+    warmup_epochs: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    teacher_weights: list[float] | None = None
+    # Recipes to train the block's trials with (orchestrator/recipes.py): default = the space's own.
+    recipe: list[str] = Field(default_factory=lambda: [recipes.DEFAULT], min_length=1)
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipes(cls, values: list[str]) -> list[str]:
+        for name in values:
+            recipes.load(name)
+        if len(set(values)) != len(values):
+            raise ValueError("a recipe is listed twice")
+        return values
+
+    @model_validator(mode="after")
+    def _values_of_trials(self) -> GridBlock:
+        """The block's values are its trials' config values, checked by the config's own rules
+        (warmup_epochs, which needs train.epochs, by the space's); an empty teacher set, or none
+        for a distilling method, is a trial without teachers."""
+        for p in self.noise_p:
+            config.check_noise_p(p)
+        distilling = [m for m in self.methods if methods.get(m).distils]
+        for teacher_set in (self.teachers or [[]]) if distilling else []:
+            config.check_teachers(distilling[0], teacher_set)
+            if self.teacher_weights is not None:
+                config.check_teacher_weights(self.teacher_weights, teacher_set)
+        self._check_chains(distilling)
+        return self
+
+    def _check_chains(self, distilling: list[str]) -> None:
+        """A chain has a distilling method to run its hops, no model twice (a cycle: the model
+        would teach its own teacher) and never the student, which is the chain's end."""
+        chains = [chain for chain in self.assistants if chain]
+        if chains and not distilling:
+            raise ValueError(f"assistants {chains[0]} need a distilling method to run their hops; "
+                             f"add one of {', '.join(m for m in methods.names() if methods.get(m).distils)}")
+        if len({tuple(chain) for chain in self.assistants}) != len(self.assistants):
+            raise ValueError("an assistant chain is listed twice")
+        for chain in chains:
+            for model in chain:
+                if chain.count(model) > 1:
+                    raise ValueError(f"assistants {chain}: {model!r} appears twice, a cycle (it would "
+                                     "teach its own teacher); list each assistant once")
+                if model in self.students:
+                    raise ValueError(f"assistants {chain}: {model!r} is a student of this block, the "
+                                     "chain's end; an assistant is a model between teachers and student")
