@@ -25,6 +25,11 @@ What it covers, and what it does not:
   do not (some FUSE mounts and object-store mounts: ``flock`` there either fails, which the sweep
   reports in one line, or only locks on the local machine); on those, do not start two sweeps
   on one storage yourself.
+- A driver SIGKILLed alone (not its Ray's processes) frees the lock at once, while its local Ray's
+  workers can go on for a while and finish the trial they train (``tests/orchestrator/
+  test_sweep_faults.py`` notes it); a sweep started in that window may train that trial beside
+  them. Ctrl-C leaves no such window (the sweep shuts its Ray down before it lets the lock go),
+  nor does a lost machine.
 - Two sweeps on *different* storage folders are not stopped, even if they log to the same MLflow
   store: each has its own finished trials, so a trial they share is trained in both and logged
   twice in the experiment they share. Give sweeps that share an MLflow store one storage.
