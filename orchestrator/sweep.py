@@ -5,7 +5,8 @@ starting anything; plan the trials; start or attach to Ray; make the MLflow expe
 parent run and one child run per trial; run each stage's unfinished trials as a Tune run of Ray
 Train trainers; print a summary; regenerate the report. Re-running the same command resumes:
 finished trials are skipped (their folder under the storage holds ``result.json``) and an
-interrupted trial continues from its last epoch checkpoint.
+interrupted trial continues from its last epoch checkpoint. One sweep trains on a storage at a
+time: a second one is refused before Ray starts (``orchestrator/store_lock.py``).
 
 Exit codes: 0 every trial finished (or was stopped early by the search's scheduler), 1 some trials
 failed (listed) or Ray did not start, 2 bad input, 130 interrupted.
@@ -21,6 +22,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -42,6 +44,7 @@ from orchestrator.spec import SweepSpec, load_spec
 from orchestrator.stages import Outcome, SweepRuns, concurrency, main_column, run_stages
 from orchestrator.stopped import Stop, stays_stopped
 from orchestrator.storage import check_shared
+from orchestrator.store_lock import storage_lock
 from trainers.config import ConfigError
 from trainers.errors import UserError
 from trainers.layout import StorageLayout
@@ -72,6 +75,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    with ExitStack() as held:  # the storage's lock, once taken, until the sweep ends
+        return _main(args, held)
+
+
+def _main(args: argparse.Namespace, held: ExitStack) -> int:
     try:
         spec, plan, layout = _prepare(args)
         if args.dry_run:
@@ -79,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         preflight.check_ray_address(args.address)
         preflight.check_storage(layout.root)
+        # One sweep trains on a storage at a time (a second one is refused here, having written
+        # nothing: not even the tracking store, which the next check may create).
+        held.enter_context(storage_lock(layout.root, args.space, _command()))
         check_store(args.tracking_uri, create=True)
         if not args.address:  # the local cluster is this machine: a trial too big fails before Ray starts
             preflight.check_cpus(spec, os.cpu_count() or 1, local=True)
