@@ -40,6 +40,7 @@ from mlflow.tracking import MlflowClient
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as transformers_logging
 
+from orchestrator.artifacts_check import artifact_error, check_model, first_line, local_path, rebuild_hint
 from orchestrator.mlflow_store import (
     add_tracking_uri_option,
     check_store,
@@ -51,6 +52,7 @@ from orchestrator.registry import best_version_uri
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.metrics import main_validation
 from orchestrator.report.reader import GroupKey, ReportError, TrialRun, is_baseline, load_sweep, resolve_sweep
+from trainers.artifact_files import model_problem
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
@@ -111,39 +113,53 @@ def text_problem(task: Task, text: str, second: str | None) -> str | None:
     return None
 
 
-def model_folder(client: MlflowClient, run: TrialRun, cache: Path, registered: str | None = None) -> Path:
+def model_folder(client: MlflowClient, run: TrialRun, cache: Path, registered: str | None = None,
+                 fix: str = "") -> Path:
     """The model to load for a run: its configuration's registered ``best`` version (``registered``:
-    where its files are), else the run's trial folder if it still exists, else the run's MLflow
-    model, else its older ``model/`` artifact. An MLflow model is a folder holding ``MLmodel``."""
+    where its files are), else the run's trial folder if it still holds a model, else the run's
+    MLflow model, else its older ``model/`` artifact. An MLflow model is a folder holding
+    ``MLmodel``. The files are checked before anything loads them: one that is missing or
+    unreadable is an :class:`ArtifactError` naming the run, the path and ``fix``
+    (:func:`~orchestrator.artifacts_check.rebuild_hint`)."""
     target = cache / run.run_id
     if registered:
-        return fetch(client, registered, target)
+        return check_model(fetch(client, registered, target, run, fix), run.run_name, run.run_id, fix,
+                           "registered model")
     found = client.get_run(run.run_id)
     folder = found.data.tags.get("model_dir")
-    if folder and (Path(folder) / MODEL_ARTIFACT_DIR).is_dir():
+    if folder and model_problem(Path(folder) / MODEL_ARTIFACT_DIR) is None:
         return Path(folder) / MODEL_ARTIFACT_DIR
     if found.outputs and found.outputs.model_outputs:
-        return fetch(client, client.get_logged_model(found.outputs.model_outputs[-1].model_id)
-                     .artifact_location, target)
+        location = client.get_logged_model(found.outputs.model_outputs[-1].model_id).artifact_location
+        return check_model(fetch(client, location, target, run, fix), run.run_name, run.run_id, fix)
     if not (target / MODEL_ARTIFACT_DIR).is_dir():
         target.mkdir(parents=True, exist_ok=True)
         try:
             client.download_artifacts(run.run_id, MODEL_ARTIFACT_DIR, str(target))
         except Exception as error:  # MLflow raises several types for a missing artifact
-            raise ReportError(f"run {run.run_id} ({run.run_name}) has no '{MODEL_ARTIFACT_DIR}/' "
+            raise ReportError(f"run {run.run_name} ({run.run_id}) has no '{MODEL_ARTIFACT_DIR}/' "
                               f"artifact nor MLflow model ({type(error).__name__}); run its sweep again "
-                              "with the storage that holds its trial's folder: that logs the model") from None
-    return target / MODEL_ARTIFACT_DIR
+                              "with the storage that holds its trial's folder: that logs the model"
+                              + (f"; {fix}" if fix else "")) from None
+    return check_model(target / MODEL_ARTIFACT_DIR, run.run_name, run.run_id, fix,
+                       f"'{MODEL_ARTIFACT_DIR}/' artifact")
 
 
-def fetch(client: MlflowClient, location: str, target: Path) -> Path:
+def fetch(client: MlflowClient, location: str, target: Path, run: TrialRun | None = None,
+          fix: str = "") -> Path:
     """A model's files by their location, read in the client's store (a ``models:/`` URI would be
-    resolved in MLflow's default store); a local one is read where it is, not copied."""
+    resolved in MLflow's default store); a local one is read where it is, not copied. Files the
+    store cannot hand over are an :class:`ArtifactError` naming ``run``."""
     local = location.startswith("file:")
     if not local:
         target.mkdir(parents=True, exist_ok=True)
-    return Path(download_artifacts(artifact_uri=location, dst_path=None if local else str(target),
-                                   tracking_uri=client.tracking_uri))
+    try:
+        return Path(download_artifacts(artifact_uri=location, dst_path=None if local else str(target),
+                                       tracking_uri=client.tracking_uri))
+    except (MlflowException, OSError) as error:
+        raise artifact_error(run.run_name if run else "?", run.run_id if run else "?", "model",
+                             local_path(location) or location, f"cannot be fetched ({first_line(error)})",
+                             fix) from None
 
 
 def model_sources(client: MlflowClient, sweep: str, chosen: list[tuple[str, TrialRun]],
@@ -153,6 +169,7 @@ def model_sources(client: MlflowClient, sweep: str, chosen: list[tuple[str, Tria
     (``orchestrator/registry.py``), else its best run's model, with a note on stderr saying which;
     downloads land in ``cache``."""
     notes = []
+    fix = rebuild_hint(client, sweep)
     try:
         registered = {run.run_id: best_version_uri(client, sweep, run.run_name) for _, run in chosen}
     except MlflowException as error:
@@ -163,7 +180,8 @@ def model_sources(client: MlflowClient, sweep: str, chosen: list[tuple[str, Tria
     if registered and missing:
         notes.append(f"note: not registered yet, from the runs: {', '.join(missing)} (the next sweep "
                      "registers each configuration's best run)")
-    sources = [(label, model_folder(client, run, cache, registered.get(run.run_id))) for label, run in chosen]
+    sources = [(label, model_folder(client, run, cache, registered.get(run.run_id), fix))
+               for label, run in chosen]
     for note in notes:  # once every model is found: a model that is not is the one line said
         print(note, file=sys.stderr)
     return sources
@@ -189,13 +207,19 @@ class LoadedModel:
     @classmethod
     def load(cls, label: str, folder: Path) -> LoadedModel:
         """From a saved model's folder, or a downloaded MLflow model (it holds ``MLmodel``)."""
-        if (folder / MLMODEL_FILE_NAME).is_file():
-            components = mlflow.transformers.load_model(str(folder), return_type="components")
-            return cls(label, components["model"], components["tokenizer"])
         try:
+            if (folder / MLMODEL_FILE_NAME).is_file():
+                components = mlflow.transformers.load_model(str(folder), return_type="components")
+                return cls(label, components["model"], components["tokenizer"])
             built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)
         except ModelError as error:
             raise ModelError(f"{label}: {error}") from None
+        except (OSError, ValueError, KeyError, RuntimeError, MlflowException) as error:
+            # Files that passed model_folder's check but hold something else (a garbled config):
+            # one line, not the loader's traceback.
+            raise ModelError(f"{label}: the model in {folder} does not load ({first_line(error)}); "
+                             "re-run its sweep to rebuild it, or point --tracking-uri at the store "
+                             "that has it") from None
         return cls(label, built.model, built.tokenizer)
 
     def classify(self, text: str, second: str | None = None) -> Answer:

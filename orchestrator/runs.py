@@ -23,14 +23,16 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.artifacts_check import local_path
 from orchestrator.mlflow_store import TrackingError, parent_run, redact, search_all, sweep_names
 from orchestrator.plan import PlannedTrial
 from orchestrator.provenance import context_tags
 from orchestrator.stopped import Stop
 from orchestrator.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SWEEP_RUN_KIND
-from trainers.artifacts import RESULT_FILE
+from trainers.artifact_files import file_problem, model_problem
+from trainers.artifacts import MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.layout import StorageLayout
-from trainers.model_log import has_model, log_model_and_finish
+from trainers.model_log import has_model, log_model_and_finish, rewrite_model
 from trainers.run_log import log_results, logged_epochs
 
 STOP_TAGS = ("stopped_at_epoch", "stopped_by")
@@ -115,6 +117,7 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     if run is not None and run.info.status == "FINISHED":
         if not has_model(client, run.info.run_id):  # a run logged before models were
             log_model_and_finish(client.tracking_uri, run.info.run_id, folder)
+        mend_artifacts(client, trial, run.info.run_id, folder)
         return run.info.run_id
     run_id = ensure_trial_run(client, experiment_id, parent_id, sweep, trial, existing)
     if result["run_id"] != run_id:
@@ -131,8 +134,35 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     log_results(client, run_id, folder)
     client.set_tag(run_id, "model_dir", str(folder))  # predict loads it from there while it exists
     log_model_and_finish(client.tracking_uri, run_id, folder)
+    mend_artifacts(client, trial, run_id, folder)  # a model logged before its files went missing
     existing[trial.key] = client.get_run(run_id)
     return run_id
+
+
+def mend_artifacts(client: MlflowClient, trial: PlannedTrial, run_id: str, folder: Path) -> list[str]:
+    """Log a finished run's test predictions and model files again from its trial's folder where
+    the store lost them (deleted, never synced), so predict, the demo and the report find them:
+    the model into the same logged model, which its registered versions point at. Only a store
+    whose artifacts are local files is looked at (a server's would be downloaded to be checked).
+    Says what it mended, and returns it."""
+    run = client.get_run(run_id)
+    mended = []
+    artifacts = local_path(run.info.artifact_uri)
+    if (artifacts is not None and file_problem(artifacts / PREDICTIONS_ARTIFACT)
+            and file_problem(folder / Path(PREDICTIONS_ARTIFACT).name) is None):
+        log_results(client, run_id, folder)
+        mended.append(f"test predictions ({artifacts / PREDICTIONS_ARTIFACT})")
+    if run.outputs and run.outputs.model_outputs:
+        model = client.get_logged_model(run.outputs.model_outputs[-1].model_id)
+        location = local_path(model.artifact_location)
+        if (location is not None and model_problem(location)
+                and model_problem(folder / MODEL_ARTIFACT_DIR) is None):
+            rewrite_model(client.tracking_uri, model.model_id, folder)
+            mended.append(f"model ({location})")
+    if mended:
+        print(f"note: {trial.name}: its MLflow run {run_id} had lost its {' and '.join(mended)}; "
+              f"logged again from {folder}")
+    return mended
 
 
 def record_stopped(client: MlflowClient, experiment_id: str, parent_id: str, sweep: str,

@@ -85,6 +85,10 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
     teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
     outcomes: list[Outcome] = []
     for stage, trials in sorted(plan.stages.items()):
+        for trial in trials:  # marked done but lost files: trained again (the worker replaces them)
+            if why := layout.unfinished(trial.key):
+                print(f"note: {trial.name} ({trial.key[:8]}): {why}; training it again")
+                layout.unmark(trial.key)
         todo = [t for t in trials if not layout.is_done(t.key)]
         kept = [t for t in todo if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
         for trial in trials:

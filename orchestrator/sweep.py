@@ -175,7 +175,8 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
         label = ("fine-tune teachers and baselines" if stage == 1 else
                  f"distil from stage-{'1' if stage == 2 else f'1…{stage - 1}'} checkpoints")
         kept = [t for t in trials if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
-        todo = [t for t in trials if not layout.is_done(t.key) and t not in kept]
+        todo = [t for t in trials  # a folder marked done that lost files is trained again
+                if (not layout.is_done(t.key) or layout.unfinished(t.key)) and t not in kept]
         print(f"\nstage {stage} ({label}): {len(trials)} trials, {len(trials) - len(todo)} already done"
               f"{f' ({len(kept)} stopped early)' if kept else ''}")
         seconds = {t.key: trial_seconds(t.config) for t in todo}

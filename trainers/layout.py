@@ -4,7 +4,9 @@
 path), laid out as::
 
     models/<key>/   a finished trial: model/ (safetensors, config, tokenizer), config.json,
-                    predictions, result.json (written last: its presence marks the trial done)
+                    predictions, result.json (written last: its presence marks the trial done;
+                    a sweep trains again one whose files are not all there and readable, and
+                    says why: ``unfinished``)
     cache/          token and teacher-logit caches, shared by concurrent trials (atomic writes)
     ray/<key>/      Ray Train's run of the trial, named by its content key: epoch checkpoints a
                     restarted trial resumes from, and trial_time.json (read by benchmarks)
@@ -20,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainers.artifact_files import trial_problem
 from trainers.artifacts import MODEL_ARTIFACT_DIR, RESULT_FILE
 
 TRIAL_TIME_FILE = "trial_time.json"
@@ -60,6 +63,20 @@ class StorageLayout:
 
     def is_done(self, key: str) -> bool:
         return self.result_file(key).is_file()
+
+    def unfinished(self, key: str) -> str | None:
+        """Why a folder marked done (``result.json``) is no finished trial, in words (a file that
+        a later trial, the MLflow run or the report reads from it is missing or unreadable:
+        ``trainers/artifact_files.py``); ``None`` when it is one, or is not marked done."""
+        if not self.is_done(key):
+            return None
+        problem = trial_problem(self.model_dir(key))
+        return f"{self.model_dir(key)} {problem}" if problem else None
+
+    def unmark(self, key: str) -> None:
+        """No longer done, so trained again (its worker replaces the folder): ``result.json`` is
+        kept beside, renamed ``result.json.unfinished``, until then."""
+        self.result_file(key).replace(self.result_file(key).with_name(f"{RESULT_FILE}.unfinished"))
 
     def trial_time_file(self, key: str) -> Path:
         """The trial as Tune saw it, Ray Train's start-up and tear-down included."""

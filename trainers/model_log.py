@@ -18,7 +18,8 @@ import importlib.metadata
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -63,7 +64,6 @@ def log_model_and_finish(tracking_uri: str, run_id: str, folder: Path) -> float:
     """
     import mlflow
     import mlflow.transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     started = time.perf_counter()
     client = MlflowClient(tracking_uri)
@@ -71,22 +71,51 @@ def log_model_and_finish(tracking_uri: str, run_id: str, folder: Path) -> float:
         client.set_terminated(run_id, "FINISHED")
         return 0.0
     mlflow.set_tracking_uri(tracking_uri)  # the fluent API's store: this process logs to one
+    components = _components(folder)
+    with _quiet_flavor(), mlflow.start_run(run_id=run_id):
+        mlflow.transformers.log_model(components, name=MODEL_NAME, task=TASK, signature=signature(),
+                                      input_example=INPUT_EXAMPLE, pip_requirements=requirements())
+    return time.perf_counter() - started
+
+
+def rewrite_model(tracking_uri: str, model_id: str, folder: Path) -> None:
+    """Write the student saved in ``folder/model`` again into an already logged model's artifacts
+    (``model_id``: the same model, so the registered versions that point at it load again), as
+    :func:`log_model_and_finish` logged it: for a run whose model files were lost from the store."""
+    import tempfile
+
+    import mlflow.transformers
+
+    components = _components(folder)
+    with tempfile.TemporaryDirectory(prefix="model-") as scratch, _quiet_flavor():
+        saved = Path(scratch) / MODEL_NAME
+        mlflow.transformers.save_model(components, str(saved), task=TASK, signature=signature(),
+                                       input_example=INPUT_EXAMPLE, pip_requirements=requirements())
+        MlflowClient(tracking_uri).log_model_artifacts(model_id, str(saved))
+
+
+def _components(folder: Path) -> dict:
+    """The student and its tokenizer from ``folder/model``, its classes named."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
     saved = folder / MODEL_ARTIFACT_DIR
     model = AutoModelForSequenceClassification.from_pretrained(saved, local_files_only=True,
                                                                use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(saved, local_files_only=True)
     set_labels(model.config, task_labels(folder))
+    return {"model": model, "tokenizer": tokenizer}
+
+
+@contextmanager
+def _quiet_flavor() -> Iterator[None]:
+    """MLflow's transformers flavor warns "no model card / license on the hub": a local model has none."""
     flavor_log = logging.getLogger("mlflow.transformers")
     level = flavor_log.level
-    flavor_log.setLevel(logging.ERROR)  # "no model card / license on the hub": a local model has none
+    flavor_log.setLevel(logging.ERROR)
     try:
-        with mlflow.start_run(run_id=run_id):
-            mlflow.transformers.log_model({"model": model, "tokenizer": tokenizer}, name=MODEL_NAME,
-                                          task=TASK, signature=signature(), input_example=INPUT_EXAMPLE,
-                                          pip_requirements=requirements())
+        yield
     finally:
         flavor_log.setLevel(level)
-    return time.perf_counter() - started
 
 
 def signature():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from orchestrator.artifacts_check import rebuild_hint
 from orchestrator.mlflow_store import no_progress_bars
 from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
 from orchestrator.report.labels import SweepNames, full_label
@@ -78,7 +79,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="report-") as scratch, no_progress_bars():
-        predictions = Predictions(client, Path(scratch))
+        predictions = Predictions(client, Path(scratch), rebuild_hint(client, sweep))
         cells = {row: row_cells(row, names, basis, predictions, data.is_paper, task)
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions, task.main)

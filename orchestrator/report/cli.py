@@ -3,7 +3,7 @@
     python -m orchestrator.report [--sweep NAME] [--tracking-uri URI] [--report-dir DIR]
 
 Exit codes: 0 written; 2 bad input (unreachable, missing or broken store, unknown sweep, no
-finished runs), one line on stderr.
+finished runs, a run's test predictions missing or unreadable), one line on stderr.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A run's per-example test predictions as the report reads them from MLflow: the ``index, label,
-prediction`` columns of its CSV, downloaded once per run into the scratch folder; ``None`` for a
-run whose artifact is missing, empty or lacks a column (its row then says why it has no test)."""
+prediction`` columns of its CSV, downloaded once per run into the scratch folder; a run whose
+artifact is missing, empty or lacks a column is an ``ArtifactError`` naming the run, the file and
+the fix (the report's one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from orchestrator import tracking
+from orchestrator.artifacts_check import ArtifactError
 from orchestrator.report.predictions import Predictions
 from tests.orchestrator.report.store import make_store
 
@@ -44,9 +46,18 @@ def test_the_three_columns_of_a_runs_csv_in_file_order(store, tmp_path):
     assert (tmp_path / "scratch" / run_id).is_dir()
 
 
-@pytest.mark.parametrize("text", [None, "", "index,label\n1,0\n", "index;label;prediction\n1;0;0\n"])
-def test_a_missing_empty_or_incomplete_artifact_reads_as_none(store, tmp_path, text):
-    assert Predictions(store.client, tmp_path / "scratch").get(_run(store, text)) is None
+@pytest.mark.parametrize("text, problem", [
+    (None, "is missing"), ("", "is not a CSV file"), ("index,label\n1,0\n", "lacks the columns"),
+    ("index;label;prediction\n1;0;0\n", "lacks the columns")])
+def test_a_missing_empty_or_incomplete_artifact_is_one_line_naming_run_file_and_fix(store, tmp_path,
+                                                                                      text, problem):
+    run_id = _run(store, text)
+    with pytest.raises(ArtifactError) as raised:
+        Predictions(store.client, tmp_path / "scratch", "FIX").get(run_id)
+    said, name = str(raised.value), store.client.get_run(run_id).info.run_name
+    where = tmp_path / "artifacts" / run_id / "artifacts" / tracking.PREDICTIONS_ARTIFACT
+    assert said.startswith(f"run {name} ({run_id}): test predictions {where} {problem}")
+    assert said.endswith("; FIX") and "\n" not in said
 
 
 def test_each_run_is_downloaded_once(store, tmp_path):
@@ -55,4 +66,5 @@ def test_each_run_is_downloaded_once(store, tmp_path):
     frame = predictions.get(first)
     shutil.rmtree(tmp_path / "artifacts")  # the store's artifacts gone: only the first is known
     assert predictions.get(first) is frame
-    assert predictions.get(second) is None
+    with pytest.raises(ArtifactError):
+        predictions.get(second)
