@@ -31,7 +31,7 @@ from orchestrator.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SWEEP_RU
 from trainers.artifacts import RESULT_FILE
 from trainers.layout import StorageLayout
 from trainers.model_log import has_model, log_model_and_finish
-from trainers.run_log import log_results, logged_epochs
+from trainers.run_log import log_environment, log_results, logged_epochs
 
 STOP_TAGS = ("stopped_at_epoch", "stopped_by")
 
@@ -128,6 +128,7 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     metrics += [Metric(k, v, stamp, 0) for k, v in result["final"].items()]
     for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1,000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 900])
+    log_environment(client, run_id, result.get("environment", {}))  # what the worker ran on
     log_results(client, run_id, folder)
     client.set_tag(run_id, "model_dir", str(folder))  # predict loads it from there while it exists
     log_model_and_finish(client.tracking_uri, run_id, folder)
