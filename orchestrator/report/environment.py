@@ -52,8 +52,8 @@ def environment_markdown(runs: Sequence[TrialRun]) -> str:
                      f"{field['kernels']}" + ("" if field["kernel_vars"] == "none" else
                                               f" (`{field['kernel_vars']}`)"))
     portable = all(environment_of(run)["kernels"] == "portable" for run in runs)
-    where = ("every run pinned the portable kernel path: another x86-64 CPU with AVX2 gives the same "
-             "bits" if portable else
+    where = ("every run pinned the portable kernel path, which another x86-64 CPU with AVX2 should "
+             "run bit for bit alike (shown on emulated CPUs, not yet on two real ones)" if portable else
              "bit-identical when re-run on the same CPU kernel path; another CPU (AVX-512 against "
              "AVX2, Intel against AMD) may change the last bits, which a tiny preset trained from "
              "scratch grows into another model (`resources.kernels: portable` pins the path)")

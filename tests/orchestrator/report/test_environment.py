@@ -35,4 +35,5 @@ def test_the_readme_says_where_the_bits_hold_and_lists_each_kernel_path():
     assert "- 1 run(s): not recorded" in native
     pinned = {**ENV, "env.kernels": "portable", "env.kernel_vars": "ATEN_CPU_CAPABILITY=avx2"}
     portable = environment_markdown([_run("a", **pinned)])
-    assert "every run pinned the portable kernel path" in portable and "`ATEN_CPU_CAPABILITY=avx2`" in portable
+    assert "every run pinned the portable kernel path, which" in portable
+    assert "`ATEN_CPU_CAPABILITY=avx2`" in portable
