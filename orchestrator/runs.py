@@ -33,7 +33,7 @@ from trainers.artifact_files import file_problem, model_problem
 from trainers.artifacts import MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.layout import StorageLayout
 from trainers.model_log import has_model, log_model_and_finish, rewrite_model
-from trainers.run_log import log_results, logged_epochs
+from trainers.run_log import log_environment, log_results, logged_epochs
 
 STOP_TAGS = ("stopped_at_epoch", "stopped_by")
 
@@ -131,6 +131,7 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     metrics += [Metric(k, v, stamp, 0) for k, v in result["final"].items()]
     for start in range(0, len(metrics), 900):  # MLflow caps a batch at 1,000 metrics
         client.log_batch(run_id, metrics=metrics[start:start + 900])
+    log_environment(client, run_id, result.get("environment", {}))  # what the worker ran on
     log_results(client, run_id, folder)
     client.set_tag(run_id, "model_dir", str(folder))  # predict loads it from there while it exists
     log_model_and_finish(client.tracking_uri, run_id, folder)

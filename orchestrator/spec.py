@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -54,6 +54,9 @@ class ResourcesSpec(Strict):
     gpus_per_worker: float = Field(0.0, ge=0)
     max_concurrent: int | None = Field(None, ge=1)
     max_failures: int = Field(2, ge=0)
+    # The CPU kernel path of every worker (trainers/kernels.py): native = each CPU's fastest,
+    # bit-identical on one machine; portable = AVX2 pinned, the same bits on any AVX2 CPU.
+    kernels: Literal["native", "portable"] = "native"
 
 
 class SweepSpec(Strict):

@@ -153,7 +153,8 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
 def trial_resources(spec: SweepSpec) -> TrialResources:
     res = spec.resources
     return TrialResources(workers=res.workers_per_trial, cpus_per_worker=res.cpus_per_worker,
-                          gpus_per_worker=res.gpus_per_worker, max_failures=res.max_failures)
+                          gpus_per_worker=res.gpus_per_worker, max_failures=res.max_failures,
+                          kernels=res.kernels)
 
 
 def concurrency(spec: SweepSpec, cluster: dict[str, float], cap: int | None) -> int:

@@ -18,6 +18,7 @@ from ray.train import CheckpointConfig, FailureConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from trainers.kernels import pin_env
 from trainers.payload import TrialPayload
 
 
@@ -53,6 +54,8 @@ def run_trial(config: dict[str, Any], payloads: dict[str, TrialPayload]) -> None
             callbacks=[TuneReportCallback()],
             failure_config=FailureConfig(max_failures=resources.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=1),
+            # Read by torch, MKL and oneDNN when they first compute: set before the worker starts.
+            worker_runtime_env={"env_vars": pin_env(resources.kernels)},
         ),
     )
     started = time.time()

@@ -22,6 +22,7 @@ class TrialResources:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     max_failures: int = 2
+    kernels: str = "native"  # trainers/kernels.py: set in each worker's environment before it starts
 
     @property
     def threads(self) -> int:

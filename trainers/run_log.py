@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.entities import DatasetInput, InputTag, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
@@ -40,6 +40,12 @@ def log_results(client: MlflowClient, run_id: str, folder: Path) -> None:
     client.log_artifact(run_id, str(folder / CONFIG_ARTIFACT))
     client.log_artifact(run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
                         artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
+
+
+def log_environment(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    """The ``env.*`` tags of :func:`trainers.kernels.environment` on the run, in one call."""
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
 
 
 def split_inputs(splits: Splits, source: str) -> list[DatasetInput]:
@@ -93,6 +99,11 @@ class RunLog:
         """The splits the trial trains and is judged on (MLflow keeps one of each per run, so a
         restarted worker logging them again adds nothing)."""
         self.client.log_inputs(self.run_id, datasets=split_inputs(splits, source))
+
+    def environment(self, tags: dict[str, str]) -> None:
+        """What the trial's numbers depend on (``trainers/kernels.py``, ``env.*``): tags, not
+        params, so that a worker restarted on another machine overwrites them with its own."""
+        log_environment(self.client, self.run_id, tags)
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         if epoch in self.logged:

@@ -23,7 +23,7 @@ import ray.train
 import ray.train.torch
 import torch
 
-from trainers import tasks
+from trainers import kernels, tasks
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
@@ -46,9 +46,12 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     rank = ray.train.get_context().get_world_rank()
     run_log = RunLog(payload.tracking_uri, payload.run_id) if rank == 0 else None
     trial = Trial.build(config, cache_dir=payload.layout.cache, device=ray.train.torch.get_device())
+    # What the numbers depend on, as this worker saw it (torch has computed: its kernel path is set).
+    environment = kernels.environment(kernels.teacher_folders(config.teachers, config.teacher_dirs))
     if run_log is not None:
         run_log.start_system_metrics()
         run_log.datasets(trial.splits, config.data.source)
+        run_log.environment(environment)
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))
@@ -72,11 +75,11 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
     if rank == 0:
         timing = {"entered": entered_at, "imported": imported_at, "finished": time.time()}
-        finish(result, payload, run_log, timing)
+        finish(result, payload, run_log, timing, environment)
 
 
 def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
-           timing: dict[str, float]) -> None:
+           timing: dict[str, float], environment: dict[str, str] | None = None) -> None:
     """Write the trial's folder (atomically, last) and close its MLflow run."""
     folder = payload.layout.model_dir(payload.key)
     set_labels(result.student.model.config, tasks.get(payload.config.data.task).labels)
@@ -89,7 +92,10 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
                    "final": result.final, "history": result.history,
                    # When the worker entered, finished importing and finished (a restarted worker:
                    # its last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
-                   "timing": timing}
+                   "timing": timing,
+                   # The worker's CPU, kernel path, versions and teachers (``trainers/kernels.py``):
+                   # a run adopting this folder in another sweep tags them too.
+                   "environment": environment or {}}
         (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
     if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
         run_log.final(result.final, folder)

@@ -7,6 +7,7 @@ the paired tests, and write every file into the output folder (``results/<sweep>
 - ``recipes.md``/``.csv``, where the sweep used several recipes: each configuration against itself
   under the reference recipe;
 - ``runs.csv``: every run id behind every row, so each cell can be traced back to MLflow;
+- ``environment.csv``: each run's CPU, kernel path, versions and teachers' weights digests;
 - ``plots/<main>_vs_params.png``, ``plots/val_<main>_per_epoch.png`` (SST-2:
   ``accuracy_vs_params.png``, ``val_accuracy_per_epoch.png``; MRPC: ``f1_vs_params.png``, …);
 - in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
@@ -27,6 +28,7 @@ from mlflow import MlflowClient
 from orchestrator.artifacts_check import rebuild_hint
 from orchestrator.mlflow_store import no_progress_bars
 from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
+from orchestrator.report.environment import write_environment
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.metrics import sweep_task
 from orchestrator.report.plots import plot_files, plot_val_per_epoch, plot_vs_params
@@ -91,6 +93,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     significance_md = write_significance(significance, out_dir, files, task.main)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files, task.main)
     files.append(write_csv(runs_frame(tables, names, task), out_dir / "runs.csv"))
+    files.append(write_environment(data.runs, out_dir / "environment.csv"))
     plots = {name: out_dir / path for name, path in plot_files(task).items()}
     plot_vs_params(unique_rows, plots["vs_params"], task)
     plot_val_per_epoch(val_histories(client, {row: row.runs for row, _ in unique_rows},

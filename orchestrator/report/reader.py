@@ -31,6 +31,7 @@ from mlflow.entities import Experiment, Run
 from orchestrator.mlflow_store import parent_run, redact, search_all, sweep_names
 from trainers import methods
 from trainers.errors import UserError
+from trainers.kernels import TAG_PREFIX as ENV_TAGS
 
 DEFAULT_RECIPE = "default"
 STOPPED_TAG = "stopped_at_epoch"  # set, with status KILLED, on a run the scheduler stopped early
@@ -101,6 +102,9 @@ class TrialRun:
     # Every final ``test_<metric>`` of the run's task (SST-2: accuracy; MRPC: f1 and accuracy), as logged.
     tested: tuple[tuple[str, float], ...] = ()
     task: str = "sst2"  # runs logged before tasks have no ``task`` tag: they are SST-2's
+    # The worker's CPU, kernel path, versions and teachers' digests (``env.*`` tags, sorted;
+    # ``trainers/kernels.py``); empty for runs logged before they were recorded.
+    environment: tuple[tuple[str, str], ...] = ()
 
     def last_value(self, metric: str) -> float | None:
         return dict(self.last).get(metric)
@@ -239,7 +243,8 @@ def _trial_run(run: Run) -> TrialRun:
                                if m == "train_loss" or m.startswith("val_")),
                     stopped_at_epoch=stopped_at, task=tags.get("task") or "sst2",
                     tested=tuple(sorted((m.removeprefix("test_"), v) for m, v in metrics.items()
-                                        if m.startswith("test_"))))
+                                        if m.startswith("test_"))),
+                    environment=tuple(sorted((k, v) for k, v in tags.items() if k.startswith(ENV_TAGS))))
 
 
 def _searched(text: str) -> tuple[tuple[str, Any], ...]:

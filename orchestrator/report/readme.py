@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from orchestrator import paths
 from orchestrator.mlflow_store import redact
+from orchestrator.report.environment import environment_markdown
 from orchestrator.report.metrics import ACCURACY, SST2, WORDS, TaskMetrics
 from orchestrator.report.plots import plot_files, plot_titles
 from orchestrator.report.reader import SweepData
@@ -85,6 +86,7 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                  f"[{titles['per_epoch']}]({files['per_epoch']}): mean over "
                  f"seeds, band = ± std.\n\n![{titles['per_epoch']}]"
                  f"({files['per_epoch']})\n")
+    parts.append(environment_markdown(data.runs))
     parts.append("## Notes\n\n" + "\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n")
     if warnings:
         parts.append("## Warnings\n\n" + "\n".join(f"- {w}" for w in warnings) + "\n")

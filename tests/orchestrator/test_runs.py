@@ -80,12 +80,15 @@ def test_finished_trial_is_adopted_from_its_folder(setup):
     (folder / CONFIG_ARTIFACT).write_text("{}")
     (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
     history = [{"val_accuracy": 0.6, "train_loss": 0.7}, {"val_accuracy": 0.7, "train_loss": 0.5}]
+    environment = {"env.cpu": "AMD EPYC", "env.cpu_capability": "AVX2"}  # as its worker recorded it
     (folder / RESULT_FILE).write_text(json.dumps({"run_id": "elsewhere", "history": history,
-                                                  "final": {"test_accuracy": 0.71}}))
+                                                  "final": {"test_accuracy": 0.71},
+                                                  "environment": environment}))
     run_id = runs.adopt_finished(client, experiment, parent, "s", trial, layout,
                                  runs.trial_runs(client, experiment))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["reused_from"] == "elsewhere"
+    assert {k: v for k, v in run.data.tags.items() if k.startswith("env.")} == environment
     assert run.data.metrics["test_accuracy"] == 0.71
     history = client.get_metric_history(run_id, "val_accuracy")
     assert [m.value for m in history] == [0.6, 0.7]

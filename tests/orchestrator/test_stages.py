@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator import runs, stages
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
-from orchestrator.spec import parse_spec
+from orchestrator.spec import SpecError, parse_spec
 from orchestrator.stages import (
     SweepRuns,
     concurrency,
@@ -57,6 +57,13 @@ def test_the_payloads_resources_are_the_spaces():
     res = trial_resources(_spec(workers_per_trial=2, cpus_per_worker=3.5, max_failures=0))
     assert (res.workers, res.cpus_per_worker, res.gpus_per_worker, res.max_failures) == (2, 3.5, 0.0, 0)
     assert res.threads == 3
+
+
+def test_the_kernel_setting_is_the_spaces_native_unless_pinned():
+    assert trial_resources(_spec()).kernels == "native"
+    assert trial_resources(_spec(kernels="portable")).kernels == "portable"
+    with pytest.raises(SpecError, match="resources.kernels"):
+        _spec(kernels="avx2")
 
 
 def test_the_progress_and_summary_columns_are_the_tasks_main_metric():

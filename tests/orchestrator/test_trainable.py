@@ -86,3 +86,17 @@ def test_each_worker_runs_the_trial_loop_with_the_payload(tmp_path, fitted, monk
     fitted[0].train_loop_per_worker()  # what Ray Train calls in each worker process
     ((given, entered),) = called
     assert given is payload and entered > 0
+
+
+@pytest.mark.parametrize("kernels", ["native", "portable"])
+def test_the_kernel_setting_reaches_every_worker_before_it_starts(tmp_path, fitted, kernels):
+    """Set as the worker's runtime environment, the pin is in place before the worker process
+    imports torch: ``portable`` sets the kernel variables, ``native`` none."""
+    trainable.run_trial({"name": "a"}, {"a": _payload(tmp_path, "a", kernels=kernels)})
+    (trainer,) = fitted
+    env_vars = trainer.run_config.worker_runtime_env["env_vars"]
+    if kernels == "native":
+        assert env_vars == {}
+    else:
+        assert env_vars["ATEN_CPU_CAPABILITY"] == "avx2" and env_vars["MKL_CBWR"] == "COMPATIBLE"
+        assert env_vars["METADISTIL_KERNELS"] == "portable"

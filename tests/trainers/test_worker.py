@@ -41,7 +41,8 @@ def _finished(tmp_path) -> tuple[TrialPayload, TrialResult]:
 def test_the_finished_folder_reads_back_whole(tmp_path):
     payload, result = _finished(tmp_path)
     timing = {"entered": 1.0, "imported": 2.0, "finished": 3.0}
-    worker.finish(result, payload, None, timing)
+    environment = {"env.cpu": "AMD EPYC", "env.cpu_capability": "AVX2"}  # what the worker ran on
+    worker.finish(result, payload, None, timing, environment)
     folder = payload.layout.model_dir(payload.key)
     assert payload.layout.is_done(payload.key)
     assert sorted(p.name for p in folder.parent.iterdir()) == [payload.key]  # no staging left beside it
@@ -54,7 +55,7 @@ def test_the_finished_folder_reads_back_whole(tmp_path):
     assert TrainConfig.from_dict(json.loads((folder / CONFIG_ARTIFACT).read_text())) == payload.config
     summary = json.loads((folder / RESULT_FILE).read_text())
     assert summary == {"key": "k123", "name": payload.name, "run_id": "r1", "final": result.final,
-                       "history": result.history, "timing": timing}
+                       "history": result.history, "timing": timing, "environment": environment}
 
 
 def test_a_rerun_replaces_the_folder(tmp_path):
