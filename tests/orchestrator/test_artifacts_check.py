@@ -12,18 +12,15 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator import demo, predict, runs, stages
-from orchestrator.plan import build_plan
-from orchestrator.preflight import resolve_models
+from orchestrator import demo, predict, stages
 from orchestrator.registry import register_best
 from orchestrator.report import cli as report_cli
-from orchestrator.spec import parse_spec
-from orchestrator.stages import SweepRuns, run_stages
+from orchestrator.stages import run_stages
+from tests.orchestrator.one_trial import one_trial_sweep
 from tests.servers import free_ports
 from tests.students import save_student
 from trainers.artifact_files import model_problem, trial_problem
 from trainers.artifacts import CONFIG_ARTIFACT, PREDICTIONS_ARTIFACT, RESULT_FILE
-from trainers.layout import StorageLayout
 from trainers.model_log import log_model_and_finish
 from trainers.run_log import log_results
 
@@ -149,23 +146,14 @@ def test_a_trial_folder_is_finished_only_with_every_file_readable(tmp_path):
     assert trial_problem(folder) == "result.json is not valid JSON"
 
 
-SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}
-
-
 def test_a_rerun_sweep_trains_a_trial_that_lost_its_weights_and_logs_lost_files_again(
         tmp_path, monkeypatch, capsys):
     """Storage says finished, but the weights are gone: the re-run says so in one line and trains
     the trial again (the worker replaces the folder). Its MLflow run's lost model files and
     predictions are logged again from the folder, into the same logged model."""
-    spec = parse_spec(SPACE, "space.yaml")
-    layout = StorageLayout(tmp_path / "store")
-    plan = build_plan(spec, data_fingerprint="f", storage=layout.root,
-                      models=resolve_models(spec, tmp_path / "space.yaml"))
-    (trial,) = plan.trials
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = runs.ensure_experiment(client, "t", tmp_path / "artifacts")
-    tracked = SweepRuns(client, experiment, runs.ensure_parent_run(client, experiment, "t", {}), "t",
-                        client.tracking_uri, runs.trial_runs(client, experiment))
+    sweep = one_trial_sweep(tmp_path)
+    spec, layout, plan, trial, client, tracked = (sweep.spec, sweep.layout, sweep.plan, sweep.trial,
+                                                  sweep.client, sweep.tracked)
     trained = []
 
     def tune_stage(name, payloads, *_):

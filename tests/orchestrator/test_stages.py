@@ -6,14 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from orchestrator import runs, stages
-from orchestrator.plan import build_plan
-from orchestrator.preflight import resolve_models
+from orchestrator import stages
 from orchestrator.spec import SpecError, parse_spec
 from orchestrator.stages import (
-    SweepRuns,
     concurrency,
     error_line,
     main_column,
@@ -21,11 +17,9 @@ from orchestrator.stages import (
     trial_resources,
 )
 from orchestrator.stopped import Stop
+from tests.orchestrator.one_trial import SPACE, one_trial_sweep
 from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
-from trainers.layout import StorageLayout
-
-SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}
 
 
 def _spec(**resources):
@@ -88,15 +82,9 @@ def test_a_stopped_trial_whose_worker_wrote_its_folder_before_dying_is_trained_a
     """Tune stops a trial; its worker outlives the stop long enough to finish its last epoch and
     write its folder, and dies before it ends its MLflow run. The trial is trained, its run
     FINISHED from its folder (not left RUNNING for the sweep's end to mark FAILED), no marker."""
-    spec = parse_spec(SPACE, "space.yaml")
-    layout = StorageLayout(tmp_path / "store")
-    plan = build_plan(spec, data_fingerprint="f", storage=layout.root,
-                      models=resolve_models(spec, tmp_path / "space.yaml"))
-    (trial,) = plan.trials
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = runs.ensure_experiment(client, "t", tmp_path / "artifacts")
-    tracked = SweepRuns(client, experiment, runs.ensure_parent_run(client, experiment, "t", {}), "t",
-                        "unused", runs.trial_runs(client, experiment))
+    sweep = one_trial_sweep(tmp_path)
+    spec, layout, plan, trial, client, tracked = (sweep.spec, sweep.layout, sweep.plan, sweep.trial,
+                                                  sweep.client, sweep.tracked)
 
     def tune_stage(name, payloads, *_):
         folder = layout.model_dir(trial.key)
