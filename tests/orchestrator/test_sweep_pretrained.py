@@ -2,7 +2,9 @@
 ``minilm`` (the registry: offline, the installed copy), a folder relative to the space file (the
 sweep runs from another folder, and so do Ray's workers), and an ``org/name`` hub id found in the
 Hugging Face cache; students cut from them (``minilm@2``, ``org/name@2``); KD and MetaDistil; real
-Ray, real MLflow."""
+Ray, real MLflow. The same sweep holds trials that teach trials: a teacher-assistant chain under
+MetaDistil (MiniLM → MiniLM@2 → MiniLM@1, the assistant a trainable teacher of the last hop) beside
+the direct MiniLM → MiniLM@1, and a born-again MiniLM → MiniLM (one sweep, for the suite's time)."""
 
 from __future__ import annotations
 
@@ -24,10 +26,22 @@ SPACE = {
     "seeds": [0],
     "data": {"train_size": 300, "quiz_size": 20, "test_size": 200, "max_length": 32},
     "train": {"epochs": 1, "lr": 1.0e-4, "pilot_lr": 1.0e-4, "teacher_lr": 1.0e-5, "batch_size": 32},
-    # Four trials, each form twice: the registry's minilm teaches and is cut (minilm@2), the folder
-    # (whose short name collides with the registry's) teaches, the hub id is cut into a student.
+    # Each form twice: the registry's minilm teaches and is cut (minilm@2), the folder (whose short
+    # name collides with the registry's) teaches, the hub id is cut into a student. Then MiniLM@2 is
+    # an assistant between MiniLM and MiniLM@1, and MiniLM a born-again student: 7 trials, 3 stages.
     "grid": [{"methods": ["kd"], "teachers": [["models/minilm"]], "students": [f"{HUB_ID}@2"]},
-             {"methods": ["metadistil"], "teachers": [["minilm"]], "students": ["minilm@2"]}],
+             {"methods": ["metadistil"], "teachers": [["minilm"]], "students": ["minilm@1"],
+              "assistants": [[], ["minilm@2"]]},
+             {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm"]}],
+}
+RUNS = {  # run name → (stage, teachers tag, assistants tag)
+    "minilm-2__finetune__seed0": ("1", "", None),
+    "minilm-cached@2_from_minilm-2__kd__seed0": ("2", "minilm-2", None),
+    "minilm__finetune__seed0": ("1", "", None),
+    "minilm@2_from_minilm__metadistil__seed0": ("2", "minilm", None),
+    "minilm@1_from_minilm__metadistil__seed0": ("2", "minilm", None),
+    "minilm@1_from_minilm_via_minilm@2__metadistil__seed0": ("3", "minilm", "minilm@2"),
+    "minilm_from_minilm__kd__seed0": ("2", "minilm", None),
 }
 
 
@@ -66,9 +80,8 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
     experiment = client.get_experiment_by_name("pretrained")
     runs = {r.info.run_name: r
             for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
-    assert sorted(runs) == ["minilm-2__finetune__seed0", "minilm-cached@2_from_minilm-2__kd__seed0",
-                            "minilm@2_from_minilm__metadistil__seed0", "minilm__finetune__seed0"]
-    assert "4 trials: 4 trained, 0 reused, 0 failed" in done.stdout
+    assert sorted(runs) == sorted(RUNS)
+    assert "7 trials: 7 trained, 0 reused, 0 failed" in done.stdout
     for name, run in runs.items():
         assert run.info.status == "FINISHED"
         student = run.data.tags["student"]
@@ -77,6 +90,8 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
             assert run.data.params["student_kept_layers"] == "0,5"
             assert run.data.metrics["student_params"] == 15_616_130
             assert run.data.metrics["teacher_params"] == 22_713_986
+        elif "@1" in name.split("_from_")[0]:
+            assert run.data.metrics["student_params"] == 13_841_666
         else:
             assert run.data.metrics["student_params"] == 22_713_986
     sources = {name: run.data.params["student"] for name, run in runs.items()}
@@ -85,6 +100,23 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
     assert sources["minilm__finetune__seed0"] == str(packaged_dir("minilm"))
     meta = runs["minilm@2_from_minilm__metadistil__seed0"]
     assert meta.data.tags["teachers"] == "minilm" and "quiz_loss" in meta.data.metrics
+
+
+def test_each_hop_of_a_chain_trains_after_its_teacher(pretrained):
+    workdir, _ = pretrained
+    client = MlflowClient(tracking_uri(workdir))
+    experiment = client.get_experiment_by_name("pretrained")
+    runs = {r.info.run_name: r
+            for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
+    for name, (stage, teachers, assistants) in RUNS.items():
+        tags = runs[name].data.tags
+        assert (tags["stage"], tags["teachers"], tags.get("assistants")) == (stage, teachers, assistants)
+    chain = runs["minilm@1_from_minilm_via_minilm@2__metadistil__seed0"]
+    # The last hop learnt from the assistant's checkpoint (MiniLM@2, not MiniLM) under MetaDistil.
+    assert chain.data.metrics["teacher_params"] == 15_616_130 and "quiz_loss" in chain.data.metrics
+    born_again = runs["minilm_from_minilm__kd__seed0"]
+    assert born_again.data.tags["trial_key"] != runs["minilm__finetune__seed0"].data.tags["trial_key"]
+    assert born_again.data.metrics["teacher_params"] == 22_713_986
 
 
 def test_pretrained_teachers_learn_the_task(pretrained):
@@ -106,7 +138,18 @@ def test_the_report_and_predict_name_them_short(pretrained, capsys):
     workdir, _ = pretrained
     table1 = (workdir / "report" / "table1.md").read_text()
     assert "MiniLM (teacher)" in table1 and "KD minilm-2→minilm-cached@2" in table1
+    assert "| KD MiniLM→MiniLM |" in table1  # born-again
+    table4 = (workdir / "report" / "table4.md").read_text()
+    assert "| MetaDistil MiniLM→MiniLM@1 |" in table4 and "| via MiniLM@2 |" in table4
+    significance = (workdir / "report" / "significance.md").read_text()
+    chain = next(line for line in significance.splitlines()
+                 if line.startswith("| MetaDistil MiniLM→MiniLM@2→MiniLM@1 |"))
+    assert "| MetaDistil MiniLM→MiniLM@1 |" in chain  # its second baseline: the direct distillation
+    assert "| Holm |" in significance and "| Holm (bootstrap) |" in significance
     assert predict.main(["NLP is fun.", "--sweep", "pretrained",
                          "--tracking-uri", tracking_uri(workdir)]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if " ms" in line]
-    assert len(rows) == 4
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if " ms" in line]
+    assert len(rows) == 7
+    for label in ("MetaDistil MiniLM→MiniLM@2→MiniLM@1", "MetaDistil MiniLM→MiniLM@1", "KD MiniLM→MiniLM"):
+        assert f"{label} " in out, out
