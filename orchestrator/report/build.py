@@ -107,10 +107,16 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis, task) + search_notes,
-                                  warnings, recipes_md, search_md, task),
+                                  warnings, recipes_md, search_md, task, _findings(out_dir)),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))
+
+
+def _findings(out_dir: Path) -> str:
+    """The sweep's hand-written findings (``findings.md`` beside the report), or nothing."""
+    path = out_dir / "findings.md"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def _unique_rows_with_runs(tables: Sequence[Table], cells: dict[Row, Cells],

@@ -1,7 +1,9 @@
 """``results/<sweep>/README.md``: where the numbers come from (the command that regenerates
 them, the MLflow store and experiment, the sweep's command, machine and time), the tables, the
 plots, the footnotes and the warnings. The README is meant to be committed: the tracking URI in
-it carries no credentials.
+it carries no credentials. What a person found in the numbers lives beside it in ``findings.md``
+(hand-written, committed), which the README embeds under "Findings", so that regenerating the
+report keeps it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
                 warnings: Sequence[str], recipes_md: str = "", search_md: str = "",
-                task: TaskMetrics = SST2) -> str:
+                task: TaskMetrics = SST2, findings: str = "") -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
     the tables', :func:`orchestrator.report.render.table_notes`); ``search_md``: the search
     section, whole (:mod:`orchestrator.report.search_section`); significance and plots are on the
@@ -63,6 +65,9 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
              "folders). Every number can be traced to its MLflow runs: the Runs column, the "
              "`run_ids` column of each CSV, and [runs.csv](runs.csv).\n",
              "\n".join(line for line in provenance if line) + "\n"]
+    if findings:
+        parts.append("## Findings\n\n" + findings.strip() + "\n\n(From [findings.md](findings.md), "
+                     "written by hand from the tables below.)\n")
     for table in tables:
         parts.append(f"## {table.heading}\n\n{markdown[table.name]}\n"
                      f"Files: [{table.name}.md]({table.name}.md) · [{table.name}.csv]"

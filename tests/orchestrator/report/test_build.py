@@ -43,3 +43,17 @@ def test_plots_are_named_by_the_main_metric(report: str, metric: str, title: str
     readme = (result.out_dir / "README.md").read_text(encoding="utf-8")
     assert f"[{title}](plots/{metric}_vs_params.png)" in readme
     assert f"(plots/val_{metric}_per_epoch.png)" in readme
+
+
+def test_hand_written_findings_survive_a_regenerated_report(store, tmp_path) -> None:
+    """``findings.md`` beside the report is embedded under Findings, and a regenerated report
+    keeps it; without one there is no Findings section."""
+    from orchestrator.report.build import build_report
+
+    build_report(store.client, "paper_mini", tmp_path)
+    assert "## Findings" not in (tmp_path / "README.md").read_text(encoding="utf-8")
+    (tmp_path / "findings.md").write_text("- KD is 0.3 points above fine-tuning [−1.1, +1.7].\n")
+    build_report(store.client, "paper_mini", tmp_path)
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "## Findings\n\n- KD is 0.3 points above fine-tuning [−1.1, +1.7].\n" in readme
+    assert readme.index("## Findings") < readme.index("## Table 1")
