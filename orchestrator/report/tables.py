@@ -170,7 +170,9 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
                 | {GroupKey(baseline, (), s, recipe=r) for s, r in finetuned if s not in names.teachers})
     layout: dict[str, set[GroupKey]] = {"Teachers": teachers, "Fine-tuned students": students}
     for method in (m for m in methods.registry().values() if m.distils):
-        rows = ({GroupKey(method.name, t, s, recipe=r) for t, s, r in distilled if method.implied(t)}
+        # A born-again pair (the student among its teachers) is owed only by the methods that ran it.
+        rows = ({GroupKey(method.name, t, s, recipe=r) for t, s, r in distilled
+                 if method.implied(t) and s not in t}
                 | {k for k in universe if k.method == method.name and k.plain})
         # A method's sections in the order of their fewest teachers: "MetaDistil" before
         # "MetaDistil + additional teacher".
