@@ -99,10 +99,11 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                 tracked.stop(trial, Stop.read(layout, trial.key))
                 outcomes.append(Outcome(trial, "stopped"))
         todo = [t for t in todo if t not in kept]
-        failed_names = {o.trial.key: o.trial.name for o in outcomes if o.status == "failed"}
-        blocked = [t for t in todo if failed_names.keys() & set(t.teacher_keys)]
+        # A teacher that failed, or could not start because its own teacher had (a chain's hops).
+        failed = {o.trial.key: o.trial for o in outcomes if o.status == "failed"}
+        blocked = [t for t in todo if failed.keys() & set(t.teacher_keys)]
         outcomes += [Outcome(t, "failed", "its teacher " + ", ".join(
-            failed_names[k] for k in t.teacher_keys if k in failed_names) + " failed in an earlier stage")
+            f"{failed[k].name} failed in stage {failed[k].stage}" for k in t.teacher_keys if k in failed))
             for t in blocked]
         todo = [t for t in todo if t not in blocked]
         if blocked and not todo:

@@ -16,7 +16,7 @@ from orchestrator import demo, predict, stages
 from orchestrator.registry import register_best
 from orchestrator.report import cli as report_cli
 from orchestrator.stages import run_stages
-from tests.orchestrator.one_trial import one_trial_sweep
+from tests.orchestrator.planned_sweeps import planned_sweep
 from tests.servers import free_ports
 from tests.students import save_student
 from trainers.artifact_files import model_problem, trial_problem
@@ -151,7 +151,7 @@ def test_a_rerun_sweep_trains_a_trial_that_lost_its_weights_and_logs_lost_files_
     """Storage says finished, but the weights are gone: the re-run says so in one line and trains
     the trial again (the worker replaces the folder). Its MLflow run's lost model files and
     predictions are logged again from the folder, into the same logged model."""
-    sweep = one_trial_sweep(tmp_path)
+    sweep = planned_sweep(tmp_path)
     spec, layout, plan, trial, client, tracked = (sweep.spec, sweep.layout, sweep.plan, sweep.trial,
                                                   sweep.client, sweep.tracked)
     trained = []

@@ -17,7 +17,7 @@ from orchestrator.stages import (
     trial_resources,
 )
 from orchestrator.stopped import Stop
-from tests.orchestrator.one_trial import SPACE, one_trial_sweep
+from tests.orchestrator.planned_sweeps import SPACE, planned_sweep
 from tests.students import save_student
 from trainers.artifacts import CONFIG_ARTIFACT, RESULT_FILE
 
@@ -82,7 +82,7 @@ def test_a_stopped_trial_whose_worker_wrote_its_folder_before_dying_is_trained_a
     """Tune stops a trial; its worker outlives the stop long enough to finish its last epoch and
     write its folder, and dies before it ends its MLflow run. The trial is trained, its run
     FINISHED from its folder (not left RUNNING for the sweep's end to mark FAILED), no marker."""
-    sweep = one_trial_sweep(tmp_path)
+    sweep = planned_sweep(tmp_path)
     spec, layout, plan, trial, client, tracked = (sweep.spec, sweep.layout, sweep.plan, sweep.trial,
                                                   sweep.client, sweep.tracked)
 
@@ -101,3 +101,27 @@ def test_a_stopped_trial_whose_worker_wrote_its_folder_before_dying_is_trained_a
     run = client.get_run(tracked.existing[trial.key].info.run_id)
     assert outcome.status == "trained" and run.info.status == "FINISHED"
     assert run.data.metrics["test_accuracy"] == 0.5 and not layout.is_stopped(trial.key)
+
+
+def test_a_chain_whose_teacher_failed_is_failed_hop_by_hop_naming_the_stage(tmp_path, monkeypatch):
+    """MiniLM's fine-tune fails in stage 1: its assistant (stage 2) is never started, and the
+    chain's last hop (stage 3) names the assistant, which failed in stage 2; nothing trains."""
+    chain = {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm@1"],
+             "assistants": [["minilm@2"]]}
+    sweep = planned_sweep(tmp_path, {"name": "t", "seeds": [0], "grid": [chain]})
+    started = []
+
+    def tune_stage(name, payloads, *_):
+        started.extend(payloads)
+        return {trial: "it crashed" for trial in payloads}, {}
+
+    monkeypatch.setattr(stages, "tune_stage", tune_stage)
+    outcomes = {o.trial.name: o for o in run_stages(sweep.spec, sweep.plan, sweep.layout, sweep.tracked,
+                                                    slots=1)}
+    assert started == ["minilm__finetune__seed0"]
+    assert {name: (o.status, o.error) for name, o in outcomes.items()} == {
+        "minilm__finetune__seed0": ("failed", "it crashed"),
+        "minilm@2_from_minilm__kd__seed0":
+            ("failed", "its teacher minilm__finetune__seed0 failed in stage 1"),
+        "minilm@1_from_minilm_via_minilm@2__kd__seed0":
+            ("failed", "its teacher minilm@2_from_minilm__kd__seed0 failed in stage 2")}
