@@ -74,12 +74,17 @@ def pretrained(tmp_path_factory):
     return workdir, done
 
 
-def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
-    workdir, done = pretrained
+def _trial_runs(workdir: Path) -> dict:
+    """The sweep's trial runs by run name."""
     client = MlflowClient(tracking_uri(workdir))
     experiment = client.get_experiment_by_name("pretrained")
-    runs = {r.info.run_name: r
-            for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
+    found = client.search_runs([experiment.experiment_id], "tags.trial_key != ''")
+    return {r.info.run_name: r for r in found}
+
+
+def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
+    workdir, done = pretrained
+    runs = _trial_runs(workdir)
     assert sorted(runs) == sorted(RUNS)
     assert "7 trials: 7 trained, 0 reused, 0 failed" in done.stdout
     for name, run in runs.items():
@@ -104,10 +109,7 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
 
 def test_each_hop_of_a_chain_trains_after_its_teacher(pretrained):
     workdir, _ = pretrained
-    client = MlflowClient(tracking_uri(workdir))
-    experiment = client.get_experiment_by_name("pretrained")
-    runs = {r.info.run_name: r
-            for r in client.search_runs([experiment.experiment_id], "tags.trial_key != ''")}
+    runs = _trial_runs(workdir)
     for name, (stage, teachers, assistants) in RUNS.items():
         tags = runs[name].data.tags
         assert (tags["stage"], tags["teachers"], tags.get("assistants")) == (stage, teachers, assistants)
