@@ -184,7 +184,8 @@ def _document(space: SweepSpace, drawn: dict[str, Any], sample: int, sweep: str,
         if section in doc:
             doc[section] = fixed(section, doc[section])
     trained = {m for block in grid for m in [*block["students"], *(t for s in block.get("teachers", [])
-                                                                     for t in s)]}
+                                                                     for t in s),
+                                             *(a for c in block.get("assistants", []) for a in c)]}
     if isinstance(doc.get("per_model"), dict):  # the schema refuses a model no block trains
         doc["per_model"] = {model: fixed(f"per_model.{model}", values)
                             for model, values in doc["per_model"].items() if model in trained}
@@ -202,10 +203,14 @@ def _block(space: SweepSpace, key: GroupKey) -> dict[str, Any] | None:
         out: dict[str, Any] = {"methods": [key.method], "students": students[:1]}
         if not is_baseline(key.method):
             sets = [s for s in block.teachers if tuple(map(_label, s)) == key.teachers]
-            if (not sets or key.noise_p not in block.noise_p or key.warmup_epochs not in block.warmup_epochs
+            chains = [c for c in block.assistants if tuple(map(_label, c)) == key.assistants]
+            if (not sets or not chains or key.noise_p not in block.noise_p
+                    or key.warmup_epochs not in block.warmup_epochs
                     or (key.noise_p and key.noise_teachers not in block.noise_teachers)):
                 continue
             out["teachers"] = sets[:1]
+            if key.assistants:
+                out["assistants"] = chains[:1]
             if raw.get("teacher_weights") is not None:
                 out["teacher_weights"] = raw["teacher_weights"]
             if key.noise_p:
@@ -230,7 +235,7 @@ def _stem(key: GroupKey, spec: SweepSpec) -> str:
     recipe = "" if key.recipe == spec.recipe else key.recipe
     return tracking.run_name(key.method, key.student, key.teachers, key.noise_p, key.warmup_epochs, 0,
                              noise_teachers=key.noise_teachers, meta_every=key.meta_every,
-                             recipe=recipe).removesuffix("__seed0")
+                             recipe=recipe, via=key.assistants).removesuffix("__seed0")
 
 
 def _relocated(doc: dict[str, Any], old: Path, new: Path) -> dict[str, Any]:

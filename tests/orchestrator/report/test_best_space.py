@@ -117,3 +117,18 @@ def test_an_optuna_search_writes_each_configurations_best_values(tmp_path):
 def test_a_path_is_shown_relative_to_the_project_where_it_lies_in_it(tmp_path):
     assert shown(SPACES / "smoke.yaml") == "search_spaces/smoke.yaml"
     assert shown(tmp_path / "x.yaml") == str(tmp_path / "x.yaml")
+
+
+def test_a_chains_best_space_keeps_its_assistants(tmp_path):
+    """A teacher-assistant chain re-runs as the chain, not as the direct distillation beside it."""
+    from orchestrator.report.best_space import _block, _stem
+
+    raw = {"name": "s", "seeds": [0], "grid": [{"methods": ["kd"], "teachers": [["minilm"]],
+                                                 "students": ["minilm@2"], "assistants": [[], ["minilm@4"]]}]}
+    space = SweepSpace(tmp_path / "s.yaml", raw, parse_spec(raw, "s.yaml"))
+    chain = GroupKey("kd", ("minilm",), "minilm@2", assistants=("minilm@4",))
+    direct = GroupKey("kd", ("minilm",), "minilm@2")
+    assert _block(space, chain)["assistants"] == [["minilm@4"]]
+    assert "assistants" not in _block(space, direct)
+    assert _stem(chain, space.spec) == "minilm@2_from_minilm_via_minilm@4__kd"
+    assert _block(space, GroupKey("kd", ("minilm",), "minilm@2", assistants=("minilm@3",))) is None
