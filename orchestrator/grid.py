@@ -50,6 +50,12 @@ class GridBlock(Strict):
     # Recipes to train the block's trials with (orchestrator/recipes.py): default = the space's own.
     recipe: list[str] = Field(default_factory=lambda: [recipes.DEFAULT], min_length=1)
 
+    @property
+    def models(self) -> list[str]:
+        """Every model the block names, in order: teachers, assistants, students."""
+        return [*(t for teacher_set in self.teachers for t in teacher_set),
+                *(a for chain in self.assistants for a in chain), *self.students]
+
     @field_validator("recipe")
     @classmethod
     def _known_recipes(cls, values: list[str]) -> list[str]:

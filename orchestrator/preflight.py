@@ -38,8 +38,7 @@ def model_names(spec: SweepSpec) -> list[str]:
     """Every model reference of the space, in order of first appearance."""
     names: list[str] = []
     for block in spec.grid:
-        for name in [*(t for teacher_set in block.teachers for t in teacher_set),
-                     *(a for chain in block.assistants for a in chain), *block.students]:
+        for name in block.models:
             if name not in names:
                 names.append(name)
     return names

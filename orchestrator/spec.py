@@ -155,8 +155,7 @@ class SweepSpec(Strict):
 
     @model_validator(mode="after")
     def _per_model_names_trained_models(self) -> SweepSpec:
-        named = {m for b in self.grid for m in [*b.students, *(t for s in b.teachers for t in s),
-                                                *(a for c in b.assistants for a in c)]}
+        named = {m for b in self.grid for m in b.models}
         for model in self.per_model:
             if model not in named:
                 raise ValueError(f"per_model names {model!r}, which no grid block trains; use one of "

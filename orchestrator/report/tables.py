@@ -86,9 +86,11 @@ ORIGINAL_FILE = Path(__file__).with_name("original_work.yaml")
 def original_work() -> tuple[OriginalNumber, ...]:
     """The original work's numbers (``original_work.yaml``: data, like a search space)."""
     entries = yaml.safe_load(ORIGINAL_FILE.read_text(encoding="utf-8"))
-    return tuple(OriginalNumber(**{**entry, "teachers": tuple(entry["teachers"])
-                                   if entry.get("teachers") is not None else
-                                   (None if "teachers" in entry else ())}) for entry in entries)
+    numbers = []
+    for entry in entries:  # teachers: absent = none (a fine-tune), null = unstated
+        teachers = entry.get("teachers", [])
+        numbers.append(OriginalNumber(**{**entry, "teachers": None if teachers is None else tuple(teachers)}))
+    return tuple(numbers)
 
 
 @dataclass(frozen=True)
