@@ -81,7 +81,8 @@ def comparisons(tables: Sequence[Table], groups: dict[GroupKey, tuple[TrialRun, 
         seen.add(row.key)
         row = replace(row, label=full_label(row.key, names))
         finetuned, elsewhere = _finetuned_baseline(row.key, groups, names)
-        kd = _baseline(_reference(row.key), groups, names) if _reference(row.key) else None
+        reference = _reference(row.key)
+        kd = _baseline(reference, groups, names) if reference else None
         against_finetuned = compare(row, finetuned, predictions, "fine-tuned baseline", metric)
         if elsewhere:
             against_finetuned = replace(against_finetuned,

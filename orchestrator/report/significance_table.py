@@ -45,6 +45,13 @@ def _difference(boot: stats.BootstrapResult) -> str:
     return f"{100 * boot.diff:+.2f} [{100 * boot.ci_low:+.2f}, {100 * boot.ci_high:+.2f}]"
 
 
+def _holm_columns(items: Sequence[RowTests]) -> tuple[list[bool | None], list[bool | None]]:
+    """Holm's decisions over the table, each column of bootstrap p-values a family: against the
+    fine-tuned student, and against the second baseline."""
+    return (holm([t.finetuned.bootstrap.p_value if t.finetuned.bootstrap else None for t in items]),
+            holm([t.kd.bootstrap.p_value if t.kd and t.kd.bootstrap else None for t in items]))
+
+
 def _survives(decision: bool | None) -> str:
     return "–" if decision is None else "yes" if decision else "no"
 
@@ -72,8 +79,7 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
     """Numbers unformatted; for a main metric other than accuracy a first column ``metric``
     names what the ``diff``/``ci`` columns are of (McNemar's counts are correctness)."""
     records = []
-    holm_ft = holm([t.finetuned.bootstrap.p_value if t.finetuned.bootstrap else None for t in items])
-    holm_c = holm([t.kd.bootstrap.p_value if t.kd and t.kd.bootstrap else None for t in items])
+    holm_ft, holm_c = _holm_columns(items)
     for tests, survives_ft, survives in zip(items, holm_ft, holm_c):
         ft = tests.finetuned
         c = tests.kd or replace(ft, baseline=Row("", ft.row.key, ()), seeds=(), bootstrap=None,
@@ -112,8 +118,7 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
 def write_significance(items: Sequence[RowTests], out_dir: Path, files: list[Path],
                        metric: str = ACCURACY) -> str:
     """``significance.md``/``.tex``/``.csv``; Δ is of ``metric``, the task's main one."""
-    holm_ft = holm([t.finetuned.bootstrap.p_value if t.finetuned.bootstrap else None for t in items])
-    holm_c = holm([t.kd.bootstrap.p_value if t.kd and t.kd.bootstrap else None for t in items])
+    holm_ft, holm_c = _holm_columns(items)
     rows = [significance_cells(c, f, k) for c, f, k in zip(items, holm_ft, holm_c)]
     if not rows:
         rows = [["no distilled configuration with runs"] + ["–"] * (len(SIGNIFICANCE_HEADERS) - 1)]
