@@ -63,19 +63,26 @@ def example_cost(source: str, size: str) -> float | None:
 
 
 def trial_seconds(config: TrainConfig) -> float | None:
-    """One trial's wall time on this kind of machine, or ``None`` if a model's size is unknown."""
+    """One trial's wall time on this kind of machine, or ``None`` if a model's size is unknown. A
+    cohort's members after the first cost nothing: the first's trial trains them all."""
+    if config.member > 0:
+        return 0.0
     student = example_cost(config.student, config.size)
     teachers = [example_cost(t, config.size) for t in config.teachers]  # as their checkpoints
-    if student is None or None in teachers:
+    peers = [example_cost(p, config.size) for p in config.peers]
+    if student is None or None in teachers or None in peers:
         return None
     task = TASKS[config.data.task]
-    student, teachers = student * task.length_ratio, [t * task.length_ratio for t in teachers]
+    ratio = task.length_ratio
+    student, teachers, peers = student * ratio, [t * ratio for t in teachers], [p * ratio for p in peers]
     n = config.data.train_size
     method = methods.get(config.method)
-    distil_epochs = config.epochs - config.warmup_epochs if method.distils else 0
-    per_example, once = method.cost(CostInputs(config, student, tuple(teachers), FORWARD_SHARE))
-    training = n * ((config.epochs - distil_epochs) * student + distil_epochs * per_example) + once
-    evaluation = (config.epochs * task.dev_size + config.data.test_size) * student * FORWARD_SHARE
+    own_epochs = config.epochs - config.warmup_epochs  # a fine-tune's own epochs cost c(S) too
+    per_example, once = method.cost(CostInputs(config, student, tuple(teachers), FORWARD_SHARE,
+                                               tuple(peers)))
+    training = n * ((config.epochs - own_epochs) * student + own_epochs * per_example) + once
+    evaluated = student + sum(peers)  # every member is validated each epoch and tested
+    evaluation = (config.epochs * task.dev_size + config.data.test_size) * evaluated * FORWARD_SHARE
     return training + evaluation + TRIAL_OVERHEAD_S
 
 

@@ -12,6 +12,11 @@ the teachers into MiniLM@4, then MiniLM@4 into the student, with the block's met
 empty chain ``[]`` (the default) is direct distillation; list both to compare them. The hops
 before the student's are plain distillations (no noise, no warm start): the block's noise and warm
 start vary the student's hop alone, so a chain's rows differ from its direct rows in the chain only.
+
+``peers`` (a cohort method's: deep mutual learning, Zhang et al., CVPR 2018) lists the models each
+student trains with, in one trial: ``students: [minilm@2], peers: [[minilm@2]]`` is a cohort of two
+MiniLM@2, each member then a model of its own. A cohort method takes no teachers or assistants, and
+shares no block with a method that trains one student (the block's lists would not apply to both).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class GridBlock(Strict):
     students: list[str] = Field(min_length=1)
     teachers: list[list[str]] = Field(default_factory=list)
     assistants: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)
+    peers: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)
     noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
     # Whether the noise reaches the teachers' inputs too (the official code feeds both one batch);
     # true is skipped by rule where noise_p is 0.
@@ -52,9 +58,10 @@ class GridBlock(Strict):
 
     @property
     def models(self) -> list[str]:
-        """Every model the block names, in order: teachers, assistants, students."""
+        """Every model the block names, in order: teachers, assistants, students, peers."""
         return [*(t for teacher_set in self.teachers for t in teacher_set),
-                *(a for chain in self.assistants for a in chain), *self.students]
+                *(a for chain in self.assistants for a in chain), *self.students,
+                *(p for peers in self.peers for p in peers)]
 
     @field_validator("recipe")
     @classmethod
@@ -78,7 +85,35 @@ class GridBlock(Strict):
             if self.teacher_weights is not None:
                 config.check_teacher_weights(self.teacher_weights, teacher_set)
         self._check_chains(distilling)
+        self._check_cohorts()
         return self
+
+    def _check_cohorts(self) -> None:
+        """Peers go with a cohort method, and a cohort method with peers (a cohort of one is a
+        fine-tune); its block names no teachers or assistants."""
+        cohort = [m for m in self.methods if methods.get(m).cohort]
+        lists = [peers for peers in self.peers if peers]
+        if not cohort:
+            if lists:
+                raise ValueError(f"peers {lists[0]} apply to a method that trains a cohort "
+                                 f"({', '.join(m for m in methods.names() if methods.get(m).cohort)}); "
+                                 "add it, or drop peers")
+            return
+        if len(cohort) != len(self.methods):
+            other = next(m for m in self.methods if m not in cohort)
+            raise ValueError(f"methods {cohort[0]!r} and {other!r} in one block: a cohort's peers "
+                             f"would not apply to {other!r}; give {cohort[0]!r} a block of its own")
+        if len(lists) != len(self.peers):
+            raise ValueError(f"peers [] with method {cohort[0]!r}: a cohort of one; list the models "
+                             "each student trains with, e.g. peers: [[minilm@2]]")
+        if self.teachers or any(self.assistants):
+            raise ValueError(f"method {cohort[0]!r} trains its cohort without teachers or assistants "
+                             "here; drop teachers and assistants from its block")
+        if any(self.noise_p) or any(self.warmup_epochs) or any(self.noise_teachers):
+            raise ValueError(f"noise_p and warmup_epochs vary a distillation; method {cohort[0]!r} "
+                             "trains its cohort on clean text from the first step: drop them from its block")
+        if len({tuple(peers) for peers in self.peers}) != len(self.peers):
+            raise ValueError("a peers list is given twice")
 
     def _check_chains(self, distilling: list[str]) -> None:
         """A chain has a distilling method to run its hops, no model twice (a cycle: the model

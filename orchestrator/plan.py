@@ -40,7 +40,7 @@ from orchestrator import recipes
 from orchestrator.search import Distribution
 from orchestrator.spec import SweepSpec
 from orchestrator.studies import Record, Study, Suggestion, group_of
-from orchestrator.tracking import assistants_tag, run_name, teachers_tag
+from orchestrator.tracking import assistants_tag, cohort_tag, run_name, teachers_tag
 from trainers import methods
 from trainers.config import ConfigError, Hyper, TrainConfig, distillation_only, unkeyed, unkeyed_at_default
 from trainers.layout import StorageLayout
@@ -68,6 +68,10 @@ class PlannedTrial:
     searched: tuple[tuple[str, Any], ...] = ()
     # A teacher-assistant chain's models between ``teachers`` and ``student``, in order.
     assistants: tuple[str, ...] = ()
+    # A cohort's members' labels, in order, and this trial's place in it (``config.member``); every
+    # member but the first is trained by the first's trial, whose key is its ``lead``.
+    cohort: tuple[str, ...] = ()
+    lead: str = ""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -82,6 +86,8 @@ class PlannedTrial:
             tags["task"] = cfg.data.task
         if self.assistants:  # a direct trial's tags stay as they were
             tags["assistants"] = assistants_tag(self.assistants)
+        if self.cohort:
+            tags.update(cohort=cohort_tag(self.cohort), member=str(cfg.member + 1))
         if self.sample is not None:
             tags.update(sample=str(self.sample),
                         searched=json.dumps(dict(self.searched), separators=(",", ":")))
@@ -198,6 +204,28 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
             key, name, stage, config, ref.label, hop.labels, keys, spec.trial_recipe(hop.recipe),
             drawn, tuple({**own, **from_teachers}.items()), hop.via))
 
+    def cohort(method: str, members: list[str], seed: int, sample: int, recipe: str) -> None:
+        """A cohort trained in one trial: its first member's, whose config every member's shares
+        but for its place; each member a trial of its own (key, name, folder, run)."""
+        lead_config = _config(spec, spec.train_spec(members[0], recipe=recipe, sample=sample),
+                              method=method, student=models[members[0]].source, seed=seed,
+                              cohort=tuple(models[m].source for m in members))
+        labels = tuple(models[m].label for m in members)
+        space = spec.searched(members[0], recipe=recipe, distils=False)
+        searched = {k: getattr(lead_config, k) for k in space}
+        drawn = sample if searched else None
+        lead = ""
+        for k, model in enumerate(members):
+            config = dataclasses.replace(lead_config, student=models[model].source, member=k)
+            key = content_key(config, data_fingerprint, (), workers, prints)
+            name = run_name(method, labels[k], (), 0.0, 0, seed, recipe=_suffix(spec, recipe),
+                            sample=drawn, cohort=labels, member=k)
+            spaces[key] = space
+            stages[1].setdefault(key, PlannedTrial(
+                key, name, 1, config, labels[k], recipe=spec.trial_recipe(recipe), sample=drawn,
+                searched=tuple(searched.items()), cohort=labels, lead=lead))
+            lead = lead or key
+
     optuna = spec.search.algorithm == "optuna"
     for block_index, block in enumerate(spec.grid):
         for sample, seed in itertools.product(range(1 if optuna else spec.search.num_samples), spec.seeds):
@@ -209,6 +237,11 @@ def build_plan(spec: SweepSpec, *, data_fingerprint: str, storage: Path,
                     for student in block.students:
                         for recipe in block.recipe:
                             finetune(student, seed, sample, recipe=recipe)
+                    continue
+                if methods.get(method).cohort:
+                    for student, peers, recipe in itertools.product(block.students, block.peers,
+                                                                     block.recipe):
+                        cohort(method, [student, *peers], seed, sample, recipe)
                     continue
                 if True in block.noise_teachers and 0.0 in block.noise_p:
                     skipped.append(f"grid[{block_index}]: noise_teachers true × noise_p 0 skipped "

@@ -30,7 +30,7 @@ from orchestrator.stopped import Rival, Stop, rivals, stays_stopped
 from orchestrator.studies import Record
 from trainers import tasks
 from trainers.layout import StorageLayout
-from trainers.payload import TrialPayload, TrialResources
+from trainers.payload import PeerTrial, TrialPayload, TrialResources
 
 if TYPE_CHECKING:
     from ray.tune.search import Searcher
@@ -89,6 +89,10 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
             if why := layout.unfinished(trial.key):
                 print(f"note: {trial.name} ({trial.key[:8]}): {why}; training it again")
                 layout.unmark(trial.key)
+        for trial in trials:  # a cohort's member is trained by its first member's trial: again
+            if trial.lead and not layout.is_done(trial.key) and layout.is_done(trial.lead):
+                print(f"note: {trial.name} ({trial.key[:8]}) is not done; training its cohort again")
+                layout.unmark(trial.lead)
         todo = [t for t in trials if not layout.is_done(t.key)]
         kept = [t for t in todo if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
         for trial in trials:
@@ -120,12 +124,21 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
         print(f"stage {stage}: " + (f"training {len(todo)} of {len(trials)} trials" if todo else "")
               + (", then " if todo and asking else "") + (asked if asking else ""))
 
-        def payload(trial: PlannedTrial) -> TrialPayload:
+        # A cohort's other members ride on their first member's trial, which writes their folders.
+        riders = {t.key: t for t in todo if t.lead in {u.key for u in todo}}
+
+        # Every other member of a cohort, done or not: its trial trains them all and writes each folder.
+        members = {t.key: [r for r in trials if r.lead == t.key] for t in todo}
+
+        def payload(trial: PlannedTrial, members: dict[str, list[PlannedTrial]] = members) -> TrialPayload:
+            peers = tuple(PeerTrial(r.config, r.key, r.name, tracked.open(r))
+                          for r in members.get(trial.key, []))
             return TrialPayload(config=trial.config, key=trial.key, name=trial.name,
                                 run_id=tracked.open(trial), tracking_uri=tracked.tracking_uri,
-                                resources=resources, layout=layout)
+                                resources=resources, layout=layout, peers=peers)
 
-        payloads = {t.name: payload(t) for t in todo}
+        payloads = {t.name: payload(t) for t in todo if t.key not in riders}
+        leads = {t.key: t for t in todo}
         contenders = rivals(todo, teacher_keys) if spec.search.scheduler == "asha" else {}
         searcher = None
         if studies:
@@ -146,6 +159,10 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                 stop.write(layout, trial.key)
                 tracked.stop(trial, stop)
                 outcomes.append(Outcome(trial, "stopped"))
+            elif trial.key in riders:
+                lead = leads[trial.lead]
+                outcomes.append(Outcome(trial, "failed", f"its cohort's trial {lead.name} failed: "
+                                        + errors.get(lead.name, "no result")))
             else:
                 outcomes.append(Outcome(trial, "failed", errors.get(trial.name, "no result")))
     return outcomes

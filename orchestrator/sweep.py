@@ -45,6 +45,7 @@ from orchestrator.stages import Outcome, SweepRuns, concurrency, main_column, ru
 from orchestrator.stopped import Stop, stays_stopped
 from orchestrator.storage import check_shared
 from orchestrator.store_lock import storage_lock
+from trainers import methods
 from trainers.config import ConfigError
 from trainers.errors import UserError
 from trainers.layout import StorageLayout
@@ -171,9 +172,16 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
     stage_seconds: list[list[float | None]] = []
     known: dict[str, float | None] = {}  # each trial's estimate; a reused trial's is absent
     teacher_keys = {k for t in plan.trials for k in t.teacher_keys}
+    for name in dict.fromkeys(t.config.method for t in plan.trials):  # what each method's key reads
+        method = methods.get(name)
+        reads = ", ".join(method.reads) if method.reads else "no distillation setting"
+        print(f"method {name} ({method.label}): reads {reads}"
+              + (", trains a cohort in one trial" if method.cohort else ""))
     for stage, trials in sorted(plan.stages.items()):
         label = ("fine-tune teachers and baselines" if stage == 1 else
                  f"distil from stage-{'1' if stage == 2 else f'1…{stage - 1}'} checkpoints")
+        if stage == 1 and any(t.cohort for t in trials):
+            label += ", train cohorts"
         kept = [t for t in trials if stays_stopped(t, layout, spec.search.scheduler, teacher_keys)]
         todo = [t for t in trials  # a folder marked done that lost files is trained again
                 if (not layout.is_done(t.key) or layout.unfinished(t.key)) and t not in kept]
@@ -184,6 +192,7 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
             uses = f"  ← {', '.join(k[:8] for k in trial.teacher_keys)}" if trial.teacher_keys else ""
             estimate = seconds.get(trial.key)
             status = ("stopped" if trial in kept else "reuse" if trial.key not in seconds else
+                      f"with {trial.lead[:8]}" if trial.lead else
                       f"~{estimate / 60:.1f} min" if estimate is not None else "train")
             print(f"  {trial.key[:8]}  {trial.name:<58} {trial.config.epochs} ep  {status}{uses}")
         for study in (s for s in plan.studies if s.template.stage == stage):

@@ -70,17 +70,25 @@ def model_label(method: str, student: str, teachers: Sequence[str], via: Sequenc
     return f"{student}_from_{teachers_tag(teachers)}" + (f"_via_{assistants_tag(via)}" if via else "")
 
 
+def cohort_tag(cohort: Sequence[str]) -> str:
+    """A cohort's members, ``["minilm@2", "minilm@4"]`` → ``"minilm@2+minilm@4"``."""
+    return "+".join(cohort)
+
+
 def run_name(method: str, student: str, teachers: Sequence[str], noise_p: float,
              warmup_epochs: int, seed: int, *, noise_teachers: bool = False, meta_every: int = 1,
-             recipe: str = "", sample: int | None = None, via: Sequence[str] = ()) -> str:
+             recipe: str = "", sample: int | None = None, via: Sequence[str] = (),
+             cohort: Sequence[str] = (), member: int = 0) -> str:
     """Deterministic run name, e.g. ``distilbert_from_bert+roberta__metadistil__noise0.1__warm1__seed0``.
 
     Each variation appears only when it is on, so baselines read ``bert__finetune__seed0``: noise
     shared with the teachers ``noise0.1+teachers``, the cheaper MetaDistil ``every4``, a grid
     block's recipe other than the sweep's ``official``, a random search's sample ``s3`` (its values
-    are in the ``searched`` tag: a name would be too long for them).
+    are in the ``searched`` tag: a name would be too long for them). A cohort's member is named by
+    the cohort and its place in it, counted from 1: ``minilm@2+minilm@2_m2__mutual__seed0``.
     """
-    parts = [model_label(method, student, teachers, via), method]
+    label = f"{cohort_tag(cohort)}_m{member + 1}" if cohort else model_label(method, student, teachers, via)
+    parts = [label, method]
     known = methods.known(method)
     if meta_every > 1 and known is not None and known.variant_key:  # the method's cheaper variant
         parts.append(f"every{meta_every}")

@@ -91,6 +91,17 @@ def check_teacher_weights(weights: Sequence[float], teachers: Sequence[str]) -> 
              f"one non-negative weight per teacher ({len(teachers)}), not all zero")
 
 
+def check_cohort(method: str, cohort: Sequence[str]) -> None:
+    """A method that trains a cohort trains two students at least; no other method takes one."""
+    if methods.get(method).cohort:
+        _require(len(cohort) >= 2, "peers", list(cohort[1:]),
+                 f"a cohort of one: method {method!r} trains a student with its peers; give it one "
+                 "peer at least, e.g. peers: [[minilm@2]]")
+    else:
+        _require(not cohort, "peers", list(cohort[1:]),
+                 f"method {method!r} trains one student; peers are for a cohort method (mutual)")
+
+
 def distillation_only() -> tuple[str, ...]:
     """Settings only distillation reads (see ``DISTILS``)."""
     return tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("distils"))
@@ -259,6 +270,11 @@ class TrainConfig(Hyper, ModelsConfig):
     noise_teachers: bool = field(default=False, metadata=DISTILS)
     warmup_epochs: int = 0
     seed: int = 0
+    # A cohort trained together (deep mutual learning, ``trainers/mutual.py``): every member's
+    # model, in order, and which of them this trial's ``student`` is. Keyed only when set, so no
+    # stored trial's key changes.
+    cohort: tuple[str, ...] = field(default=(), metadata=KEYED_OFF_DEFAULT)
+    member: int = field(default=0, metadata=KEYED_OFF_DEFAULT)
 
     def __post_init__(self) -> None:
         Hyper.__post_init__(self)
@@ -281,6 +297,15 @@ class TrainConfig(Hyper, ModelsConfig):
                 raise ConfigError("teacher_dirs must name one checkpoint per teacher")
         if self.teacher_weights is not None:
             check_teacher_weights(self.teacher_weights, self.teachers)
+        check_cohort(self.method, self.cohort)
+        _require(not self.cohort or (_integer(self.member) and 0 <= self.member < len(self.cohort)
+                                     and self.cohort[self.member] == self.student),
+                 "member", self.member, f"must index the student {self.student!r} in the cohort")
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        """The cohort's other members, in order (none outside a cohort)."""
+        return self.cohort[:self.member] + self.cohort[self.member + 1:]
 
     @property
     def distils(self) -> bool:
@@ -293,7 +318,7 @@ class TrainConfig(Hyper, ModelsConfig):
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
         raw = dict(raw)
         data = DataConfig(**raw.pop("data"))
-        for key in ("teachers", "teacher_dirs"):
+        for key in ("teachers", "teacher_dirs", "cohort"):
             raw[key] = tuple(raw.get(key, ()))
         if raw.get("teacher_weights") is not None:
             raw["teacher_weights"] = tuple(raw["teacher_weights"])

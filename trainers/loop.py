@@ -13,7 +13,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 from trainers import checkpoint, methods, precision, rng
 from trainers.atomic import staged
 from trainers.batches import Batch, TrainViews, length_grouped
-from trainers.config import TrainConfig
+from trainers.config import ConfigError, TrainConfig
 from trainers.data import Examples, Splits, load_splits
 from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
@@ -37,14 +37,22 @@ from trainers.update import StudentUpdate
 Reporter = Callable[[int, dict[str, float], Path], None]
 
 
+# A cohort's k-th member is built with seed ``seed + PEER_SEED_STRIDE·k``: its new head (and a
+# preset's weights) start elsewhere than the other members', as the paper's cohort's do.
+PEER_SEED_STRIDE = 100
+
+
 @dataclass
 class TrialResult:
+    """What a trained model ends with; a cohort's trial also has each peer's, in order."""
+
     history: list[dict[str, float]]
     final: dict[str, float]
     test: Examples
     test_predictions: np.ndarray
     test_prob_positive: np.ndarray
     student: Built
+    peers: list[TrialResult] = field(default_factory=list)
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Trial:
     teachers: list[Built]
     device: torch.device
     cache_dir: Path
+    peers: list[Built] = field(default_factory=list)  # a cohort's other members, in order
 
     @classmethod
     def build(cls, config: TrainConfig, *, cache_dir: Path, device: torch.device) -> Trial:
@@ -70,10 +79,17 @@ class Trial:
         sources = config.teacher_dirs or config.teachers  # no checkpoint: a random teacher (tests)
         teachers = [build_model(src, config.size, seed=config.seed + 1 + i, **common)
                     for i, src in enumerate(sources)]
-        for built in [student, *teachers]:
+        peers = [build_model(src, config.size, seed=config.seed + PEER_SEED_STRIDE * k, **common)
+                 for k, src in enumerate(config.cohort) if k != config.member]
+        for peer, src in zip(peers, config.peers):
+            if tokenizer_fingerprint(peer.tokenizer) != tokenizer_fingerprint(student.tokenizer):
+                raise ConfigError(f"peers: {src!r} tokenizes differently from the student "
+                                  f"{config.student!r}; a cohort shares one tokenizer: pick members "
+                                  "of one family (e.g. minilm@2 with minilm@4)", "peers", src)
+        for built in [student, *teachers, *peers]:
             built.model.to(device)
             broadcast_parameters(built.model)
-        return cls(config, splits, student, teachers, device, cache_dir)
+        return cls(config, splits, student, teachers, device, cache_dir, peers)
 
 
 def run(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Path | None = None
@@ -102,29 +118,42 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
     update = StudentUpdate(student, lr=cfg.lr, weight_decay=cfg.weight_decay,
                            total_steps=steps_per_epoch * cfg.epochs, warmup_ratio=cfg.warmup_ratio,
                            max_grad_norm=cfg.max_grad_norm)
-    finetune, distil = steps_of(trial, update, steps_per_epoch)
+    finetune, own = steps_of(trial, update, steps_per_epoch)
 
-    trained = distil.trained_teachers() if distil is not None else []
-    roles = {"student": student, **{f"teacher{i}": t for i, (t, _) in enumerate(trained)}}
-    updates = {"student": update, **{f"teacher{i}": u for i, (_, u) in enumerate(trained)}}
+    trained = own.trained_teachers() if own is not None else []
+    peer_updates = own.trained_peers() if own is not None else []
+    peers = [p.model for p in trial.peers]
+    roles = {"student": student, **{f"teacher{i}": t for i, (t, _) in enumerate(trained)},
+             **{f"peer{i}": p for i, p in enumerate(peers, 1)}}
+    updates = {"student": update, **{f"teacher{i}": u for i, (_, u) in enumerate(trained)},
+               **{f"peer{i}": u for i, u in enumerate(peer_updates, 1)}}
     optimizers = {role: u.optimizer for role, u in updates.items()}
     schedulers = {role: u.scheduler for role, u in updates.items()}
     history: list[dict[str, float]] = []
+    peer_history: list[list[dict[str, float]]] = [[] for _ in peers]
     start_epoch = 1
     if resume_from is not None:
         state, saved_rng = checkpoint.load(resume_from, models=roles, optimizers=optimizers,
                                            schedulers=schedulers)
         rng.set_state(saved_rng)
         history, start_epoch = state["history"], state["epoch"] + 1
-        if distil is not None:
-            distil.load_state(state)
+        peer_history = state.get("peer_history", peer_history)
+        if own is not None:
+            own.load_state(state)
 
     student_tok = trial.student.tokenizer
     validation = trial.student.encode(trial.splits.validation, cfg.data.max_length, trial.cache_dir)
     task_metrics = trial.splits.task.metrics
+
+    def validate(model: torch.nn.Module) -> dict[str, float]:
+        predictions, _ = predict(model, validation, pad_id=student_tok.pad_token_id,
+                                 batch_size=cfg.eval_batch_size, device=device)
+        model.train()
+        return scores(task_metrics, predictions, trial.splits.validation.labels, "val")
+
     for epoch in range(start_epoch, cfg.epochs + 1):
-        distilling = distil is not None and epoch > cfg.warmup_epochs
-        step = distil if distilling else finetune
+        distilling = own is not None and epoch > cfg.warmup_epochs
+        step = own if distilling else finetune
         shuffle = np.random.default_rng([cfg.seed, epoch])
         order = shuffle.permutation(len(trial.splits.train))[:shard_size * world_size]
         sums: dict[str, float] = defaultdict(float)
@@ -143,26 +172,32 @@ def _train(trial: Trial, *, report: Reporter, scratch_dir: Path, resume_from: Pa
                 counts[key] += 1
         elapsed = time.perf_counter() - started
         sums = _across_workers(sums, device)
-        predictions, _ = predict(student, validation, pad_id=student_tok.pad_token_id,
-                                 batch_size=cfg.eval_batch_size, device=device)
-        student.train()
         metrics = {key: sums[key] / counts[key] for key in sums}
-        metrics.update(scores(task_metrics, predictions, trial.splits.validation.labels, "val"))
-        metrics.update(epoch_time_s=elapsed, samples_per_s=len(order) / elapsed)
+        timing = {"epoch_time_s": elapsed, "samples_per_s": len(order) / elapsed}
+        metrics.update(validate(student), **timing)
         history.append(metrics)
-        state = {"epoch": epoch, "history": history, **(distil.state() if distil is not None else {})}
+        for i, (peer, rows) in enumerate(zip(peers, peer_history), 1):  # each peer's own record
+            rows.append({"train_loss": metrics[f"peer{i}_train_loss"], **validate(peer), **timing})
+        state = {"epoch": epoch, "history": history, **(own.state() if own is not None else {}),
+                 **({"peer_history": peer_history} if peers else {})}
         folder = checkpoint.save(scratch_dir / f"epoch-{epoch:03d}", models=roles,
                                  optimizers=optimizers, schedulers=schedulers,
                                  rng=rng.get_state(), state=state)
         report(epoch, metrics, folder)
 
     test = trial.student.encode(trial.splits.test, cfg.data.max_length, trial.cache_dir)
-    predictions, prob_positive = predict(student, test, pad_id=student_tok.pad_token_id,
-                                         batch_size=cfg.eval_batch_size, device=device)
-    final = {**scores(task_metrics, predictions, trial.splits.test.labels, "test"),
-             "student_params": count_parameters(student),
-             "teacher_params": max((count_parameters(t) for t in teachers), default=0)}
-    return TrialResult(history, final, trial.splits.test, predictions, prob_positive, trial.student)
+    teacher_params = max((count_parameters(t) for t in teachers), default=0)
+
+    def tested(built: Built, rows: list[dict[str, float]]) -> TrialResult:
+        predictions, prob_positive = predict(built.model, test, pad_id=student_tok.pad_token_id,
+                                             batch_size=cfg.eval_batch_size, device=device)
+        final = {**scores(task_metrics, predictions, trial.splits.test.labels, "test"),
+                 "student_params": count_parameters(built.model), "teacher_params": teacher_params}
+        return TrialResult(rows, final, trial.splits.test, predictions, prob_positive, built)
+
+    result = tested(trial.student, history)
+    result.peers = [tested(peer, rows) for peer, rows in zip(trial.peers, peer_history)]
+    return result
 
 
 def _epoch(step: Step, batches: Iterable[Batch]) -> Iterator[dict[str, float]]:
@@ -177,8 +212,8 @@ def steps_of(trial: Trial, update: StudentUpdate, steps_per_epoch: int) -> tuple
     """The baseline's step (the warm start's, or the whole trial's for a fine-tune) and the trial's
     method's step (``None`` for the baseline), from the registry."""
     inputs = StepInputs(trial, update, steps_per_epoch, lambda i: _train_logits(trial, i))
-    method = methods.get(trial.config.method)
-    return methods.baseline().build(inputs), method.build(inputs) if method.distils else None
+    method, baseline = methods.get(trial.config.method), methods.baseline()
+    return baseline.build(inputs), None if method is baseline else method.build(inputs)
 
 
 def _across_workers(sums: dict[str, float], device: torch.device) -> dict[str, float]:

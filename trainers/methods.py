@@ -21,7 +21,9 @@ A method's module (``finetune.py``, ``kd.py``, ``metadistil.py``) holds its trai
   models'); ``implied``: whether Table 1 owes the method's row for a teacher set that any method
   distilled from (the original work's table: KD from each single teacher, MetaDistil from every
   set); ``compared_with``: the method each of its rows is also tested against (paired, same
-  teachers and student), beside the fine-tuned student.
+  teachers and student), beside the fine-tuned student;
+- ``cohort``: whether it trains a cohort in one trial (the student and its ``peers``, each then
+  its own model: its own folder, MLflow run and report row).
 
 Adding a method is its module, its tests and one line in ``MODULES``; the loop, the planner, the
 estimate and the report read it from here. The modules are imported on first use, not at import:
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from trainers.loop import Trial
     from trainers.update import StudentUpdate, TeacherUpdate
 
-MODULES = ("trainers.finetune", "trainers.kd", "trainers.metadistil")
+MODULES = ("trainers.finetune", "trainers.kd", "trainers.metadistil", "trainers.mutual")
 
 
 class Teachers(str, Enum):
@@ -79,6 +81,11 @@ class Step:
         """The teachers this step updates, with their optimizers: checkpointed beside the student."""
         return []
 
+    def trained_peers(self) -> list[StudentUpdate]:
+        """A cohort's other members' optimizer steps (the trial's peers, in order): checkpointed
+        beside the student."""
+        return []
+
 
 @dataclass(frozen=True)
 class StepInputs:
@@ -95,12 +102,13 @@ class StepInputs:
 @dataclass(frozen=True)
 class CostInputs:
     """What a method's cost model reads: the trial's config and the per-example training cost
-    ``c(m)`` of its student and of each teacher, in seconds (``orchestrator/estimate.py``)."""
+    ``c(m)`` of its student, of each teacher and of each peer, in seconds (``orchestrator/estimate.py``)."""
 
     config: TrainConfig
     student: float
     teachers: tuple[float, ...]
     forward_share: float  # a forward pass at evaluation's batch size, as a share of ``c(m)``
+    peers: tuple[float, ...] = ()  # a cohort's other members' ``c(m)``
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ class Method:
     compared_with: str = ""
     variant_key: str = ""
     reads: tuple[str, ...] = ()
+    cohort: bool = False
 
     @property
     def distils(self) -> bool:
@@ -143,9 +152,9 @@ def names() -> tuple[str, ...]:
 
 
 def baseline() -> Method:
-    """The method that trains a model on labels alone: teachers' own training and the students'
+    """The method that trains one model on labels alone: teachers' own training and the students'
     baseline."""
-    return next(m for m in registry().values() if not m.distils)
+    return next(m for m in registry().values() if not m.distils and not m.cohort)
 
 
 def known(name: str) -> Method | None:

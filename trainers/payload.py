@@ -31,6 +31,17 @@ class TrialResources:
 
 
 @dataclass(frozen=True)
+class PeerTrial:
+    """A cohort's other member, trained by its first member's trial (``trainers/mutual.py``): the
+    config, content key, run name and MLflow run of its own trial, whose folder that trial writes."""
+
+    config: TrainConfig
+    key: str
+    name: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class TrialPayload:
     """One trial to train: ``key`` is its content key (its folder and Ray Train run name),
     ``name`` its run name, ``run_id`` the MLflow run the driver opened for it."""
@@ -42,3 +53,4 @@ class TrialPayload:
     tracking_uri: str
     resources: TrialResources
     layout: StorageLayout
+    peers: tuple[PeerTrial, ...] = ()  # a cohort's other members, in the order of config.peers

@@ -27,6 +27,7 @@ from trainers import kernels, tasks
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
+from trainers.config import TrainConfig
 from trainers.loop import Trial, TrialResult, run
 from trainers.model_log import set_labels
 from trainers.payload import TrialPayload
@@ -80,15 +81,27 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
 
 def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
            timing: dict[str, float], environment: dict[str, str] | None = None) -> None:
-    """Write the trial's folder (atomically, last) and close its MLflow run."""
+    """Write the trial's folder (atomically, last) and close its MLflow run; a cohort's trial also
+    writes each peer's folder first (the driver closes their runs from them)."""
+    for peer, peer_result in zip(payload.peers, result.peers):
+        _write_folder(peer_result, payload.layout.model_dir(peer.key), peer.config, peer.key,
+                      peer.name, peer.run_id, timing, environment)
     folder = payload.layout.model_dir(payload.key)
-    set_labels(result.student.model.config, tasks.get(payload.config.data.task).labels)
+    _write_folder(result, folder, payload.config, payload.key, payload.name, payload.run_id, timing,
+                  environment)
+    if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
+        run_log.final(result.final, folder)
+
+
+def _write_folder(result: TrialResult, folder: Path, config: TrainConfig, key: str, name: str,
+                  run_id: str, timing: dict[str, float], environment: dict[str, str] | None) -> None:
+    set_labels(result.student.model.config, tasks.get(config.data.task).labels)
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
         _write_predictions(staging / Path(PREDICTIONS_ARTIFACT).name, result)
-        payload.config.save(staging / CONFIG_ARTIFACT)
-        summary = {"key": payload.key, "name": payload.name, "run_id": payload.run_id,
+        config.save(staging / CONFIG_ARTIFACT)
+        summary = {"key": key, "name": name, "run_id": run_id,
                    "final": result.final, "history": result.history,
                    # When the worker entered, finished importing and finished (a restarted worker:
                    # its last attempt), read by benchmarks/bench_sweep.py to split Ray's overhead.
@@ -97,8 +110,6 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
                    # a run adopting this folder in another sweep tags them too.
                    "environment": environment or {}}
         (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
-    if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
-        run_log.final(result.final, folder)
 
 
 def _write_predictions(path: Path, result: TrialResult) -> None:

@@ -51,6 +51,7 @@ from orchestrator.report.tables import (
     table2,
     table3,
     table4,
+    table5,
     teacher_basis,
 )
 
@@ -76,7 +77,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     names = SweepNames.of(set(groups) | expected)
     tables = [table1(groups, expected, names, task), table2(groups, expected, names, task),
               table3(groups, expected, names, task)]
-    tables += [t for t in [table4(groups, expected, names, task)] if t is not None]
+    tables += [t for t in [table4(groups, expected, names, task), table5(groups, expected, names, task)]
+               if t is not None]
     basis = teacher_basis(data.runs)
     out_dir.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []

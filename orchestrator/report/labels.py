@@ -62,9 +62,16 @@ def base_label(key: GroupKey, names: SweepNames) -> str:
     if is_baseline(key.method):
         role = "teacher" if key.student in names.teachers else "fine-tuned"
         return f"{model_name(key.student)} ({role})"
+    if key.cohort:
+        return f"{method_name(key)} {model_name(key.student)} ({cohort_label(key)})"
     sources = "+".join(model_name(t) for t in key.teachers)
     chain = "".join(f"→{model_name(a)}" for a in key.assistants)
     return f"{method_name(key)} {sources}{chain}→{model_name(key.student)}"
+
+
+def cohort_label(key: GroupKey) -> str:
+    """``member 2 of MiniLM@2+MiniLM@2``: a cohort member's place, counted from 1."""
+    return f"member {key.member} of {'+'.join(model_name(m) for m in key.cohort)}"
 
 
 def noise_label(key: GroupKey) -> str:

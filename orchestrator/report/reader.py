@@ -56,7 +56,9 @@ class GroupKey:
     ``meta_every`` = k > 1: MetaDistil's one-step meta update on every k-th batch only, plain KD on
     the others (a cheaper variant, not MetaDistil itself); ``recipe``: the training recipe's name
     ("default": the search space's own ``train:`` values; e.g. "official": the official code's);
-    ``assistants``: the teacher-assistant chain between the teachers and the student (empty: direct).
+    ``assistants``: the teacher-assistant chain between the teachers and the student (empty: direct);
+    ``cohort`` and ``member``: a cohort's members and the student's place in it, counted from 1
+    (deep mutual learning: each member is a configuration of its own).
     """
 
     method: str
@@ -68,11 +70,13 @@ class GroupKey:
     meta_every: int = 1
     recipe: str = DEFAULT_RECIPE
     assistants: tuple[str, ...] = ()
+    cohort: tuple[str, ...] = ()
+    member: int = 0
 
     @property
     def plain(self) -> bool:
-        """No noise, no warm start and no assistant: a Table 1 configuration."""
-        return self.noise_p == 0 and self.warmup_epochs == 0 and not self.assistants
+        """No noise, no warm start, no assistant and no cohort: a Table 1 configuration."""
+        return self.noise_p == 0 and self.warmup_epochs == 0 and not self.assistants and not self.cohort
 
 
 @dataclass(frozen=True)
@@ -226,7 +230,9 @@ def _trial_run(run: Run) -> TrialRun:
                    warmup_epochs=int(float(tags.get("warmup_epochs") or 0)),
                    noise_teachers=noise_teachers, meta_every=meta_every,
                    recipe=tags.get("recipe") or DEFAULT_RECIPE,
-                   assistants=tuple(tags["assistants"].split(">")) if tags.get("assistants") else ())
+                   assistants=tuple(tags["assistants"].split(">")) if tags.get("assistants") else (),
+                   cohort=tuple(tags["cohort"].split("+")) if tags.get("cohort") else (),
+                   member=int(tags.get("member") or 0))
     stopped_at = int(tags[STOPPED_TAG]) if tags.get(STOPPED_TAG) else None
     # A stopped run may never have reached its test: it is listed, never averaged.
     tested = metrics.get("test_accuracy") if stopped_at is not None else metrics["test_accuracy"]

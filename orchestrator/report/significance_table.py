@@ -14,9 +14,11 @@ import pandas as pd
 
 from orchestrator import stats
 from orchestrator.report.metrics import ACCURACY, TITLES, WORDS
+from orchestrator.report.reader import GroupKey
 from orchestrator.report.render import RUNS_HEADER, format_p, latex_table, markdown_table, write_csv
 from orchestrator.report.significance import RowTests, holm, significance_notes
 from orchestrator.report.tables import Row
+from trainers import methods
 
 SIGNIFICANCE_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "p vs. fine-tuned",
                         "Holm", "vs. KD baseline", "Seeds", "Examples",
@@ -56,6 +58,12 @@ def _survives(decision: bool | None) -> str:
     return "–" if decision is None else "yes" if decision else "no"
 
 
+def _alone(key: GroupKey) -> str:
+    """Why a row has no second baseline: it is one (KD), or its method names none (mutual)."""
+    known = methods.known(key.method)
+    return "is the KD baseline" if known and known.compared_with == key.method else "no second baseline"
+
+
 def significance_cells(tests: RowTests, holm_ft: bool | None = None,
                        holm_c: bool | None = None) -> list[str]:
     """A row's cells; ``holm_*``: whether each test survives Holm's correction over the table."""
@@ -65,7 +73,8 @@ def significance_cells(tests: RowTests, holm_ft: bool | None = None,
               format_p(ft.bootstrap.p_value), _survives(holm_ft)] if ft.bootstrap else [ft.note, "–", "–"])
     runs = ", ".join(r.run_id[:8] for r in (*tests.row.runs, *(c.baseline.runs if c else ())))
     if c is None:
-        return [tests.row.label, *vs_ft, "– (is the KD baseline)", "–", "–", "–", "–", "–", "–", "–", runs]
+        alone = f"– ({_alone(tests.row.key)})"
+        return [tests.row.label, *vs_ft, alone, "–", "–", "–", "–", "–", "–", "–", runs]
     if c.bootstrap is None or c.mcnemar is None:
         return [c.row.label, *vs_ft, c.baseline.label, "–", "–", c.note, "–", "–", "–", "–", runs]
     boot = c.bootstrap
@@ -83,7 +92,7 @@ def significance_csv(items: Sequence[RowTests], metric: str = ACCURACY) -> pd.Da
     for tests, survives_ft, survives in zip(items, holm_ft, holm_c):
         ft = tests.finetuned
         c = tests.kd or replace(ft, baseline=Row("", ft.row.key, ()), seeds=(), bootstrap=None,
-                                mcnemar=None, note="is the KD baseline")
+                                mcnemar=None, note=_alone(ft.row.key))
         boot, mc, ft_boot = c.bootstrap, c.mcnemar, ft.bootstrap
         records.append({
             "method": c.row.label, "finetuned_baseline": ft.baseline.label,

@@ -30,7 +30,9 @@ import yaml
 from orchestrator import stats
 from orchestrator.report.labels import (
     SweepNames,
+    cohort_label,
     full_label,
+    method_name,
     model_name,
     noise_label,
     warm_label,
@@ -159,8 +161,9 @@ def table1(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
     """
     universe = set(groups) | expected
     baseline = methods.baseline().name
-    distilled = {(k.teachers, k.student, k.recipe) for k in universe if not is_baseline(k.method)}
-    finetuned = {(k.student, k.recipe) for k in universe if is_baseline(k.method)}
+    distilled = {(k.teachers, k.student, k.recipe) for k in universe if _distils(k.method)}
+    # A cohort's members (Table 5) are compared with their fine-tuned models too.
+    finetuned = {(k.student, k.recipe) for k in universe if is_baseline(k.method) or k.cohort}
     # A teacher is trained once, under the sweep's recipe, and serves every block's recipe: its
     # row is owed under another recipe only when no fine-tune of it ran at all.
     trained = {(s, r) for s, r in finetuned if s in names.teachers}
@@ -236,6 +239,25 @@ def table4(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey]
                          names, lambda k: bool(k.assistants), lambda k: replace(k, assistants=()),
                          lambda k: "via " + "→".join(model_name(a) for a in k.assistants),
                          "no teacher-assistant runs in this sweep", task)
+
+
+def table5(groups: dict[GroupKey, tuple[TrialRun, ...]], expected: set[GroupKey],
+           names: SweepNames, task: TaskMetrics) -> Table | None:
+    """Deep mutual learning (Zhang et al., CVPR 2018): each cohort member under the fine-tuned
+    model of its architecture; ``None`` for a sweep without a cohort."""
+    if not any(k.cohort for k in set(groups) | expected):
+        return None
+    baseline = methods.baseline().name
+    return variant_table(5, "Deep mutual learning: each cohort member and its fine-tuned model",
+                         groups, expected, names, lambda k: bool(k.cohort),
+                         lambda k: GroupKey(baseline, (), k.student, recipe=k.recipe),
+                         lambda k: f"{method_name(k)}, {cohort_label(k)}",
+                         "no cohort runs in this sweep", task)
+
+
+def _distils(method: str) -> bool:
+    known = methods.known(method)
+    return bool(known and known.distils)
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,75 @@ def test_a_chain_whose_teacher_failed_is_failed_hop_by_hop_naming_the_stage(tmp_
             ("failed", "its teacher minilm__finetune__seed0 failed in stage 1"),
         "minilm@1_from_minilm_via_minilm@2__kd__seed0":
             ("failed", "its teacher minilm@2_from_minilm__kd__seed0 failed in stage 2")}
+
+
+COHORT = {"name": "t", "seeds": [0], "grid": [{"methods": ["mutual"], "students": ["tinybert"],
+                                               "peers": [["tinybert", "tinybert"]]}]}
+
+
+def _write_folder(layout, key, run_id):
+    folder = layout.model_dir(key)
+    save_student(folder, labelled=True)
+    (folder / CONFIG_ARTIFACT).write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": [{"val_accuracy": 0.5}],
+                                                  "final": {"test_accuracy": 0.5}}))
+
+
+def test_a_cohort_is_one_tune_trial_that_writes_every_members_folder(tmp_path, monkeypatch):
+    """Tune runs the first member's trial alone; its payload names the others (their keys and
+    MLflow runs, in order), whose folders it writes: each member ends a FINISHED run of its own."""
+    sweep = planned_sweep(tmp_path, COHORT)
+    first, *others = sweep.plan.trials
+    seen = {}
+
+    def tune_stage(name, payloads, *_):
+        seen.update(payloads)
+        payload = payloads[first.name]
+        for peer in payload.peers:
+            _write_folder(sweep.layout, peer.key, peer.run_id)
+        _write_folder(sweep.layout, first.key, payload.run_id)
+        return {}, {}
+
+    monkeypatch.setattr(stages, "tune_stage", tune_stage)
+    outcomes = run_stages(sweep.spec, sweep.plan, sweep.layout, sweep.tracked, slots=2)
+    assert list(seen) == [first.name]
+    assert [p.key for p in seen[first.name].peers] == [t.key for t in others]
+    assert [p.config.member for p in seen[first.name].peers] == [1, 2]
+    assert [o.status for o in outcomes] == ["trained"] * 3
+    run_ids = {sweep.tracked.existing[t.key].info.run_id for t in sweep.plan.trials}
+    assert run_ids == {seen[first.name].run_id, *(p.run_id for p in seen[first.name].peers)}
+    for trial in sweep.plan.trials:
+        run = sweep.client.get_run(sweep.tracked.existing[trial.key].info.run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["member"] == str(trial.config.member + 1)
+
+
+def test_a_failed_cohort_fails_every_member_naming_its_trial_and_a_lost_member_retrains_it(
+        tmp_path, monkeypatch):
+    sweep = planned_sweep(tmp_path, COHORT)
+    first, second, third = sweep.plan.trials
+    monkeypatch.setattr(stages, "tune_stage", lambda name, payloads, *_: ({first.name: "it crashed"}, {}))
+    outcomes = {o.trial.name: o for o in run_stages(sweep.spec, sweep.plan, sweep.layout, sweep.tracked,
+                                                    slots=1)}
+    assert outcomes[first.name].error == "it crashed"
+    for member in (second, third):
+        assert (outcomes[member.name].status, outcomes[member.name].error) == (
+            "failed", f"its cohort's trial {first.name} failed: it crashed")
+
+    # Every folder but the third member's: the cohort's trial runs again, for it.
+    for trial in (first, second):
+        _write_folder(sweep.layout, trial.key, "")
+    started = []
+
+    def tune_stage(name, payloads, *_):
+        started.extend(payloads)
+        for peer in payloads[first.name].peers:
+            _write_folder(sweep.layout, peer.key, peer.run_id)
+        _write_folder(sweep.layout, first.key, payloads[first.name].run_id)
+        return {}, {}
+
+    monkeypatch.setattr(stages, "tune_stage", tune_stage)
+    outcomes = {o.trial.name: o.status for o in run_stages(sweep.spec, sweep.plan, sweep.layout,
+                                                           sweep.tracked, slots=1)}
+    assert started == [first.name]
+    assert outcomes == {first.name: "trained", second.name: "reused", third.name: "trained"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -28,12 +29,15 @@ SPACE = {
     "train": {"epochs": 1, "lr": 1.0e-4, "pilot_lr": 1.0e-4, "teacher_lr": 1.0e-5, "batch_size": 32},
     # Each form twice: the registry's minilm teaches and is cut (minilm@2), the folder (whose short
     # name collides with the registry's) teaches, the hub id is cut into a student. Then MiniLM@2 is
-    # an assistant between MiniLM and MiniLM@1, and MiniLM a born-again student: 7 trials, 3 stages.
+    # an assistant between MiniLM and MiniLM@1, MiniLM a born-again student, and two MiniLM@1 a
+    # mutual-learning cohort (one trial, two models): 9 runs, 3 stages.
     "grid": [{"methods": ["kd"], "teachers": [["models/minilm"]], "students": [f"{HUB_ID}@2"]},
              {"methods": ["metadistil"], "teachers": [["minilm"]], "students": ["minilm@1"],
               "assistants": [[], ["minilm@2"]]},
-             {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm"]}],
+             {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm"]},
+             {"methods": ["mutual"], "students": ["minilm@1"], "peers": [["minilm@1"]]}],
 }
+COHORT = ("minilm@1+minilm@1_m1__mutual__seed0", "minilm@1+minilm@1_m2__mutual__seed0")
 RUNS = {  # run name → (stage, teachers tag, assistants tag)
     "minilm-2__finetune__seed0": ("1", "", None),
     "minilm-cached@2_from_minilm-2__kd__seed0": ("2", "minilm-2", None),
@@ -42,6 +46,8 @@ RUNS = {  # run name → (stage, teachers tag, assistants tag)
     "minilm@1_from_minilm__metadistil__seed0": ("2", "minilm", None),
     "minilm@1_from_minilm_via_minilm@2__metadistil__seed0": ("3", "minilm", "minilm@2"),
     "minilm_from_minilm__kd__seed0": ("2", "minilm", None),
+    COHORT[0]: ("1", "", None),
+    COHORT[1]: ("1", "", None),
 }
 
 
@@ -86,11 +92,12 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
     workdir, done = pretrained
     runs = _trial_runs(workdir)
     assert sorted(runs) == sorted(RUNS)
-    assert "7 trials: 7 trained, 0 reused, 0 failed" in done.stdout
+    assert "9 trials: 9 trained, 0 reused, 0 failed" in done.stdout
     for name, run in runs.items():
         assert run.info.status == "FINISHED"
         student = run.data.tags["student"]
-        assert "/" not in student and student == name.split("_from_")[0].split("__")[0]
+        model = name.split("_from_")[0].split("__")[0].split("+")[0]
+        assert "/" not in student and student == model
         if "@2" in name.split("_from_")[0]:  # a cut student: 2 of the 6 pretrained layers
             assert run.data.params["student_kept_layers"] == "0,5"
             assert run.data.metrics["student_params"] == 15_616_130
@@ -116,6 +123,18 @@ def test_each_hop_of_a_chain_trains_after_its_teacher(pretrained):
     chain = runs["minilm@1_from_minilm_via_minilm@2__metadistil__seed0"]
     # The last hop learnt from the assistant's checkpoint (MiniLM@2, not MiniLM) under MetaDistil.
     assert chain.data.metrics["teacher_params"] == 15_616_130 and "quiz_loss" in chain.data.metrics
+    first, second = (runs[name] for name in COHORT)
+    assert [r.data.tags["member"] for r in (first, second)] == ["1", "2"]
+    assert first.data.tags["cohort"] == second.data.tags["cohort"] == "minilm@1+minilm@1"
+    # One trial trained both (the second's run is closed from the folder the first's worker wrote),
+    # into two different models: each member starts from its own head and learns its own way.
+    assert "peer1_train_loss" in first.data.metrics
+    assert first.data.tags["trial_key"] != second.data.tags["trial_key"]
+    assert first.data.metrics["student_params"] == second.data.metrics["student_params"] == 13_841_666
+    models = workdir / "store" / "models"
+    predictions = [np.loadtxt(models / r.data.tags["trial_key"] / "test_predictions.csv",
+                              delimiter=",", skiprows=1)[:, 3] for r in (first, second)]
+    assert not np.array_equal(*predictions)
     born_again = runs["minilm_from_minilm__kd__seed0"]
     assert born_again.data.tags["trial_key"] != runs["minilm__finetune__seed0"].data.tags["trial_key"]
     assert born_again.data.metrics["teacher_params"] == 22_713_986
@@ -148,10 +167,15 @@ def test_the_report_and_predict_name_them_short(pretrained, capsys):
                  if line.startswith("| MetaDistil MiniLM→MiniLM@2→MiniLM@1 |"))
     assert "| MetaDistil MiniLM→MiniLM@1 |" in chain  # its second baseline: the direct distillation
     assert "| Holm |" in significance and "| Holm (bootstrap) |" in significance
+    table5 = (workdir / "report" / "table5.md").read_text()
+    for member in (1, 2):
+        assert f"| DML, member {member} of MiniLM@1+MiniLM@1 |" in table5
     assert predict.main(["NLP is fun.", "--sweep", "pretrained",
                          "--tracking-uri", tracking_uri(workdir)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if " ms" in line]
-    assert len(rows) == 7
-    for label in ("MetaDistil MiniLM→MiniLM@2→MiniLM@1", "MetaDistil MiniLM→MiniLM@1", "KD MiniLM→MiniLM"):
+    assert len(rows) == 9
+    for label in ("MetaDistil MiniLM→MiniLM@2→MiniLM@1", "MetaDistil MiniLM→MiniLM@1", "KD MiniLM→MiniLM",
+                  "DML MiniLM@1 (member 1 of MiniLM@1+MiniLM@1)",
+                  "DML MiniLM@1 (member 2 of MiniLM@1+MiniLM@1)"):
         assert f"{label} " in out, out

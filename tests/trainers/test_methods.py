@@ -14,18 +14,21 @@ from trainers.methods import Teachers
 
 ROOT = Path(__file__).resolve().parents[2]
 # The methods' own modules, and the registry that lists them, may name methods.
-OWN = {"trainers/methods.py", "trainers/finetune.py", "trainers/kd.py", "trainers/metadistil.py"}
+OWN = {"trainers/methods.py", "trainers/finetune.py", "trainers/kd.py", "trainers/metadistil.py",
+       "trainers/mutual.py"}
 
 
 def test_the_registry_lists_each_module_once_under_its_own_name():
     registry = methods.registry()
-    assert list(registry) == ["finetune", "kd", "metadistil"]
-    assert [m.teachers for m in registry.values()] == [Teachers.NONE, Teachers.FROZEN, Teachers.TRAINABLE]
+    assert list(registry) == ["finetune", "kd", "metadistil", "mutual"]
+    assert [m.teachers for m in registry.values()] == [Teachers.NONE, Teachers.FROZEN, Teachers.TRAINABLE,
+                                                        Teachers.NONE]
+    assert [m.cohort for m in registry.values()] == [False, False, False, True]
     assert methods.baseline().name == "finetune" and not methods.baseline().distils
     assert len({m.marker for m in registry.values()}) == len(registry)  # told apart in the plots
 
 
-@pytest.mark.parametrize("name", ["finetune", "kd", "metadistil"])
+@pytest.mark.parametrize("name", ["finetune", "kd", "metadistil", "mutual"])
 def test_a_method_reads_only_distillation_settings_and_compares_with_a_registered_method(name):
     method = methods.get(name)
     assert set(method.reads) <= set(distillation_only())
@@ -35,14 +38,14 @@ def test_a_method_reads_only_distillation_settings_and_compares_with_a_registere
 
 def test_an_unknown_name_is_refused_with_the_registered_ones():
     assert methods.check_name("kd") is None
-    assert methods.check_name("dml") == "Input should be 'finetune', 'kd' or 'metadistil'"
+    assert methods.check_name("dml") == "Input should be 'finetune', 'kd', 'metadistil' or 'mutual'"
     assert methods.known("dml") is None
 
 
 def test_no_code_outside_the_methods_modules_names_a_method():
     """``"kd"``, ``"metadistil"``, ``"finetune"`` as string literals, or the old constants, appear
     only in the methods' own modules (YAML and tests aside)."""
-    literal = re.compile(r"""["'](finetune|kd|metadistil)["']|\b(FINETUNE|METADISTIL)\b""")
+    literal = re.compile(r"""["'](finetune|kd|metadistil|mutual)["']|\b(FINETUNE|METADISTIL)\b""")
     found = []
     for path in sorted([*ROOT.glob("orchestrator/**/*.py"), *ROOT.glob("trainers/**/*.py")]):
         relative = path.relative_to(ROOT).as_posix()
