@@ -2,7 +2,7 @@
 
 The flow, spec → check → plan → stages → trials → MLflow → report → registry → serve, and the
 modules that own each step (``trainers/`` is the training itself; it never imports this package;
-the README's "Layout" table is this map)::
+docs/architecture.md's "Where each step lives" table is this map)::
 
     spec       search_spaces/*.yaml → SweepSpec                      spec.py, grid.py (a grid
                                                                      block), recipes.py (named

@@ -43,18 +43,28 @@ class Strict(BaseModel):
 
 class GridBlock(Strict):
     methods: list[Annotated[str, AfterValidator(_method_name)]] = Field(min_length=1)
+    """Methods of the registry (`trainers/methods.py`)."""
     students: list[str] = Field(min_length=1)
+    """The models trained: registry names, hub ids, folders, `@k` layer cuts."""
     teachers: list[list[str]] = Field(default_factory=list)
+    """Teacher sets, each a list of models; a distilling method needs one."""
     assistants: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)
+    """Teacher-assistant chains between teachers and student; `[]` is direct."""
     peers: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)
+    """A cohort method's (`mutual`): the models each student trains with, in one trial."""
     noise_p: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    """Probabilities of replacing a training word by the noise token. In [0, 1]."""
     # Whether the noise reaches the teachers' inputs too (the official code feeds both one batch);
     # true is skipped by rule where noise_p is 0.
     noise_teachers: list[bool] = Field(default_factory=lambda: [False], min_length=1)
+    """Whether the noise reaches the teachers' inputs too."""
     warmup_epochs: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Epochs of fine-tuning before distilling. In [0, `train.epochs`)."""
     teacher_weights: list[float] | None = None
+    """Weights of the teachers' logits, one per teacher (null: the mean)."""
     # Recipes to train the block's trials with (orchestrator/recipes.py): default = the space's own.
     recipe: list[str] = Field(default_factory=lambda: [recipes.DEFAULT], min_length=1)
+    """Recipes to train the block's trials with (`default`: the space's own values)."""
 
     @property
     def models(self) -> list[str]:

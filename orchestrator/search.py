@@ -63,17 +63,26 @@ class SearchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
+    """`grid` (as written), `random` (drawn) or `optuna` (TPE, one study per combination)."""
     num_samples: int = Field(1, ge=1)
+    """Configurations drawn (per grid combination for `optuna`)."""
     seed: int = 0
+    """Seeds the draws and Optuna's sampler."""
     metric: str = "val_accuracy"
+    """Ranks a search; Optuna and ASHA optimise it. Default: the task's main `val_` metric."""
     mode: Literal["max", "min"] = "max"
+    """`max` or `min` (for `train_loss`)."""
     # Early stopping: ASHA judges a trial at epochs grace_period × reduction_factor^k.
     scheduler: Literal["none", "asha"] = "none"
+    """`none` or `asha` (early stopping; needs `random` and `num_samples` >= 2)."""
     grace_period: int = Field(1, ge=1)
+    """ASHA: epochs before a trial is first judged; below `train.epochs`."""
     reduction_factor: float = Field(2.0, ge=2)
+    """ASHA: judged at `grace_period` × `reduction_factor`^k; keeps the best 1/factor."""
     # Trials side by side, on top of what the resources allow: ASHA compares a trial with those
     # that reached an epoch before it, so fewer at once gives it more to compare with.
     max_concurrent: int | None = Field(None, ge=1)
+    """Trials side by side at most, on top of `resources`."""
 
     @model_validator(mode="after")
     def _samples_need_random(self) -> SearchSpec:

@@ -50,30 +50,48 @@ class SpecError(UserError):
 
 class ResourcesSpec(Strict):
     workers_per_trial: int = Field(1, ge=1)
+    """Ray Train workers per trial (gloo on CPU, NCCL on GPU)."""
     cpus_per_worker: float = Field(1.0, gt=0)
+    """CPUs each worker reserves (fractions allowed); also its torch threads."""
     gpus_per_worker: float = Field(0.0, ge=0)
+    """GPUs each worker reserves (fractions allowed)."""
     max_concurrent: int | None = Field(None, ge=1)
+    """Trials side by side at most (null: as many as the resources allow)."""
     max_failures: int = Field(2, ge=0)
+    """Restarts of a trial's workers from its last checkpoint after a crash."""
     # The CPU kernel path of every worker (trainers/kernels.py): native = each CPU's fastest,
     # bit-identical on one machine; portable = AVX2 pinned, the same bits on any AVX2 CPU.
     kernels: Literal["native", "portable"] = "native"
+    """CPU kernel path of every worker: `native` or `portable` (docs/reproducibility.md)."""
 
 
 class SweepSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    """The sweep's name: its MLflow experiment, its report folder `results/<name>/`."""
     description: str = ""
+    """Free text, shown by the dry run."""
     recipe: str = recipes.DEFAULT
+    """A named recipe whose `train:` and `data:` values go under the space's own."""
     seeds: list[int] = Field(min_length=1)
+    """Seeds every grid combination trains with; distinct."""
     grid: list[GridBlock] = Field(min_length=1)
+    """Blocks, each a cross product of its lists; the sweep is their union."""
     data: DataConfig = DataConfig(source=DEFAULT_DATA)
+    """The task, its data and its split (`data:` below)."""
     models: ModelsConfig = ModelsConfig()
+    """Which build the registry names load (`models:` below)."""
     train: Hyper = Hyper()
+    """Hyper-parameters of every trial (`train:` below); a value may be a distribution."""
     teacher_train: dict[str, Any] = Field(default_factory=dict)
+    """`train:` keys for the stage-1 teachers' fine-tunes only."""
     # Overrides for the trials that train a given model (as a teacher, a baseline or a distilled
     # student): a tiny preset learning from scratch wants ten times a pretrained model's rate.
     per_model: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """`train:` keys for the trials that train a given model: `{roberta: {lr: 1.0e-3}}`."""
     resources: ResourcesSpec = ResourcesSpec()
+    """What each trial reserves (`resources:` below)."""
     search: SearchSpec = Field(SearchSpec(), validate_default=True)  # after data: its metric is the task's
+    """How the trials are chosen: the grid, a random or an Optuna search (`search:` below)."""
     # The distributions by place ("train", "teacher_train", "per_model.roberta") and key; the
     # typed sections above hold the plain values only.
     _distributions: dict[str, dict[str, Distribution]] = PrivateAttr(default_factory=dict)

@@ -132,13 +132,21 @@ class DataConfig:
     """
 
     source: str
+    """A folder of TSVs (`train.tsv`, `validation.tsv` or `dev.tsv`, `test.tsv`) or `hub` (GLUE)."""
     task: str = "sst2"
+    """The GLUE task (`trainers/tasks.py`)."""
     train_size: int = 30_000
+    """Training examples drawn from the task's training file. Integer > 0."""
     quiz_size: int = 100
+    """Examples of MetaDistil's quiz, drawn from the training file apart from train. Integer > 0."""
     test_size: int = 2_000
+    """Test examples held out of the training file (`test_split: heldout`). Integer > 0."""
     test_split: TestSplit = "heldout"
+    """`heldout` (from the training file), `labeled` (the labeled `test.tsv`), `sst2-test` (SST-2's)."""
     split_seed: int = 0
+    """Seeds the shuffle that cuts train, quiz and test. Integer."""
     max_length: int = 64
+    """Tokens per example (a pair: both sentences); longer inputs are truncated. In [8, 512]."""
 
     def __post_init__(self) -> None:
         for key in ("train_size", "quiz_size", "test_size"):
@@ -162,7 +170,9 @@ class ModelsConfig:
     ``vocab_file`` replaces a tiny preset's vocabulary (empty: the packaged one)."""
 
     size: Size = "tiny"
+    """What `bert`, `roberta`, `distilbert`, `tinybert` mean: tiny presets or the real checkpoints."""
     vocab_file: str = ""
+    """A vocabulary file for the tiny BERT-family presets (empty: the packaged one)."""
 
     def __post_init__(self) -> None:
         _require(self.size in SIZES, "size", self.size, f"use one of {', '.join(SIZES)}", "models.")
@@ -191,29 +201,53 @@ class Hyper:
     """
 
     epochs: int = 3
+    """Training epochs (a warm start's included). Integer >= 1."""
     batch_size: int = 32
+    """Training batch per worker (global batch: `batch_size` × workers). Integer >= 1."""
     lr: float = 5e-5
+    """The student's AdamW learning rate. > 0."""
     weight_decay: float = 0.01
+    """The student's AdamW weight decay (never on biases and LayerNorm). >= 0."""
     warmup_ratio: float = 0.1
+    """Share of the student's steps with a linear warm-up, then linear decay. In [0, 1)."""
     max_grad_norm: float = 1.0
+    """The student's gradients are clipped to this norm (0: no clipping). >= 0."""
     temperature: float = field(default=2.0, metadata=DISTILS)
+    """T, the temperature of the soft loss. > 0."""
     alpha: float = field(default=0.5, metadata=DISTILS)
+    """α, the soft loss's weight; 1 − α weighs cross-entropy on the labels. In [0, 1]."""
     soft_loss: SoftLoss = field(default="kl", metadata=DISTILS)
+    """`kl` (KL divergence) or `mse` (MSE of the softened probabilities, the official code's)."""
     pkd_weight: float = field(default=0.0, metadata=DISTILS)
+    """β of the PKD term (MSE of normalised [CLS] states of matched layers); 0: no PKD. >= 0."""
     pkd_layers: PkdLayers = field(default="skip", metadata=DISTILS)
+    """The teacher layers PKD matches: `skip` (every L_t/L_s-th) or `last`."""
     teacher_lr: float = field(default=1e-5, metadata=DISTILS)
+    """MetaDistil: the teachers' AdamW learning rate. > 0."""
     teacher_weight_decay: float = field(default=0.0, metadata=DISTILS)
+    """MetaDistil: the teachers' AdamW weight decay. >= 0."""
     teacher_schedule: Schedule = field(default="linear", metadata=DISTILS)
+    """MetaDistil: the teachers' rate after warm-up, `linear` decay to 0 or `constant`."""
     teacher_warmup_ratio: float = field(default=0.0, metadata=DISTILS)
+    """MetaDistil: share of the teachers' steps with a linear warm-up. In [0, 1)."""
     teacher_max_grad_norm: float = field(default=1.0, metadata=DISTILS)
+    """MetaDistil: the teachers' gradient clip (0: no clipping). >= 0."""
     pilot_lr: float = field(default=5e-5, metadata=DISTILS)
+    """MetaDistil: the step size of the pilot's plain SGD step. > 0."""
     quiz_batch_size: int | None = field(default=None, metadata=DISTILS)
+    """MetaDistil: quiz examples per meta step (null: the whole quiz). Integer >= 1 or null."""
     num_meta_batches: int = field(default=1, metadata=DISTILS)
+    """MetaDistil: k, the official k-step unrolled pilot (one worker only). Integer >= 1."""
     meta_every: int = field(default=1, metadata=DISTILS)
+    """MetaDistil: a meta step every n-th batch only (not with k > 1). Integer >= 1."""
     teacher_task_loss: bool = field(default=False, metadata=DISTILS)
+    """MetaDistil: the teachers also learn the task (cross-entropy) at each meta step."""
     noise_token: str = field(default="noise_word", metadata=DISTILS)
+    """The word noise injection puts in place of a word. Not empty."""
     precision: Precision = field(default="fp32", metadata=KEYED_OFF_DEFAULT)
+    """`fp32`, `tf32` (CUDA matmuls in TensorFloat-32; fp32 on a CPU) or `bf16` (autocast)."""
     eval_batch_size: int = field(default=256, metadata=UNKEYED)
+    """Batch of every evaluation; changes no result. Integer >= 1."""
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "num_meta_batches", "meta_every", "eval_batch_size"):

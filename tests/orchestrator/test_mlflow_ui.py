@@ -1,7 +1,7 @@
 """The MLflow UI as a researcher opens it on a finished sweep: ``mlflow server`` on the e2e sweep's
-store, and the README's runs view in headless Chromium. MLflow 3.17 opens an experiment on its
+store, and docs/mlflow.md's runs view in headless Chromium. MLflow 3.17 opens an experiment on its
 GenAI overview unless the URL asks for model training (``workflowType=machine_learning``), so the
-README's URL does: it lands on the runs, lists every trial run, and a run's page shows its
+page's URL does: it lands on the runs, lists every trial run, and a run's page shows its
 validation accuracy. The screenshot is ``test-artifacts/mlflow-ui.png``."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.system  # starts a server and a browser: `make test-fas
 
 PAGE_TIMEOUT_S = 120  # the UI's scripts load and query the server on a busy 2-core machine
 SCREENSHOT = ROOT / "test-artifacts" / "mlflow-ui.png"
-TRIAL_RUNS = "tags.trial_key != ''"  # the README's view: trial runs only, best first
+TRIAL_RUNS = "tags.trial_key != ''"  # docs/mlflow.md's view: trial runs only, best first
 VIEW = (f"workflowType=machine_learning&searchFilter={quote(TRIAL_RUNS)}"
         f"&orderByKey={quote('metrics.`val_accuracy`')}&orderByAsc=false")
 
