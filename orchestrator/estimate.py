@@ -106,6 +106,23 @@ def critical_path(trials: list[PlannedTrial], seconds: Mapping[str, float | None
     return max(done.values(), default=0.0)
 
 
+def unlayered_seconds(trials: list[PlannedTrial], seconds: Mapping[str, float | None], slots: int) -> float:
+    """How long the trials would run if each started as soon as its teachers had finished and a
+    slot was free (in plan order), with no barrier between stages: the layers' cost is the layered
+    estimate minus this. A trial absent from ``seconds`` is done already and costs 0."""
+    free = [0.0] * slots
+    done: dict[str, float] = {}
+    for trial in sorted(trials, key=lambda t: t.stage):  # teachers sit in earlier stages
+        ready = max((done.get(k, 0.0) for k in trial.teacher_keys), default=0.0)
+        cost = seconds.get(trial.key) or 0.0
+        if not cost:
+            done[trial.key] = ready
+            continue
+        slot = free.index(min(free))
+        done[trial.key] = free[slot] = max(free[slot], ready) + cost
+    return max(done.values(), default=0.0)
+
+
 def sweep_seconds(stages: list[list[float]], slots: int) -> float:
     """The whole sweep: its fixed start-up (Ray, MLflow) and each stage's makespan, in turn."""
     return SWEEP_OVERHEAD_S + sum(makespan(seconds, slots) for seconds in stages)

@@ -28,7 +28,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from orchestrator import interrupts, preflight, recipes
-from orchestrator.estimate import critical_path, sweep_seconds, trial_seconds
+from orchestrator.estimate import critical_path, makespan, sweep_seconds, trial_seconds, unlayered_seconds
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact, store_errors
 from orchestrator.paths import (
@@ -219,6 +219,12 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
         path = critical_path(plan.trials, known)
         print(f"graph: depth {len(plan.stages)} stage(s); critical path ~{path / 60:.1f} min of training "
               f"(the longest chain of trials, each after its teachers: no schedule beats it)")
+        if len(plan.stages) > 1:  # what waiting for each stage's last trial costs
+            layered = sum(makespan(seconds, slots) for seconds in stage_seconds)
+            free = unlayered_seconds(plan.trials, known, slots)
+            print(f"stages: ~{layered / 60:.1f} min of training in layers, ~{free / 60:.1f} min if each "
+                  f"trial started when its teachers had finished (the barriers cost "
+                  f"~{(layered - free) / 60:.1f} min)")
 
 
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageLayout,

@@ -47,3 +47,37 @@ def test_estimate_follows_the_models_cost(tmp_path):
     assert meta - TRIAL_OVERHEAD_S > 3 * (kd - TRIAL_OVERHEAD_S)
     assert example_cost("org/model", "tiny") is None
     assert trial_seconds(TrainConfig(method="finetune", student="org/model", data=data)) is None
+
+
+def _graph():
+    """Two chains of three hops beside six independent trials, in stages by depth."""
+    from types import SimpleNamespace
+
+    trials, seconds = [], {}
+    for chain in range(2):
+        before = ()
+        for hop in range(3):
+            key = f"c{chain}h{hop}"
+            trials.append(SimpleNamespace(key=key, stage=hop + 1, teacher_keys=before))
+            seconds[key], before = 30.0 + 10 * hop + chain, (key,)
+    for n in range(6):
+        trials.append(SimpleNamespace(key=f"i{n}", stage=1 + n % 3, teacher_keys=()))
+        seconds[f"i{n}"] = float(5 + 7 * n)
+    return trials, seconds
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 16])
+def test_without_barriers_a_sweep_lies_between_its_critical_path_and_its_layers(slots):
+    from orchestrator.estimate import critical_path, unlayered_seconds
+
+    trials, seconds = _graph()
+    layers = [[seconds[t.key] for t in trials if t.stage == s] for s in (1, 2, 3)]
+    free = unlayered_seconds(trials, seconds, slots)
+    assert critical_path(trials, seconds) - 1e-9 <= free <= sum(makespan(s, slots) for s in layers) + 1e-9
+    assert free >= sum(seconds.values()) / slots - 1e-9
+    if slots == 1:
+        assert free == pytest.approx(sum(seconds.values()))
+    if slots >= len(trials):  # a slot for every trial: only the teachers hold a trial back
+        assert free == pytest.approx(critical_path(trials, seconds))
+    done = dict(seconds, c0h0=None, i0=None)  # done already: they cost nothing
+    assert unlayered_seconds(trials, done, slots) <= free
