@@ -34,7 +34,8 @@ from pydantic import BaseModel
 
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, store_errors
-from orchestrator.predict import Answer, LoadedModel, best_runs, model_sources, sweep_task, text_problem
+from orchestrator.predict import Answer, LoadedModel, model_sources, sweep_task, text_problem
+from orchestrator.report.best import best_runs
 from orchestrator.report.reader import resolve_sweep
 from trainers.errors import UserError
 from trainers.tasks import Task, get

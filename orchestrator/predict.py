@@ -49,9 +49,8 @@ from orchestrator.mlflow_store import (
     store_errors,
 )
 from orchestrator.registry import best_version_uri
-from orchestrator.report.labels import SweepNames, full_label
-from orchestrator.report.metrics import main_validation
-from orchestrator.report.reader import GroupKey, ReportError, TrialRun, is_baseline, load_sweep, resolve_sweep
+from orchestrator.report.best import best_runs
+from orchestrator.report.reader import ReportError, TrialRun, resolve_sweep
 from trainers.artifact_files import model_problem
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
@@ -71,23 +70,6 @@ class Answer:
     latency_ms: float
     truncated: bool  # the sentence had more tokens than the model takes: the rest was cut off
     token_limit: int
-
-
-def best_runs(client: MlflowClient, sweep: str) -> list[tuple[str, TrialRun]]:
-    """(label, run): the teachers first, then one run per configuration, the best over seeds and
-    samples by :func:`~orchestrator.report.metrics.main_validation` (the first of equals)."""
-    data = load_sweep(client, sweep)
-    names = SweepNames.of(run.key for run in data.runs)
-    best: dict[GroupKey, TrialRun] = {}
-    score: dict[GroupKey, float] = {}
-    for run in data.runs:
-        found = main_validation(run)
-        value = float("-inf") if found is None else found
-        if run.key not in best or value > score[run.key]:
-            best[run.key], score[run.key] = run, value
-    labelled = [(full_label(key, names), run) for key, run in best.items()]
-    return sorted(labelled, key=lambda item: (
-        not (is_baseline(item[1].key.method) and item[1].key.student in names.teachers), item[0]))
 
 
 def sweep_task(chosen: list[tuple[str, TrialRun]], sweep: str) -> Task:

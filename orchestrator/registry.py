@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from orchestrator.report.best import best_runs
+
 ALIAS = "best"
 _SEED_AND_SAMPLE = re.compile(r"(__s\d+)?__seed\d+$")
 
@@ -50,8 +52,6 @@ def register_best(client: MlflowClient, sweep: str) -> list[Registered]:
     """Point each configuration's ``best`` alias at its best run's model, registering it if it is
     not yet a version; runs logged without a model are left out. Raises ``MlflowException`` where
     the store has no registry."""
-    from orchestrator.predict import best_runs
-
     done = []
     for label, run in best_runs(client, sweep):
         outputs = client.get_run(run.run_id).outputs

@@ -83,7 +83,7 @@ def run_value(run: TrialRun, metric: str) -> float | None:
 def main_validation(run: TrialRun) -> float | None:
     """The run's task's main validation metric at its last epoch, as logged (a fraction: SST-2's
     ``val_accuracy``, MRPC's ``val_f1``); ``None`` where the run did not log it. The rule that
-    picks each configuration's best run (``orchestrator.predict.best_runs``: the registry's
+    picks each configuration's best run (``orchestrator.report.best.best_runs``: the registry's
     ``best`` alias, predict's and the demo's models): the metric the task's report is headed by,
     measured where the test is not, so picking a run does not peek at its test score."""
     return run.last_value(f"val_{sweep_task([run]).main}")

@@ -11,8 +11,8 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator import predict
 from orchestrator.predict import LoadedModel, model_folder
+from orchestrator.report import best as choice
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from tests.students import save_student
 from trainers.model_log import log_model_and_finish
@@ -50,7 +50,7 @@ def test_a_configurations_best_run_is_by_its_tasks_main_validation_metric(monkey
             for seed, (acc, f1, mcc) in scores.items()]
     runs.insert(0, TrialRun("none", "tinybert_from_bert__kd__seed3", kd, 3, 90.0, 1, 2, "tiny", "t3", 0,
                             task=task))
-    monkeypatch.setattr(predict, "load_sweep", lambda client, sweep: SweepData(
+    monkeypatch.setattr(choice, "load_sweep", lambda client, sweep: SweepData(
         sweep, None, {}, None, tuple(runs), (), 0))
-    ((label, run),) = predict.best_runs(None, "s")
+    ((label, run),) = choice.best_runs(None, "s")
     assert (label, run.seed) == ("KD BERT→TinyBERT", best)

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator import predict, registry, runs
 from orchestrator.plan import build_plan
 from orchestrator.preflight import resolve_models
+from orchestrator.report.best import best_runs
 from orchestrator.spec import parse_spec
 from tests.students import save_student
 from trainers.model_log import log_model_and_finish
@@ -78,7 +79,7 @@ def test_predict_loads_the_registered_model_and_says_when_there_is_no_registry(s
                                                                                  monkeypatch, capsys):
     client = sweep[0]
     registry.register_best(client, "s")
-    chosen = predict.best_runs(client, "s")
+    chosen = best_runs(client, "s")
     sources = predict.model_sources(client, "s", chosen, tmp_path / "cache")
     assert all((folder / "MLmodel").is_file() for _, folder in sources)
     assert "note" not in capsys.readouterr().err
@@ -99,5 +100,18 @@ def test_an_mrpc_configurations_best_run_is_the_one_with_the_best_validation_f1(
     kd = next(r for r in registry.register_best(client, "s") if r.name == "s.tinybert_from_bert__kd")
     assert client.get_run(kd.run_id).data.tags["seed"] == "0"
     assert client.get_model_version_by_alias(kd.name, "best").run_id == kd.run_id
-    chosen = dict(predict.best_runs(client, "s"))
+    chosen = dict(best_runs(client, "s"))
     assert {label: run.seed for label, run in chosen.items()} == {"BERT (teacher)": 0, "KD BERT→TinyBERT": 0}
+
+
+def test_registering_loads_no_serving_code():
+    """The registry reads each configuration's best run from the report's reader, not from predict
+    (which loads ``mlflow.transformers`` and the models' code): no import circle."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, orchestrator.registry; "
+             "print(sorted(m for m in ('orchestrator.predict', 'orchestrator.demo', 'mlflow.transformers') "
+             "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.predict import best_runs
+from orchestrator.report.best import best_runs
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.render import NOT_RUN
 from tests.orchestrator.report.store import (
