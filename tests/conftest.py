@@ -4,6 +4,7 @@ and the one real sweep (``swept``) that several test files read."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,13 @@ VOCAB = ROOT.parent / "shared" / "data" / "vocab" / "bert-base-uncased-vocab.txt
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(2)
+# A shell without job control (a CI script, `make test &`) starts its background commands with
+# SIGINT ignored, and every process the suite starts inherits that: Python then installs no
+# KeyboardInterrupt handler, so the demo never stops on its Ctrl-C (test_demo.py timed out) and the
+# plain-Python control case of test_interrupts.py sees no interrupt. The suite's processes take
+# Ctrl-C as if started from a terminal's foreground, however the suite itself was started.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
