@@ -45,5 +45,5 @@ def test_predict_and_the_demo_load_no_plotting_and_no_table_code() -> None:
                           cwd=paths.PROJECT_ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.splitlines()[-1])
-    assert loaded == ["orchestrator.report", "orchestrator.report.labels", "orchestrator.report.metrics",
-                      "orchestrator.report.reader"]
+    assert loaded == ["orchestrator.report", "orchestrator.report.best", "orchestrator.report.labels",
+                      "orchestrator.report.metrics", "orchestrator.report.reader"]
