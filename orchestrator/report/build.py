@@ -107,7 +107,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis, task) + search_notes,
-                                  warnings, recipes_md, search_md, task, _findings(out_dir)),
+                                  warnings, recipes_md, search_md, task, _findings(out_dir), out_dir),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))
