@@ -1,5 +1,6 @@
 """One sweep's report, end to end: read the runs, lay out Tables 1–3, compute their numbers and
-the paired tests, and write every file into the output folder (``results/<sweep>/`` by default):
+the paired tests, and write every file into the output folder (``results/store/reports/<sweep>/``
+by default, ``results/<sweep>/`` for a report the project commits):
 
 - ``table1``/``table2``/``table3``/``significance`` as ``.md``, ``.csv`` and ``.tex`` (booktabs),
   headed by the task's metrics, the main one first (MRPC: F1, then accuracy), the interval and the
