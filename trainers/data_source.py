@@ -3,8 +3,9 @@
 ``METADISTIL_DATA`` names an offline data folder holding one subfolder per task (``sst2/``,
 ``mrpc/``: GLUE's TSVs, ``trainers/data.py``), for machines without the Hugging Face hub; the
 Makefile points it at ``../shared/data`` where that folder exists and the variable is unset. A
-space's explicit ``data.source`` (a folder, or ``hub``) wins over it; with neither, the task is
-GLUE's from the hub through ``datasets``, kept in the usual Hugging Face cache.
+space's explicit ``data.source`` (a folder, or ``hub``) wins over it; with neither, or a folder
+without the task's subfolder (it holds the tasks someone copied there, not all of GLUE), the task
+is GLUE's from the hub through ``datasets``, kept in the usual Hugging Face cache.
 
 The variable is read when a space is read, on the driver, so the workers receive an absolute folder.
 """
@@ -32,16 +33,13 @@ def offline_folder() -> Path | None:
 
 
 def default_source(task: str) -> str:
-    """``data.source`` of a space that names none: ``$METADISTIL_DATA/<task>``, else ``hub``."""
+    """``data.source`` of a space that names none: ``$METADISTIL_DATA/<task>`` where it is a
+    folder, else ``hub``. A variable naming no folder is a mistake, said in one line."""
     folder = offline_folder()
     if folder is None:
         return HUB
-    value = os.environ[ENV]
     if not folder.is_dir():
-        raise OfflineDataError(f"{ENV}={value}: no such folder; point it at a folder with one "
-                               f"subfolder per task ({task}/ among them), or unset it to load GLUE "
-                               "from the Hugging Face hub")
-    if not (folder / task).is_dir():
-        raise OfflineDataError(f"{ENV}={value}: no {task}/ folder in it; add the task's TSVs "
-                               f"there, set data.source: {HUB} in the space, or unset {ENV}")
-    return str(folder / task)
+        raise OfflineDataError(f"{ENV}={os.environ[ENV]}: no such folder; point it at a folder with "
+                               f"one subfolder per task ({task}/ among them), or unset it to load "
+                               "GLUE from the Hugging Face hub")
+    return str(folder / task) if (folder / task).is_dir() else HUB

@@ -21,6 +21,12 @@ def test_the_variable_names_the_folder_of_each_task(monkeypatch):
     assert _source({"task": "mrpc"}) == str(DATA / "mrpc")
 
 
+def test_a_task_the_folder_lacks_is_the_hubs(monkeypatch, tmp_path):
+    (tmp_path / "sst2").mkdir()
+    monkeypatch.setenv("METADISTIL_DATA", str(tmp_path))
+    assert (_source(), _source({"task": "cola"})) == (str(tmp_path / "sst2"), "hub")
+
+
 def test_a_relative_variable_is_read_from_the_current_folder(monkeypatch):
     monkeypatch.chdir(DATA.parent)
     monkeypatch.setenv("METADISTIL_DATA", DATA.name)
