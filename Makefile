@@ -3,6 +3,11 @@
 #   make test    install (the Debian packages the tests drive too), then run the test suite
 # and, for the inner loop, `make test-fast`: every test that starts no Ray, server or browser.
 VENV ?= .venv
+# The offline data folder (docs/data.md): ../shared/data where it exists beside the checkout, unless
+# METADISTIL_DATA is set already (set and empty: GLUE from the Hugging Face hub). Absolute, so
+# that a command run from another folder, Ray's workers included, reads the same folder.
+METADISTIL_DATA ?= $(realpath ../shared/data)
+export METADISTIL_DATA
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

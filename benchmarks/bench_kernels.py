@@ -59,8 +59,8 @@ print(json.dumps({"trial": trial_name, "kernels": env["env.kernels"],
 
 
 def main() -> int:
-    from orchestrator.spec import DEFAULT_DATA  # the spaces' default: one place says where data lies
     from trainers import kernels
+    from trainers.data_source import default_source  # the spaces' default: one place says where data lies
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trial", choices=("roberta", "metadistil"), default="roberta")
@@ -68,7 +68,8 @@ def main() -> int:
     parser.add_argument("--train-size", type=int, default=None,
                         help="SST-2 phrases (roberta: 1500, metadistil: 300)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (roberta: 2, metadistil: 1)")
-    parser.add_argument("--data", default=DEFAULT_DATA, help="an SST-2 folder (default: a space's)")
+    parser.add_argument("--data", default=default_source("sst2"),
+                        help="an SST-2 folder or hub (default: a space's)")
     args = parser.parse_args()
     train_size = args.train_size or (1500 if args.trial == "roberta" else 300)
     epochs = args.epochs or (2 if args.trial == "roberta" else 1)

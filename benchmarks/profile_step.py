@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import bench_steps  # noqa: E402
 from benchmarks.naive_metadistil import NaiveMetaDistil  # noqa: E402
 from trainers import precision  # noqa: E402
+from trainers.data_source import offline_folder  # noqa: E402
 from trainers.metadistil import MetaDistil  # noqa: E402
 from trainers.objective import Objective  # noqa: E402
 
@@ -115,10 +116,13 @@ def main() -> None:
     parser.add_argument("--quiz-size", type=int, default=100)
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--meta-every", type=int, default=1, help=argparse.SUPPRESS)  # bench_steps reads it
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=offline_folder(),
+                        help="the offline data folder, holding sst2/train.tsv (default: $METADISTIL_DATA)")
     parser.add_argument("--trace", type=Path, help="write <trace>-<method>.json Chrome traces")
     parser.add_argument("--top", type=int, default=8, help="operators listed per method")
     args = parser.parse_args()
+    if args.data is None:
+        parser.error("--data: no offline data folder; pass one or set METADISTIL_DATA")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = {}

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SST2 = ROOT.parent / "shared" / "data" / "sst2"
+sys.path.insert(0, str(ROOT))
+
+from trainers.data_source import default_source  # noqa: E402
 
 # Written for the older trainers too: only settings both versions know.
 TRIALS = r"""
@@ -61,7 +63,8 @@ print(json.dumps(out))
 
 
 def _trials(trainers_root: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", TRIALS, str(Path(trainers_root).resolve()), str(SST2)],
+    done = subprocess.run([sys.executable, "-c", TRIALS, str(Path(trainers_root).resolve()),
+                           default_source("sst2")],
                           capture_output=True, text=True, cwd="/")
     if done.returncode != 0:
         sys.exit(done.stderr[-3000:])

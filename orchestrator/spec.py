@@ -39,9 +39,9 @@ from orchestrator.paths import PROJECT_ROOT
 from orchestrator.search import Distribution, SearchSpec, draw, split
 from trainers import config, methods
 from trainers.config import ConfigError, DataConfig, Hyper, ModelsConfig, distillation_only
+from trainers.data_source import HUB, OfflineDataError, default_source
 from trainers.errors import UserError
-
-DEFAULT_DATA = str(PROJECT_ROOT.parent / "shared" / "data" / "sst2")
+from trainers.tasks import task_error
 
 
 class SpecError(UserError):
@@ -67,7 +67,7 @@ class ResourcesSpec(Strict):
 
 class SweepSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    """The sweep's name: its MLflow experiment, its report folder `results/<name>/`."""
+    """The sweep's name: its MLflow experiment, its report folder `results/store/reports/<name>/`."""
     description: str = ""
     """Free text, shown by the dry run."""
     recipe: str = recipes.DEFAULT
@@ -76,7 +76,8 @@ class SweepSpec(Strict):
     """Seeds every grid combination trains with; distinct."""
     grid: list[GridBlock] = Field(min_length=1)
     """Blocks, each a cross product of its lists; the sweep is their union."""
-    data: DataConfig = DataConfig(source=DEFAULT_DATA)
+    # Read when the space is (``_default_source``): a space without data: still reads METADISTIL_DATA.
+    data: DataConfig = Field(default_factory=dict, validate_default=True)
     """The task, its data and its split (`data:` below)."""
     models: ModelsConfig = ModelsConfig()
     """Which build the registry names load (`models:` below)."""
@@ -137,9 +138,12 @@ class SweepSpec(Strict):
     @field_validator("data", mode="before")
     @classmethod
     def _default_source(cls, value: Any) -> Any:
-        """``data:`` without ``source`` reads the SST-2 files shipped beside the project."""
+        """``data:`` without ``source``: the task's folder in ``METADISTIL_DATA``, else the hub
+        (``trainers/data_source.py``). A task the config refuses needs no folder: its own error says why."""
         if isinstance(value, dict) and "source" not in value:
-            return {"source": DEFAULT_DATA, **value}
+            task = value.get("task", "sst2")
+            known = isinstance(task, str) and task_error(task) is None
+            return {"source": default_source(task) if known else HUB, **value}
         return value
 
     @field_validator("search")
@@ -339,6 +343,8 @@ def parse_spec(raw: Any, source: str) -> SweepSpec:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, OfflineDataError):  # the environment's mistake, not the file's
+            raise cause from None
         if isinstance(cause, ConfigError) and cause.key:  # a dataclass's __post_init__, for_task
             raise SpecError(f"{source}: {where}.{cause.key} = {cause.value!r}: {cause.reason}") from None
         if first["type"] in ("extra_forbidden", "unexpected_keyword_argument"):

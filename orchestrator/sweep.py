@@ -32,10 +32,12 @@ from orchestrator.estimate import critical_path, makespan, sweep_seconds, trial_
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact, store_errors
 from orchestrator.paths import (
+    DEFAULT_REPORTS,
     DEFAULT_SPACE,
     DEFAULT_STORAGE,
-    RESULTS_DIR,
     artifact_root,
+    report_dir,
+    shown,
 )
 from orchestrator.plan import Plan, build_plan
 from orchestrator.runs import check_resumable
@@ -47,8 +49,10 @@ from orchestrator.storage import check_shared
 from orchestrator.store_lock import storage_lock
 from trainers import methods
 from trainers.config import ConfigError
+from trainers.data_source import HUB
 from trainers.errors import UserError
 from trainers.layout import StorageLayout
+from trainers.tasks import GLUE_HUB
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,7 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="only continue a sweep that exists in the tracking store "
                              "(a mistyped name fails instead of starting anew)")
-    parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
+    parser.add_argument("--report-dir", type=Path,
+                        help=f"where the report goes (default: {shown(DEFAULT_REPORTS)}/<sweep>, which git "
+                             "ignores; the committed reports: results/<sweep>)")
     parser.add_argument("--no-report", action="store_true", help="skip regenerating the report at the end")
     return parser.parse_args(argv)
 
@@ -145,7 +151,7 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
     res = spec.resources
     print(f"sweep {spec.name!r}: {len(plan.trials)} trials in {len(plan.stages)} stage(s); "
           f"{spec.models.size} models; data {spec.data.train_size}/{spec.data.quiz_size}/"
-          f"{spec.data.test_size} ({spec.data.test_split}); seeds {spec.seeds}")
+          f"{spec.data.test_size} ({spec.data.test_split}) from {_data_shown(spec)}; seeds {spec.seeds}")
     print(f"resources per trial: {res.workers_per_trial} worker(s) × {res.cpus_per_worker:g} CPU"
           f"{f' + {res.gpus_per_worker:g} GPU' if res.gpus_per_worker else ''}; retries {res.max_failures}")
     for name in sorted({t.recipe for t in plan.trials} - {recipes.DEFAULT}):
@@ -227,6 +233,13 @@ def print_plan(spec: SweepSpec, plan: Plan, layout: StorageLayout, cap: int | No
                   f"~{(layered - free) / 60:.1f} min)")
 
 
+def _data_shown(spec: SweepSpec) -> str:
+    """Where the data come from (``docs/data.md``): a folder, or GLUE on the hub."""
+    if spec.data.source == HUB:
+        return f"the hub ({GLUE_HUB} {spec.data.task}, cached)"
+    return spec.data.source
+
+
 def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageLayout,
          caught: Callable[[], None], client: MlflowClient) -> int:
     """Start Ray, open the sweep's MLflow runs, run the stages, close the runs, summarise."""
@@ -263,7 +276,7 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
     ray.shutdown()
     print_summary(outcomes, layout, time.time() - started, spec.data.task)
     if not args.no_report:
-        _report(tracked.client, spec.name, args.report_dir or RESULTS_DIR / spec.name, args.tracking_uri)
+        _report(tracked.client, spec.name, args.report_dir or report_dir(spec.name), args.tracking_uri)
     _register(tracked.client, spec.name, args.tracking_uri)
     if failed:
         print(f"\n{len(failed)} trial(s) failed:", file=sys.stderr)

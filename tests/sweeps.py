@@ -59,14 +59,15 @@ def kill_session(leader: int, ray_tmp: str) -> None:
     shutil.rmtree(ray_tmp, ignore_errors=True)  # Ray's logs of the run: megabytes each, never read again
 
 
-def start_module(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """``python -m <args>`` as a user starts it, in its own session (so that ``kill_session``
-    finds all it starts) with Ray in its own short temp dir; stdout and stderr in one pipe.
-    Returns the process and that temp dir."""
+def start_module(*args: str, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
+                 ) -> tuple[subprocess.Popen, str]:
+    """``python -m <args>`` as a user starts it from ``cwd`` (the project's folder, or a copy's), in
+    its own session (so that ``kill_session`` finds all it starts) with Ray in its own short temp
+    dir; stdout and stderr in one pipe. Returns the process and that temp dir."""
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
     full_env = {**os.environ, "RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
                 **(env or {})}
-    process = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=full_env,
+    process = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=full_env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     return process, ray_tmp

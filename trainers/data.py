@@ -181,7 +181,8 @@ def _load_hub(task: Task) -> tuple[Examples, Examples, Examples, str]:
         glue = datasets.load_dataset(GLUE_HUB, task.hub_config)
     except Exception as error:  # the hub raises many types; the user needs one line
         raise DataError(f"cannot load {name} from the Hugging Face hub ({type(error).__name__}); "
-                        f"set data.source to a local folder with {', '.join(FILES)}") from None
+                        f"set METADISTIL_DATA to an offline data folder with {task.name}/ in it, or "
+                        f"data.source to a folder with {', '.join(FILES)}") from None
 
     def convert(split: str) -> Examples:
         rows = glue[split]

@@ -29,7 +29,7 @@ from trainers.distributed import all_reduce_mean, broadcast_parameters, world
 from trainers.evaluate import logits_of, predict
 from trainers.methods import Step, StepInputs, Teachers
 from trainers.metrics import scores
-from trainers.models import DEFAULT_VOCAB, Built, build_model, count_parameters
+from trainers.models import Built, build_model, count_parameters
 from trainers.tokens import tokenizer_fingerprint
 from trainers.update import StudentUpdate
 
@@ -71,7 +71,7 @@ class Trial:
     def build(cls, config: TrainConfig, *, cache_dir: Path, device: torch.device) -> Trial:
         splits = load_splits(config.data)
         torch.manual_seed(config.seed)  # pretrained models' new heads and every dropout mask
-        vocab = config.vocab_file or DEFAULT_VOCAB
+        vocab = config.vocab_file or None  # none set: the presets' own (models.default_vocab)
         texts = splits.train.sentences + (splits.train.second or ())  # a BPE preset learns both sentences
         common = {"train_texts": texts, "cache_dir": cache_dir, "vocab_file": vocab,
                   "num_labels": splits.task.num_labels}

@@ -32,12 +32,20 @@ from transformers import (
 
 from trainers.atomic import staged
 from trainers.data import Examples
-from trainers.model_refs import HUB_IDS, PACKAGED, PRESETS, ModelError, ModelRef, kept_layers, resolve_one
+from trainers.model_refs import (
+    HUB_IDS,
+    PACKAGED,
+    PRESETS,
+    ModelError,
+    ModelRef,
+    kept_layers,
+    packaged_dir,
+    resolve_one,
+)
 from trainers.tokens import Encoded, encode_cached, has_segments
 
 NUM_LABELS = 2
-DEFAULT_VOCAB = (Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab"
-                 / "bert-base-uncased-vocab.txt")
+VOCAB_HUB = ("bert-base-uncased", "vocab.txt")  # the BERT-family presets' WordPiece vocabulary
 BPE_VOCAB_SIZE = 32_000
 # The RoBERTa preset's embedding has BPE_VOCAB_SIZE rows whatever the BPE trained on the split
 # fills (a small split fills fewer), like a real model's fixed vocabulary; with it the preset stays
@@ -130,6 +138,24 @@ def config_parameters(config: PretrainedConfig) -> int:
         return count_parameters(AutoModelForSequenceClassification.from_config(config))
 
 
+def default_vocab() -> Path:
+    """bert-base-uncased's ``vocab.txt``: the packaged MiniLM's copy, which is that file byte for
+    byte (all-MiniLM-L6-v2 kept BERT's uncased WordPiece, id for id), so an installed project needs
+    no download; without the package, the hub's file, kept in the Hugging Face cache."""
+    folder = packaged_dir("minilm")
+    if folder is not None and (folder / "vocab.txt").is_file():
+        return folder / "vocab.txt"
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(*VOCAB_HUB))
+    except Exception as error:  # offline, a proxy, a full disk: all the same to the user here
+        raise ModelError(f"no BERT vocabulary: package {PACKAGED['minilm'].replace('_', '-')} is not "
+                         f"installed and the hub's {'/'.join(VOCAB_HUB)} cannot be fetched "
+                         f"({type(error).__name__}); install the package or set models.vocab_file "
+                         "to a bert-base-uncased vocab.txt") from None
+
+
 def bert_tokenizer(vocab_file: str | Path) -> PreTrainedTokenizerBase:
     """The BERT uncased WordPiece tokenizer from a ``vocab.txt``.
 
@@ -186,9 +212,11 @@ class Built:
 
 
 def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: Path,
-                vocab_file: str | Path = DEFAULT_VOCAB, seed: int = 0, num_labels: int | None = None
+                vocab_file: str | Path | None = None, seed: int = 0, num_labels: int | None = None
                 ) -> Built:
     """Build (tiny) or load (pretrained) a sequence classifier and its tokenizer.
+
+    ``vocab_file``: the BERT-family presets' vocabulary; ``None``, :func:`default_vocab`.
 
     ``num_labels``: the task's (``trainers.tasks``); ``None`` keeps a checkpoint's own head and
     gives a new head (a preset, a bare encoder) ``NUM_LABELS``, SST-2's two.
@@ -212,13 +240,13 @@ def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: 
     return built
 
 
-def _preset(name: str, train_texts: Sequence[str], cache_dir: Path, vocab_file: str | Path,
+def _preset(name: str, train_texts: Sequence[str], cache_dir: Path, vocab_file: str | Path | None,
             seed: int, num_labels: int) -> Built:
     if name == "roberta":
         tokenizer = bpe_tokenizer(train_texts, cache_dir)
         vocab_size = ROBERTA_VOCAB_ROWS
     else:
-        tokenizer = bert_tokenizer(vocab_file)
+        tokenizer = bert_tokenizer(vocab_file or default_vocab())
         vocab_size = tokenizer.vocab_size
     config = preset_config(name, vocab_size, num_labels)
     torch.manual_seed(seed)  # the random init is part of the trial's seed

@@ -1,5 +1,6 @@
 """One sweep's report, end to end: read the runs, lay out Tables 1–3, compute their numbers and
-the paired tests, and write every file into the output folder (``results/<sweep>/`` by default):
+the paired tests, and write every file into the output folder (``results/store/reports/<sweep>/``
+by default, ``results/<sweep>/`` for a report the project commits):
 
 - ``table1``/``table2``/``table3``/``significance`` as ``.md``, ``.csv`` and ``.tex`` (booktabs),
   headed by the task's metrics, the main one first (MRPC: F1, then accuracy), the interval and the
@@ -109,7 +110,7 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis, task) + search_notes,
-                                  warnings, recipes_md, search_md, task, _findings(out_dir)),
+                                  warnings, recipes_md, search_md, task, _findings(out_dir), out_dir),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

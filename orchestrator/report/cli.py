@@ -29,7 +29,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Regenerate Tables 1-3, significance tests and plots of a sweep from MLflow.")
     parser.add_argument("--sweep", help="sweep (= MLflow experiment) name; default: the only one")
     add_tracking_uri_option(parser)
-    parser.add_argument("--report-dir", type=Path, help="where the report goes (default: results/<sweep>)")
+    parser.add_argument("--report-dir", type=Path,
+                        help=f"where the report goes (default: {paths.shown(paths.DEFAULT_REPORTS)}/<sweep>; "
+                             "the committed reports: results/<sweep>)")
     return parser.parse_args(argv)
 
 
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with store_errors(args.tracking_uri):
             client = MlflowClient(tracking_uri=args.tracking_uri)
             sweep = resolve_sweep(client, args.sweep)
-            result = build_report(client, sweep, args.report_dir or paths.RESULTS_DIR / sweep)
+            result = build_report(client, sweep, args.report_dir or paths.report_dir(sweep))
             log_report(client, sweep, result.out_dir)  # the sweep's parent run keeps the latest
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from orchestrator.paths import shown
 from orchestrator.report.reader import TrialRun
 from trainers.kernels import TAG_PREFIX
 
@@ -27,8 +28,19 @@ NOT_RECORDED = "not recorded"
 
 def environment_of(run: TrialRun) -> dict[str, str]:
     recorded = dict(run.environment)
-    return {name: recorded.get(TAG_PREFIX + name, NOT_RECORDED if name != "teacher_weights" else "")
-            for name in FIELDS}
+    found = {name: recorded.get(TAG_PREFIX + name, NOT_RECORDED if name != "teacher_weights" else "")
+             for name in FIELDS}
+    return {**found, "teacher_weights": _weights_shown(found["teacher_weights"])}
+
+
+def _weights_shown(digests: str) -> str:
+    """``<teacher folder>=<digest>,…`` with each folder as a committed file may name it (the worker
+    records the absolute folder: the packaged model's lies in the machine's virtual environment)."""
+    def one(item: str) -> str:
+        folder, equals, digest = item.rpartition("=")
+        return f"{shown(folder)}={digest}" if equals and folder.startswith("/") else item
+
+    return ",".join(one(item) for item in digests.split(",")) if digests else digests
 
 
 def write_environment(runs: Sequence[TrialRun], path: Path) -> Path:

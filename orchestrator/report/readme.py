@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 
 from orchestrator import paths
 from orchestrator.mlflow_store import redact
@@ -32,22 +33,33 @@ def _time_taken(span_ms: tuple[int, int | None] | None) -> str:
             "interruptions)")
 
 
+def _store_shown(tracking_uri: str) -> str:
+    """The store without credentials, and a SQLite file by :func:`paths.shown` (relative to the
+    checkout, ``sqlite:///results/mlflow.db``, which names it from the project's folder)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return "sqlite:///" + paths.shown(tracking_uri.removeprefix("sqlite:///"))
+    return redact(tracking_uri, keep_user=False)
+
+
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
                 warnings: Sequence[str], recipes_md: str = "", search_md: str = "",
-                task: TaskMetrics = SST2, findings: str = "") -> str:
+                task: TaskMetrics = SST2, findings: str = "", out_dir: Path | None = None) -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
     the tables', :func:`orchestrator.report.render.table_notes`); ``search_md``: the search
     section, whole (:mod:`orchestrator.report.search_section`); significance and plots are on the
-    ``task``'s main metric."""
+    ``task``'s main metric. ``out_dir``: where the README goes, named in the command that
+    regenerates it unless it is the sweep's default."""
     seeds = sorted({run.seed for run in data.runs})
     # The size (tiny or real) builds the named presets only: a sweep of pretrained models has none.
     sizes = sorted({run.size for run in data.runs if run.size and any(
         name.partition("@")[0] in PRESETS for name in (run.key.student, *run.key.teachers))})
-    uri = redact(tracking_uri, keep_user=False)
+    uri = _store_shown(tracking_uri)
     uri_option = "" if tracking_uri == paths.DEFAULT_TRACKING_URI else f" --tracking-uri {uri}"
+    dir_option = ("" if out_dir is None or out_dir.resolve() == paths.report_dir(data.name).resolve()
+                  else f" --report-dir {paths.shown(out_dir)}")
     provenance = [
-        f"- Regenerate: `python -m orchestrator.report --sweep {data.name}{uri_option}`",
+        f"- Regenerate: `python -m orchestrator.report --sweep {data.name}{uri_option}{dir_option}`",
         f"- MLflow: `{uri}`, experiment `{data.name}` (id {data.experiment.experiment_id})"
         + (f", sweep run `{data.parent_run_id}`" if data.parent_run_id else ""),
         f"- Sweep command: `{data.tags['command']}`" if "command" in data.tags else

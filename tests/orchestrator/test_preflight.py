@@ -185,7 +185,7 @@ CASES = [
      "data.task = 'imdb': unknown task; use one of sst2, mrpc, cola, qqp, qnli, rte, wnli, mnli"),
     ("regression task", _with("data.task", "stsb"),
      "data.task = 'stsb': stsb is a regression task (Pearson/Spearman of a score); only classification"),
-    ("folder of another task", _with("data.task", "mrpc"),
+    ("folder of another task", _with("data", {**GOOD["data"], "task": "mrpc", "source": str(SST2)}),
      "train.tsv:1: header ['sentence', 'label'] does not hold task mrpc's columns (sentence1<TAB>"
      "sentence2<TAB>label or #1 String<TAB>#2 String<TAB>Quality); set data.task to this folder's task"),
     ("SST-2's test split on another task", _with("data", {"task": "mrpc", "test_split": "sst2-test"}),
@@ -226,6 +226,27 @@ def test_incomplete_model_folder_is_refused_in_one_line(tmp_path, capsys, remove
     code, err = _run(tmp_path, _with("grid.0.students", ["models/mine"]), capsys=capsys)
     assert code == 2 and len(err.splitlines()) == 1 and said in err and str(folder) in err, err
     assert not (tmp_path / "store").exists()
+
+
+def test_an_offline_folder_that_is_not_there_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("METADISTIL_DATA", str(tmp_path / "nowhere"))
+    code, err = _run(tmp_path, GOOD, capsys=capsys)
+    assert code == 2 and err == (f"error: METADISTIL_DATA={tmp_path / 'nowhere'}: no such folder; point it "
+                                 "at a folder with one subfolder per task (sst2/ among them), or unset it "
+                                 "to load GLUE from the Hugging Face hub")
+    assert not (tmp_path / "store").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_task_the_offline_folder_lacks_comes_from_the_hub(tmp_path, capsys, monkeypatch):
+    """Offline here (HF_HUB_OFFLINE): the hub's refusal, in one line, names the fix."""
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("METADISTIL_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    code, err = _run(tmp_path, GOOD, "--dry-run", capsys=capsys)
+    assert code == 2 and err == ("error: cannot load nyu-mll/glue/sst2 from the Hugging Face hub "
+                                 "(ConnectionError); set METADISTIL_DATA to an offline data folder with "
+                                 "sst2/ in it, or data.source to a folder with train.tsv, validation.tsv, "
+                                 "test.tsv")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path, capsys):

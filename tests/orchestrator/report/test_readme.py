@@ -30,3 +30,16 @@ def test_the_model_size_is_named_only_where_a_preset_was_built(store: Store, tmp
     text = readme_text(load_sweep(pretrained.client, "minilm_only"), paths.DEFAULT_TRACKING_URI,
                        [], {}, "", [], [])
     assert "- Runs: 2 finished trial runs, seeds 0\n" in text and "model size" not in text
+
+
+def test_a_store_and_report_in_the_checkout_are_named_relative_to_it(store: Store) -> None:
+    """What a committed README may say: no folder of the machine that made it."""
+    data = load_sweep(store.client, "cpu_partial")
+    uri = f"sqlite:///{paths.RESULTS_DIR / 'other.db'}"
+    text = readme_text(data, uri, [], {}, "", [], [], out_dir=paths.RESULTS_DIR / "cpu_partial")
+    assert ("`python -m orchestrator.report --sweep cpu_partial --tracking-uri sqlite:///results/other.db "
+            "--report-dir results/cpu_partial`") in text
+    assert "- MLflow: `sqlite:///results/other.db`" in text and str(paths.PROJECT_ROOT) not in text
+    default = readme_text(data, paths.DEFAULT_TRACKING_URI, [], {}, "", [], [],
+                          out_dir=paths.report_dir("cpu_partial"))
+    assert "`python -m orchestrator.report --sweep cpu_partial`" in default
