@@ -13,8 +13,6 @@ from tests.conftest import ROOT
 
 README_MAX_LINES = 150
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "results").glob("*/README.md")])
-# Pages another branch writes, linked before it lands; remove each once it exists.
-PENDING = {ROOT / "docs" / "data.md"}
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 CODE = re.compile(r"`[^`\n]*`")
@@ -50,8 +48,6 @@ def broken(page: Path) -> list[str]:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        if file in PENDING:
-            continue
         if not file.exists():
             problems.append(f"{target}: no such file")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
@@ -69,9 +65,6 @@ def test_the_readme_is_a_landing_page():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move detail to a page in docs/"
 
-
-def test_pending_pages_do_not_exist_yet():
-    assert [p for p in PENDING if p.exists()] == [], "remove the page from PENDING: it has landed"
 
 
 def test_the_checker_sees_a_broken_link_and_anchor(tmp_path):
