@@ -27,14 +27,28 @@ def configure_environment() -> None:
     os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 
 
+# Ray 2.60 gives a local node a fixed 30 s to register (``ray/_private/node.py``) and then raises a
+# bare ``Exception`` with this text: on an overloaded machine, a start that failed, not a bug.
+NODE_TIMEOUT = "The current node timed out during startup"
+
+
 def start_ray(address: str | None = None):
-    """Attach to the cluster at ``address``, or start a local one on loopback with its dashboard."""
+    """Attach to the cluster at ``address``, or start a local one on loopback with its dashboard.
+    A local node that does not come up in Ray's 30 s raises ``RuntimeError`` saying what to do."""
     import ray
 
     if address:
         return ray.init(address=address, log_to_driver=False, logging_level="WARNING")
-    return ray.init(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
-                    log_to_driver=False, logging_level="WARNING")
+    try:
+        return ray.init(include_dashboard=True, dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
+                        log_to_driver=False, logging_level="WARNING")
+    except Exception as error:  # noqa: BLE001 - Ray raises this one as a bare Exception
+        if not str(error).startswith(NODE_TIMEOUT):
+            raise
+        ray.shutdown()
+        raise RuntimeError("the local Ray node did not start within Ray's 30 s (is the machine "
+                           "overloaded?); run again when it is less busy, or start Ray yourself "
+                           "(ray start --head) and pass --address auto") from None
 
 
 def print_ray(context, address: str | None = None) -> None:
