@@ -18,7 +18,10 @@ difference is tested with the exact McNemar test (``orchestrator.stats.mcnemar_e
 
 Cost: ``trainers.cost.measure_side_by_side`` on the first ``--sentences`` test sentences, in file
 order, ``--threads`` torch threads, fp32 and int8 interleaved sentence by sentence so that a load
-another process puts on the machine falls on both alike. The target: int8 ÷ fp32 median latency at
+another process puts on the machine falls on both alike; once eagerly and once as TorchScript
+traces (``--no-traced``: eagerly only), since Python's per-call overhead, the same for both, is a
+large share of a short sentence's time (``trainers/cost.py``). The test accuracy is the eager
+models' (a trace is checked to answer as its model does). The target: int8 ÷ fp32 median latency at
 batch 1 ≤ 0.55, int8 accuracy within 0.5 points of fp32. Prints the setting, then one table.
 """
 
@@ -59,6 +62,7 @@ TARGET_POINTS = 0.5
 @dataclass(frozen=True)
 class Row:
     label: str
+    how: str  # eager or traced
     fp32: Cost
     int8: Cost
     accuracy_fp32: float
@@ -71,7 +75,7 @@ class Row:
         ratio = q.latency_ms_median / f.latency_ms_median
         points = 100 * (self.accuracy_int8 - self.accuracy_fp32)
         met = ratio <= TARGET_RATIO and abs(points) <= TARGET_POINTS
-        return [self.label, f"{f.size_mb:.1f} / {q.size_mb:.1f}",
+        return [self.label, self.how, f"{f.size_mb:.1f} / {q.size_mb:.1f}",
                 f"{f.latency_ms_median:.2f} / {q.latency_ms_median:.2f}",
                 f"{f.latency_ms_p95:.2f} / {q.latency_ms_p95:.2f}",
                 f"{f.throughput_b32:.0f} / {q.throughput_b32:.0f}", f"{ratio:.2f}",
@@ -80,7 +84,7 @@ class Row:
                 "yes" if met else "no"]
 
 
-HEADER = ["model", "size MB fp32/int8", "b1 median ms", "b1 p95 ms", "b32 sent/s", "int8÷fp32 b1",
+HEADER = ["model", "timed", "size MB fp32/int8", "b1 median ms", "b1 p95 ms", "b32 sent/s", "int8÷fp32 b1",
           "test acc % fp32/int8", "Δ points", "McNemar fp32-only/int8-only", "target met"]
 
 
@@ -106,7 +110,7 @@ def finished(folder: Path, scratch: Path) -> tuple[Built, Examples, int]:
 
 
 def compare(label: str, built: Built, test: Examples, max_length: int, args: argparse.Namespace,
-            scratch: Path) -> Row:
+            scratch: Path) -> list[Row]:
     model = built.model.cpu().eval()
     quantized = int8(model, label)
     encoded = built.encode(test, max_length, scratch / "cache")
@@ -115,11 +119,16 @@ def compare(label: str, built: Built, test: Examples, max_length: int, args: arg
         predictions, _ = predict(variant, encoded, pad_id=built.tokenizer.pad_token_id, batch_size=64,
                                  device=torch.device("cpu"))
         correct[name] = predictions == test.labels
-    costs = measure_side_by_side({"fp32": model, "int8": quantized}, built.tokenizer,
-                                 list(test.sentences[:args.sentences]), threads=args.threads,
-                                 rounds=args.rounds, max_length=max_length)
-    return Row(label, costs["fp32"], costs["int8"], float(correct["fp32"].mean()),
-               float(correct["int8"].mean()), len(test), mcnemar_exact(correct["fp32"], correct["int8"]))
+    accuracy = {name: float(right.mean()) for name, right in correct.items()}
+    paired = mcnemar_exact(correct["fp32"], correct["int8"])
+    rows = []
+    for traced in (False, True) if args.traced else (False,):
+        costs = measure_side_by_side({"fp32": model, "int8": quantized}, built.tokenizer,
+                                     list(test.sentences[:args.sentences]), threads=args.threads,
+                                     rounds=args.rounds, max_length=max_length, traced=traced)
+        rows.append(Row(label, "traced" if traced else "eager", costs["fp32"], costs["int8"],
+                        accuracy["fp32"], accuracy["int8"], len(test), paired))
+    return rows
 
 
 def table(rows: list[Row]) -> str:
@@ -142,6 +151,8 @@ def main() -> int:
     parser.add_argument("--sentences", type=int, default=256, help="test sentences timed (≥ 32)")
     parser.add_argument("--rounds", type=int, default=2, help="times each sentence and batch is run")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--traced", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time both variants as TorchScript traces (default: on)")
     args = parser.parse_args()
     if not args.model_dir and not args.data:
         parser.error("--data is required to fine-tune --models (e.g. --data ../shared/data/sst2)")
@@ -154,12 +165,12 @@ def main() -> int:
         try:
             if args.model_dir:
                 for trial in args.model_dir:
-                    rows.append(compare(trial.name, *finished(trial, scratch), args, scratch))
+                    rows += compare(trial.name, *finished(trial, scratch), args, scratch)
             else:
                 for reference in args.models:
                     built, test, max_length = fine_tuned(reference, args.data, args.train_size,
                                                          args.epochs, args.lr, scratch)
-                    rows.append(compare(reference, built, test, max_length, args, scratch))
+                    rows += compare(reference, built, test, max_length, args, scratch)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -48,3 +48,13 @@ def test_fp32_and_int8_side_by_side(built):
 def test_too_few_sentences_are_refused(built):
     with pytest.raises(CostError, match="3 sentences given; .* needs at least 32"):
         measure(built.model, built.tokenizer, SENTENCES[:3])
+
+
+def test_traced_measurement_times_a_trace_that_answers_as_the_model(built):
+    """``traced``: each model timed as its TorchScript trace; the model's config is left as it was."""
+    costs = measure_side_by_side({"fp32": built.model, "int8": int8(built.model)}, built.tokenizer,
+                                 SENTENCES, threads=1, traced=True)
+    for cost in costs.values():
+        _sane(cost, 1)
+        assert cost.traced
+    assert built.model.config.return_dict  # switched off only while tracing
