@@ -8,7 +8,8 @@ of both, fp32 and int8 (issue 29, items 2 and 3).
   ``_int8``: ``trainers.cost.measure_side_by_side`` of the fp32 model and its int8 variant on the
   CPU, ``COST_THREADS`` thread, on the first ``COST_SENTENCES`` test sentences (fewer test
   examples are cycled up to one batch of 32), measured the same way for every model whatever
-  resources its trial had, so that the figures of two runs compare; ``cost_threads`` records it.
+  resources its trial had, eagerly (not traced: ``trainers/cost.py`` says what that changes), so
+  that the figures of two runs compare; ``cost_threads`` records the thread count.
   A sentence-pair task's cost is its first sentences alone: the figure compares models, it is not
   the task's exact input.
 
