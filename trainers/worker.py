@@ -27,6 +27,7 @@ from trainers import kernels, tasks
 from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.atomic import staged
 from trainers.checkpoint import STATE
+from trainers.compressed import int8_and_cost
 from trainers.config import TrainConfig
 from trainers.loop import Trial, TrialResult, run
 from trainers.model_log import set_labels
@@ -85,17 +86,23 @@ def finish(result: TrialResult, payload: TrialPayload, run_log: RunLog | None,
     writes each peer's folder first (the driver closes their runs from them)."""
     for peer, peer_result in zip(payload.peers, result.peers):
         _write_folder(peer_result, payload.layout.model_dir(peer.key), peer.config, peer.key,
-                      peer.name, peer.run_id, timing, environment)
+                      peer.name, peer.run_id, timing, environment, payload.layout.cache)
     folder = payload.layout.model_dir(payload.key)
     _write_folder(result, folder, payload.config, payload.key, payload.name, payload.run_id, timing,
-                  environment)
+                  environment, payload.layout.cache)
     if run_log is not None:  # after the folder: a crash in between is mended by the driver's adopt
         run_log.final(result.final, folder)
 
 
 def _write_folder(result: TrialResult, folder: Path, config: TrainConfig, key: str, name: str,
-                  run_id: str, timing: dict[str, float], environment: dict[str, str] | None) -> None:
+                  run_id: str, timing: dict[str, float], environment: dict[str, str] | None,
+                  cache: Path) -> None:
     set_labels(result.student.model.config, tasks.get(config.data.task).labels)
+    # The int8 variant's test scores and both variants' cost (``trainers/compressed.py``) join the
+    # final metrics: into result.json here, into the MLflow run by ``run_log.final`` after.
+    result.final.update(int8_and_cost(result.student, result.test, config.data.task,
+                                      max_length=config.data.max_length, cache_dir=cache,
+                                      batch_size=config.eval_batch_size))
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)

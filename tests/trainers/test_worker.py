@@ -58,6 +58,19 @@ def test_the_finished_folder_reads_back_whole(tmp_path):
                        "history": result.history, "timing": timing, "environment": environment}
 
 
+def test_the_finished_model_logs_its_int8_scores_and_cost(tmp_path):
+    """Every finished model's final metrics (result.json, then its MLflow run) hold its int8
+    variant's test scores, paired with the fp32 ones, and the cost of both variants."""
+    payload, result = _finished(tmp_path)
+    worker.finish(result, payload, None, {})
+    final = json.loads((payload.layout.model_dir(payload.key) / RESULT_FILE).read_text())["final"]
+    assert {"test_f1_int8", "test_accuracy_int8"} <= set(final)  # MRPC's metrics
+    assert 0 <= final["test_accuracy_int8"] <= 1 and final["cost_threads"] == 1
+    for name in ("size_mb", "latency_ms_p50", "latency_ms_p95", "throughput_b32"):
+        assert final[name] > 0 and final[f"{name}_int8"] > 0
+    assert final["size_mb_int8"] < final["size_mb"] and final["latency_ms_p50"] <= final["latency_ms_p95"]
+
+
 def test_a_rerun_replaces_the_folder(tmp_path):
     payload, result = _finished(tmp_path)
     worker.finish(result, payload, None, {})
