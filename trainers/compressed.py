@@ -36,6 +36,10 @@ from trainers.quantize import int8
 COST_SENTENCES = 128
 COST_THREADS = 1
 CPU = torch.device("cpu")
+# The figures that are timings: they differ between two runs of one trial, which every other final
+# metric does not (a determinism check compares a run's final metrics without them).
+TIMED = tuple(f"{name}{suffix}" for name in ("latency_ms_p50", "latency_ms_p95", "throughput_b32")
+              for suffix in ("", "_int8"))
 
 
 def int8_and_cost(built: Built, test: Examples, task: str, *, max_length: int, cache_dir: Path,
