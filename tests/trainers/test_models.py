@@ -71,7 +71,12 @@ def test_init_is_seeded(texts, tmp_path):
 
 
 def test_offline_hub_fails_in_one_line(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Read once, when huggingface_hub is first imported: a test before this one may have loaded it,
+    # and then only the constant makes it offline (else it waits out the unreachable hub's retries).
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelError) as error:
         build_model("bert", "real", train_texts=[], cache_dir=tmp_path)
     message = str(error.value)
