@@ -1,8 +1,8 @@
 """int8 against fp32 (issue 29's first target): for MiniLM and MiniLM@2, size on disk, CPU latency at
 batch 1, throughput at batch 32 and SST-2 test accuracy, each model beside its int8 variant.
 
-    python benchmarks/bench_int8.py --data ../shared/data/sst2
-    python benchmarks/bench_int8.py --data ../shared/data/sst2 --models minilm@2 --epochs 3
+    python benchmarks/bench_int8.py                  # SST-2 from $METADISTIL_DATA/sst2
+    python benchmarks/bench_int8.py --data <offline data folder> --models minilm@2 --epochs 3
     python benchmarks/bench_int8.py --model-dir results/store/models/<key>  # finished trials
 
 Each model is built as a sweep builds it (its reference resolved by ``trainers.model_refs``, built by
@@ -48,6 +48,7 @@ from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR  # noqa: E402
 from trainers.config import DataConfig, TrainConfig  # noqa: E402
 from trainers.cost import Cost, measure_side_by_side  # noqa: E402
 from trainers.data import Examples, load_splits  # noqa: E402
+from trainers.data_source import offline_folder  # noqa: E402
 from trainers.errors import UserError  # noqa: E402
 from trainers.evaluate import predict  # noqa: E402
 from trainers.loop import Trial, run  # noqa: E402
@@ -140,7 +141,8 @@ def table(rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="the SST-2 folder (train.tsv, validation.tsv, test.tsv)")
+    parser.add_argument("--data", type=Path, default=offline_folder(),
+                        help="the offline data folder, holding sst2/ (default: $METADISTIL_DATA)")
     parser.add_argument("--models", nargs="+", default=["minilm", "minilm@2"],
                         help="model references to fine-tune and compare (default: minilm minilm@2)")
     parser.add_argument("--model-dir", nargs="+", type=Path, default=[],
@@ -155,7 +157,7 @@ def main() -> int:
                         help="also time both variants as TorchScript traces (default: on)")
     args = parser.parse_args()
     if not args.model_dir and not args.data:
-        parser.error("--data is required to fine-tune --models (e.g. --data ../shared/data/sst2)")
+        parser.error("--data: no offline data folder to fine-tune --models; pass one or set METADISTIL_DATA")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged MiniLM, not a download
     torch.set_num_threads(args.threads)
     started, load = time.time(), os.getloadavg()
@@ -168,7 +170,7 @@ def main() -> int:
                     rows += compare(trial.name, *finished(trial, scratch), args, scratch)
             else:
                 for reference in args.models:
-                    built, test, max_length = fine_tuned(reference, args.data, args.train_size,
+                    built, test, max_length = fine_tuned(reference, str(args.data / "sst2"), args.train_size,
                                                          args.epochs, args.lr, scratch)
                     rows += compare(reference, built, test, max_length, args, scratch)
         except UserError as error:
