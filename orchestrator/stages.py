@@ -125,7 +125,8 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
               + (", then " if todo and asking else "") + (asked if asking else ""))
 
         # A cohort's other members ride on their first member's trial, which writes their folders.
-        riders = {t.key: t for t in todo if t.lead in {u.key for u in todo}}
+        by_key = {t.key: t for t in todo}
+        riders = {t.key: t for t in todo if t.lead in by_key}
 
         # Every other member of a cohort, done or not: its trial trains them all and writes each folder.
         members = {t.key: [r for r in trials if r.lead == t.key] for t in todo}
@@ -138,7 +139,6 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                                 resources=resources, layout=layout, peers=peers)
 
         payloads = {t.name: payload(t) for t in todo if t.key not in riders}
-        leads = {t.key: t for t in todo}
         contenders = rivals(todo, teacher_keys) if spec.search.scheduler == "asha" else {}
         searcher = None
         if studies:
@@ -160,7 +160,7 @@ def run_stages(spec: SweepSpec, plan: Plan, layout: StorageLayout, tracked: Swee
                 tracked.stop(trial, stop)
                 outcomes.append(Outcome(trial, "stopped"))
             elif trial.key in riders:
-                lead = leads[trial.lead]
+                lead = by_key[trial.lead]
                 outcomes.append(Outcome(trial, "failed", f"its cohort's trial {lead.name} failed: "
                                         + errors.get(lead.name, "no result")))
             else:
