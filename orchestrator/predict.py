@@ -8,8 +8,12 @@ loaded from MLflow — the configuration's registered
 registry or the configuration is not registered yet (saying so), the run's trial folder while it
 is still there (``model_dir`` tag), else the run's logged MLflow model (the transformers flavor,
 ``trainers/model_log.py``), else, for a run logged before models were, its ``model/`` artifact
-folder — and each prints
-Model | Prediction | Confidence | Parameters | Latency (median of 5 forward passes, batch of one,
+folder — and each prints, with a row ``· int8`` below it for its int8 variant where the run has one
+(``orchestrator/model_costs.py``),
+Model | Prediction | Confidence | Parameters | Size | Latency (run) | Test <metric> | Latency (now).
+Size, "Latency (run)" and the test score are what the run logged when the model finished training
+(the cost harness, ``trainers/cost.py``: batch 1, median over 128 test sentences); "Latency (now)"
+is this command's own timer on this sentence, here (median of 5 forward passes, batch of one,
 after one untimed pass).
 
 A pair task's models read the pair as they were trained on it (``trainers/tokens.py``): one
@@ -18,7 +22,8 @@ sweep's task (its runs' ``task`` tag) says whether it takes one sentence or two;
 is refused in one line before a model is loaded.
 
 Loading and classifying are separate (:class:`LoadedModel`), so that ``orchestrator.demo`` loads
-every model once and then answers any number of sentences with them.
+every model once and then answers any number of sentences with them, several at a time
+(:meth:`LoadedModel.classify_many`: one forward pass over the sentences padded to the longest).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ import argparse
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow.transformers
@@ -48,6 +55,17 @@ from orchestrator.mlflow_store import (
     redact,
     store_errors,
 )
+from orchestrator.model_costs import (
+    FP32,
+    RECORDED_HEADER,
+    RECORDED_NOTE,
+    SIZE_HEADER,
+    Variant,
+    number,
+    score,
+    threads_said,
+    variants,
+)
 from orchestrator.registry import best_version_uri
 from orchestrator.report.best import best_runs
 from orchestrator.report.reader import ReportError, TrialRun, resolve_sweep
@@ -55,10 +73,13 @@ from trainers.artifact_files import model_problem
 from trainers.artifacts import MODEL_ARTIFACT_DIR
 from trainers.errors import UserError
 from trainers.models import ModelError, build_model, count_parameters
+from trainers.quantize import INT8_WEIGHTS, load_int8
 from trainers.tasks import Task, TaskError, get
 from trainers.tokens import has_segments
 
 TIMED_PASSES = 5
+LIVE_HEADER = "Latency (now)"
+Asked = tuple[str, str | None]  # a sentence, or a pair's two
 
 
 @dataclass(frozen=True)
@@ -67,9 +88,11 @@ class Answer:
     prediction: str
     confidence: float
     parameters: int
-    latency_ms: float
     truncated: bool  # the sentence had more tokens than the model takes: the rest was cut off
     token_limit: int
+    # predict's own timer on this sentence, here (median of TIMED_PASSES passes); the demo, which
+    # answers sentences in batches, times none and shows the run's recorded latency instead
+    live_ms: float | None = None
 
 
 def sweep_task(chosen: list[tuple[str, TrialRun]], sweep: str) -> Task:
@@ -179,12 +202,15 @@ def token_limit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> i
 class LoadedModel:
     """One saved model in memory, ready to classify any number of sentences."""
 
-    def __init__(self, label: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(self, label: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+                 parameters: int | None = None) -> None:
+        """``parameters``: the count to show where the model's own ``Parameter`` objects miss some
+        (an int8 variant's packed Linear weights are not ``Parameter`` objects)."""
         self.label = label
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.limit = token_limit(model, tokenizer)
-        self.parameters = count_parameters(model)
+        self.parameters = count_parameters(model) if parameters is None else parameters
 
     @classmethod
     def load(cls, label: str, folder: Path) -> LoadedModel:
@@ -204,49 +230,103 @@ class LoadedModel:
                              "that has it") from None
         return cls(label, built.model, built.tokenizer)
 
+    def classify_many(self, asked: Sequence[Asked]) -> list[Answer]:
+        """Each sentence's (or pair's, ``second``) label and its probability, from one forward pass
+        over them all, padded to the longest after each is cut to the limit (a pair's longer
+        sentence first, as in training). The attention mask keeps padding out of every answer.
+        Segment ids as in training: for a pair, into a model that has them; none for one sentence.
+        A sentence shorter than the limit once cut was not cut: only one that fills it is
+        tokenized again in full, to tell."""
+        pairs = [second is not None for _, second in asked]
+        if len(set(pairs)) != 1:
+            raise ValueError("asked mixes single sentences and pairs; one task takes one kind")
+        texts, seconds = [text for text, _ in asked], [second for _, second in asked]
+        inputs = self.tokenizer(texts, seconds if pairs[0] else None, truncation=True, max_length=self.limit,
+                                padding=True, return_tensors="pt",
+                                return_token_type_ids=pairs[0] and has_segments(self.model))
+        with torch.inference_mode():
+            probs = torch.softmax(self.model(**inputs).logits, dim=-1)
+        confidence, index = probs.max(dim=-1)
+        names = self.model.config.id2label
+        return [Answer(self.label, names.get(i, str(i)), p, self.parameters,
+                       length >= self.limit and len(self.tokenizer(text, second)["input_ids"]) > self.limit,
+                       self.limit)
+                for i, p, length, (text, second) in zip(index.tolist(), confidence.tolist(),
+                                                         inputs["attention_mask"].sum(dim=1).tolist(), asked)]
+
     def classify(self, text: str, second: str | None = None) -> Answer:
-        """The label, its probability and the median latency, for a sentence or a pair (``second``);
-        text past the limit is cut off (a pair's longer sentence first, as in training). Segment ids
-        as in training: for a pair, into a model that has them; none for one sentence."""
-        segments = second is not None and has_segments(self.model)
-        full_length = len(self.tokenizer(text, second)["input_ids"])
+        """:meth:`classify_many` of one sentence, and its latency by this process's own timer: the
+        median of ``TIMED_PASSES`` forward passes at batch 1, after one untimed pass."""
+        answer = self.classify_many([(text, second)])[0]
         inputs = self.tokenizer(text, second, truncation=True, max_length=self.limit, return_tensors="pt",
-                                return_token_type_ids=segments)
+                                return_token_type_ids=second is not None and has_segments(self.model))
         times = []
         with torch.inference_mode():
             self.model(**inputs)  # untimed: the first pass pays one-off initialisation
             for _ in range(TIMED_PASSES):
                 started = time.perf_counter()
-                logits = self.model(**inputs).logits[0]
+                self.model(**inputs)
                 times.append(1000 * (time.perf_counter() - started))
-        probs = torch.softmax(logits, dim=-1)
-        index = int(probs.argmax())
-        return Answer(self.label, self.model.config.id2label.get(index, str(index)), float(probs[index]),
-                      self.parameters,
-                      statistics.median(times), full_length > self.limit, self.limit)
+        return replace(answer, live_ms=statistics.median(times))
+
+
+def load_variants(rows: Sequence[Variant]) -> list[LoadedModel | None]:
+    """The model of each row (:func:`~orchestrator.model_costs.variants`), in order; ``None`` for a
+    row whose run has no file for it. An int8 row follows its fp32 row and shares its tokenizer
+    and parameter count (the same weights, stored as int8)."""
+    loaded: list[LoadedModel | None] = []
+    fp32: dict[str, LoadedModel] = {}
+    for row in rows:
+        if row.folder is None:
+            loaded.append(None)
+        elif row.kind == FP32:
+            fp32[row.label] = LoadedModel.load(row.label, Path(row.folder))
+            loaded.append(fp32[row.label])
+        else:
+            try:
+                model = load_int8(Path(row.folder))
+            except UserError as error:
+                raise ModelError(f"{row.label} (int8): {error}") from None
+            base = fp32[row.label]
+            loaded.append(LoadedModel(row.label, model, base.tokenizer, parameters=base.parameters))
+    return loaded
 
 
 def predict(client: MlflowClient, sweep: str, text: str, second: str | None, cache: Path
-            ) -> tuple[Task, list[Answer]]:
-    """Every model's answer, once the text suits the sweep's task (else a one-line ``TaskError``)."""
+            ) -> tuple[Task, list[Variant], list[Answer | None]]:
+    """Every variant's row and answer (``None`` where its run has no file for it), once the text
+    suits the sweep's task (else a one-line ``TaskError``)."""
     chosen = best_runs(client, sweep)
     task = sweep_task(chosen, sweep)
     problem = text_problem(task, text, second)
     if problem:
         raise TaskError(f"sweep {sweep!r}: {problem}")
-    return task, [LoadedModel.load(label, folder).classify(text, second)
-                  for label, folder in model_sources(client, sweep, chosen, cache)]
+    rows = variants(client, chosen, model_sources(client, sweep, chosen, cache), task)
+    return task, rows, [None if model is None else model.classify(text, second)
+                        for model in load_variants(rows)]
 
 
-def format_table(answers: list[Answer]) -> str:
-    width = max(len("Model"), *(len(a.model) for a in answers))
+def format_table(task: Task, rows: list[Variant], answers: list[Answer | None]) -> str:
+    """The rows as a text table, and what its figures are below it."""
+    names = [row.label if row.kind == FP32 else f"  · {row.kind}" for row in rows]
+    width = max(len("Model"), *(len(name) for name in names))
+    test = f"Test {task.main_metric}"
     lines = [f"{'Model':<{width}}  {'Prediction':<10}  {'Confidence':>10}  {'Parameters':>12}  "
-             f"{'Latency':>9}"]
-    for a in answers:
-        lines.append(f"{a.model:<{width}}  {a.prediction:<10}  {a.confidence:>10.1%}  "
-                     f"{a.parameters:>12,}  {a.latency_ms:>6.1f} ms")
-    if any(a.truncated for a in answers):
+             f"{SIZE_HEADER:>8}  {RECORDED_HEADER:>13}  {test:>13}  {LIVE_HEADER:>13}"]
+    for name, row, a in zip(names, rows, answers):
+        answered = (f"{a.prediction:<10}  {a.confidence:>10.1%}  {a.parameters:>12,}" if a else
+                    f"{'(no file)':<10}  {'–':>10}  {'–':>12}")
+        lines.append(f"{name:<{width}}  {answered}  {number(row.size_mb, ' MB'):>8}  "
+                     f"{number(row.latency_ms_p50, ' ms'):>13}  {score(task, row.test_score):>13}  "
+                     f"{number(a.live_ms if a else None, ' ms'):>13}")
+    if any(a and a.truncated for a in answers):
         lines.append("(the text was longer than a model's limit and was truncated for it)")
+    if any(a is None for a in answers):
+        lines.append(f"(no file: the run recorded this variant's cost but has no {INT8_WEIGHTS} to "
+                     "answer with)")
+    lines.append(textwrap.fill(RECORDED_NOTE.format(threads=threads_said(rows)) + f" {test}: recorded by "
+                               f"the run on the task's test split. {LIVE_HEADER}: this sentence, timed "
+                               f"here, the median of {TIMED_PASSES} passes at batch 1.", width=100))
     return "\n".join(lines)
 
 
@@ -272,13 +352,13 @@ def main(argv: list[str] | None = None) -> int:
             client = MlflowClient(args.tracking_uri)
             sweep = resolve_sweep(client, args.sweep)
             with no_progress_bars(), tempfile.TemporaryDirectory(prefix="predict-") as downloads:
-                task, answers = predict(client, sweep, args.text, args.second, Path(downloads))
+                task, rows, answers = predict(client, sweep, args.text, args.second, Path(downloads))
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     asked = f'"{args.text}"' + (f' / "{args.second}"' if task.pair else "")
     print(f"sweep {sweep!r} ({task.title}): {asked}")
-    print(format_table(answers))
+    print(format_table(task, rows, answers))
     return 0
 
 
