@@ -3,8 +3,11 @@
 The models are the ones ``orchestrator.predict`` asks (the sweep's teachers and the best run of
 each configuration, from MLflow); a sentence-pair task's page has two boxes, the pair's sentences.
 Start-up finds every user mistake first (store, sweep, model artifacts, port) and only then starts
-Ray and Ray Serve: one deployment, one replica, which loads every model once in its constructor
-and serves the page at ``/`` and the answers at ``POST /predict``. The page is plain HTML and
+Ray and Ray Serve: one deployment, one replica, which loads every model (and each int8 variant
+whose run has one, ``orchestrator/model_costs.py``) once in its constructor and serves the page at
+``/`` and the answers at ``POST /predict``; concurrent requests are answered in batches
+(``orchestrator/demo_batching.py``). Each row shows the size and the latency the model's run
+recorded (the cost harness's batch-1 median), not a timing of the request. The page is plain HTML and
 JavaScript; the proxy listens on 127.0.0.1 unless ``--host`` says otherwise. Ctrl-C shuts Serve
 and Ray down.
 
@@ -21,9 +24,7 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from string import Template
 
@@ -32,9 +33,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel
 
+from orchestrator.demo_batching import MAX_ONGOING, BatchedAnswers
+from orchestrator.demo_rows import page_note, row_json
 from orchestrator.local_ray import configure_environment, print_ray, start_ray
 from orchestrator.mlflow_store import add_tracking_uri_option, check_store, no_progress_bars, store_errors
-from orchestrator.predict import Answer, LoadedModel, model_sources, sweep_task, text_problem
+from orchestrator.model_costs import INT8, RECORDED_HEADER, SIZE_HEADER, Variant, variants
+from orchestrator.predict import Answer, load_variants, model_sources, sweep_task, text_problem
 from orchestrator.report.best import best_runs
 from orchestrator.report.reader import resolve_sweep
 from trainers.errors import UserError
@@ -44,8 +48,8 @@ APP_NAME = "metadistil-demo"
 SERVE_LOGGER = "ray.serve"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-# The replica only waits for requests and runs small models one sentence at a time: it reserves no
-# CPU, so the demo also starts on a machine whose CPUs are all reserved by a cluster's trials.
+# The replica only waits for requests and runs small models a few sentences at a time: it reserves
+# no CPU, so the demo also starts on a machine whose CPUs are all reserved by a cluster's trials.
 REPLICA_CPUS = 0
 # Longer texts are refused rather than tokenized: every model would cut them at a few hundred
 # tokens anyway, and tokenizing megabytes would stall the demo for everyone.
@@ -79,30 +83,30 @@ def validate_text(task: Task, text: str, second: str | None = None) -> str | Non
     return f"{problem[0].upper()}{problem[1:]}" + ("" if problem.endswith(('"', ".")) else ".")
 
 
-def truncation_note(answers: list[Answer]) -> str:
-    """Which models read only the beginning of the text, and how many tokens of it."""
+def truncation_note(answers: list[Answer | None]) -> str:
+    """Which models read only the beginning of the text, and how many tokens of it (a model and
+    its int8 variant, which read the same tokens, once)."""
     cut: dict[int, list[str]] = {}
+    models = {answer.model for answer in answers if answer}
     for answer in answers:
-        if answer.truncated:
+        if answer and answer.truncated and answer.model not in cut.get(answer.token_limit, []):
             cut.setdefault(answer.token_limit, []).append(answer.model)
     if not cut:
         return ""
-    parts = [f"{'every model' if len(models) == len(answers) else ', '.join(models)} read only "
-             f"the first {limit} tokens" for limit, models in sorted(cut.items())]
+    parts = [f"{'every model' if len(cut_models) == len(models) else ', '.join(cut_models)} read only "
+             f"the first {limit} tokens" for limit, cut_models in sorted(cut.items())]
     return f"The text is longer than a model takes, so it was truncated: {'; '.join(parts)}."
 
 
 class EveryModelDemo:
-    """The Serve deployment: every model loaded once, at start, then one answer per sentence (or
-    pair: ``task`` is the sweep's, by name)."""
+    """The Serve deployment: every variant (``rows``) loaded once, at start, then every row's
+    answer per sentence (or pair: ``task`` is the sweep's, by name), a batch of requests at a time."""
 
-    def __init__(self, sweep: str, task: str, sources: list[tuple[str, str]]) -> None:
+    def __init__(self, sweep: str, task: str, rows: list[Variant]) -> None:
         self.sweep = sweep
         self.task = get(task)
-        self.models = [LoadedModel.load(label, Path(folder)) for label, folder in sources]
-        # FastAPI runs plain endpoints in a thread pool, and a fast tokenizer must not be used by
-        # two threads at once ("Already borrowed"): sentences are classified one at a time.
-        self.lock = threading.Lock()
+        self.rows = rows
+        self.answers = BatchedAnswers(load_variants(rows))
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Serve's hook for a class-based ingress: called in the replica, after ``__init__``."""
@@ -120,18 +124,20 @@ class EveryModelDemo:
                  if self.task.pair else
                  BOX.substitute(id="text", label="Enter text", rows=3, max_chars=MAX_TEXT_CHARS,
                                 example="NLP is fun."))
-        return PAGE.substitute(sweep=html.escape(self.sweep), count=len(self.models), boxes=boxes,
-                               task=html.escape(self.task.title), question=question,
+        return PAGE.substitute(sweep=html.escape(self.sweep), count=len({row.label for row in self.rows}),
+                               boxes=boxes, task=html.escape(self.task.title), question=question,
+                               size=SIZE_HEADER, latency=RECORDED_HEADER, metric=self.task.main_metric,
+                               figures=html.escape(page_note(self.rows)),
                                asked="One sentence pair" if self.task.pair else "One sentence",
                                empty_text=json.dumps(EMPTY_TEXT), empty_second=json.dumps(EMPTY_SECOND))
 
-    def predict(self, sentence: Sentence) -> JSONResponse:
+    async def predict(self, sentence: Sentence) -> JSONResponse:
         problem = validate_text(self.task, sentence.text, sentence.second)
         if problem:
             return JSONResponse({"error": problem}, status_code=400)
-        with self.lock:
-            answers = [model.classify(sentence.text, sentence.second) for model in self.models]
-        return JSONResponse({"answers": [asdict(a) for a in answers], "note": truncation_note(answers)})
+        answers, batch = await self.answers((sentence.text, sentence.second))
+        return JSONResponse({"answers": [row_json(row, answer) for row, answer in zip(self.rows, answers)],
+                             "note": truncation_note(answers), "batch": batch})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -156,14 +162,15 @@ def main(argv: list[str] | None = None) -> int:
                 chosen = best_runs(client, sweep)
                 task = sweep_task(chosen, sweep)
                 with no_progress_bars():
-                    sources = model_sources(client, sweep, chosen, Path(downloads))
+                    rows = variants(client, chosen, model_sources(client, sweep, chosen, Path(downloads)),
+                                    task)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # while reading MLflow or fetching models: nothing started yet
             print("\ninterrupted before the demo started", file=sys.stderr)
             return 130
-        return serve_demo(args, sweep, task, [(label, str(folder)) for label, folder in sources])
+        return serve_demo(args, sweep, task, rows)
 
 
 def check_port(host: str, port: int) -> None:
@@ -180,7 +187,7 @@ def check_port(host: str, port: int) -> None:
                         "a free --port, and a --host of this machine") from None
 
 
-def serve_demo(args: argparse.Namespace, sweep: str, task: Task, sources: list[tuple[str, str]]) -> int:
+def serve_demo(args: argparse.Namespace, sweep: str, task: Task, rows: list[Variant]) -> int:
     """Start Ray and the deployment, then wait for Ctrl-C; the models' folders must stay on disk
     until the replica has loaded them."""
     configure_environment()  # read by Ray at import, so first: token auth, as the sweep's Ray
@@ -193,9 +200,10 @@ def serve_demo(args: argparse.Namespace, sweep: str, task: Task, sources: list[t
         serve.start(http_options={"host": args.host, "port": args.port}, proxy_location="HeadOnly")
         # One try: a model that does not load (a broken artifact) will not load on a retry either.
         deployment = serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": REPLICA_CPUS},
+                                      max_ongoing_requests=MAX_ONGOING,
                                       max_constructor_retry_count=1)(serve.ingress()(EveryModelDemo))
-        serve.run(deployment.bind(sweep, task.name, sources), name=APP_NAME, route_prefix="/")
-        print_start(context, args, sweep, task, len(sources))
+        serve.run(deployment.bind(sweep, task.name, rows), name=APP_NAME, route_prefix="/")
+        print_start(context, args, sweep, task, rows)
         while True:
             time.sleep(3600)
     except (RuntimeError, ConnectionError) as error:  # Ray or the replica did not start
@@ -237,10 +245,13 @@ def why_not_started(error: Exception) -> str:
     return lines[-1] if lines else type(error).__name__
 
 
-def print_start(context, args: argparse.Namespace, sweep: str, task: Task, models: int) -> None:
+def print_start(context, args: argparse.Namespace, sweep: str, task: Task, rows: list[Variant]) -> None:
     print_ray(context)
+    models = len({row.label for row in rows})
+    quantized = sum(row.kind == INT8 and row.folder is not None for row in rows)
     print(f"demo: sweep {sweep!r} ({task.title}{', sentence pairs' if task.pair else ''}), "
-          f"{models} models loaded")
+          f"{models} model{'s' if models > 1 else ''} loaded"
+          + (f", and {quantized} int8 variant{'s' if quantized > 1 else ''}" if quantized else ""))
     if args.host not in ("127.0.0.1", "localhost"):
         print(f"note: --host {args.host} makes the page reachable from other machines, without a login")
     print(f"open http://{args.host}:{args.port}/ · stop with Ctrl-C", flush=True)
@@ -274,17 +285,20 @@ PAGE = Template("""<!doctype html>
 <body>
 <h1>$asked, every model</h1>
 <p class="lead">Sweep <code>$sweep</code> ($task): its $count models (the teachers and the best student
-of each method, from MLflow) classify the same text.</p>
+of each method, from MLflow), and their int8 variants where their runs have them, classify the same
+text.</p>
 <form id="form">
 $boxes  <button id="predict" type="submit">Predict $question</button>
 </form>
 <p id="message" role="alert"></p>
 <table id="results">
-  <thead><tr><th>Model</th><th>Prediction</th><th class="num">Confidence</th>
-  <th class="num">Parameters</th><th class="num">Latency</th></tr></thead>
+  <thead><tr><th>Model</th><th>Variant</th><th>Prediction</th><th class="num">Confidence</th>
+  <th class="num">Parameters</th><th class="num">$size</th><th class="num">$latency</th>
+  <th class="num">Test $metric</th></tr></thead>
   <tbody></tbody>
 </table>
 <p id="note"></p>
+<p id="figures" class="lead">$figures</p>
 <script>
 const form = document.getElementById("form");
 const text = document.getElementById("text");
@@ -300,14 +314,28 @@ function cell(row, value, className) {
   if (className) td.className = className;
 }
 
+function figure(value, unit) {  // a figure the run recorded; "–" where it recorded none
+  return value === null ? "–" : value.toFixed(1) + unit;
+}
+
 function show(answers) {
   for (const a of answers) {
     const row = rows.insertRow();
     cell(row, a.model);
-    cell(row, a.prediction, a.prediction);
-    cell(row, (100 * a.confidence).toFixed(1) + "%", "num");
-    cell(row, a.parameters.toLocaleString("en-US"), "num");
-    cell(row, a.latency_ms.toFixed(1) + " ms", "num");
+    cell(row, a.variant);
+    if (a.prediction === null) {  // the run recorded the variant's cost, but has no file to answer with
+      cell(row, "(no file)");
+      cell(row, "–", "num");
+      cell(row, "–", "num");
+    } else {
+      cell(row, a.prediction, a.prediction);
+      cell(row, (100 * a.confidence).toFixed(1) + "%", "num");
+      cell(row, a.parameters.toLocaleString("en-US"), "num");
+    }
+    cell(row, figure(a.size_mb, " MB"), "num");
+    cell(row, figure(a.latency_ms_p50, " ms"), "num");
+    cell(row, a.test_score === null ? "–" : "$metric" === "matthews" ? a.test_score.toFixed(3)
+                                            : (100 * a.test_score).toFixed(1) + "%", "num");
   }
 }
 

@@ -94,9 +94,10 @@ def answered_rows(browser: webdriver.Chrome, models: int) -> list[list[str]]:
             for row in browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")]
 
 
-def post(url: str, body: dict) -> tuple[int, dict]:
-    """``POST /predict`` as the page sends it: the status and the JSON body."""
-    request = urllib.request.Request(f"{url}predict", data=json.dumps(body).encode(),
+def post(url: str, body: dict | None = None, raw: bytes | None = None) -> tuple[int, dict]:
+    """``POST /predict`` as the page sends it (``raw``: these bytes instead of ``body`` as JSON):
+    the status and the JSON body."""
+    request = urllib.request.Request(f"{url}predict", data=json.dumps(body).encode() if raw is None else raw,
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=ANSWER_TIMEOUT_S) as response:
