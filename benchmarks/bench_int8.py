@@ -5,22 +5,23 @@ batch 1, throughput at batch 32 and SST-2 test accuracy, each model beside its i
     python benchmarks/bench_int8.py --data <offline data folder> --models minilm@2 --epochs 3
     python benchmarks/bench_int8.py --model-dir results/store/models/<key>  # finished trials
 
-Each model is built as a sweep builds it (its reference resolved by ``trainers.model_refs``, built by
-``trainers.models.build_model``) and fine-tuned with the project's loop (``trainers.loop``, method
+Each model is built as a sweep builds it (its reference resolved by ``trainers.models.refs``, built by
+``trainers.models.build.build_model``) and fine-tuned with the project's loop
+(``trainers.engine.loop``, method
 ``finetune``) on ``--train-size`` SST-2 training phrases for ``--epochs`` epochs (default 2,000 and
 2 at lr 1e-4, the future sweep's settings on twice its phrases: 1 epoch on 1,000 left MiniLM@2 at
 chance, 50.5 %, and a model that has learned nothing cannot show an accuracy loss);
 ``--model-dir`` instead reads finished trial folders (``model/`` and ``config.json``, as the worker
 writes them), each with its own test split. The int8 variant is
-``trainers.quantize.int8`` of the trained model. Both are evaluated on the same test examples
-(SST-2's labeled test file for a fine-tune here) with ``trainers.evaluate.predict``; the paired
-difference is tested with the exact McNemar test (``orchestrator.stats.mcnemar_exact``).
+``trainers.models.quantize.int8`` of the trained model. Both are evaluated on the same test examples
+(SST-2's labeled test file for a fine-tune here) with ``trainers.engine.evaluate.predict``; the paired
+difference is tested with the exact McNemar test (``orchestrator.report.stats.mcnemar_exact``).
 
-Cost: ``trainers.cost.measure_side_by_side`` on the first ``--sentences`` test sentences, in file
+Cost: ``trainers.models.cost.measure_side_by_side`` on the first ``--sentences`` test sentences, in file
 order, ``--threads`` torch threads, fp32 and int8 interleaved sentence by sentence so that a load
 another process puts on the machine falls on both alike; once eagerly and once as TorchScript
 traces (``--no-traced``: eagerly only), since Python's per-call overhead, the same for both, is a
-large share of a short sentence's time (``trainers/cost.py``). The test accuracy is the eager
+large share of a short sentence's time (``trainers/models/cost.py``). The test accuracy is the eager
 models' (a trace is checked to answer as its model does). The target: int8 ÷ fp32 median latency at
 batch 1 ≤ 0.55, int8 accuracy within 0.5 points of fp32. Prints the setting, then one table.
 """
@@ -43,18 +44,18 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.stats import McNemarResult, mcnemar_exact  # noqa: E402
-from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR  # noqa: E402
+from orchestrator.report.stats import McNemarResult, mcnemar_exact  # noqa: E402
 from trainers.config import DataConfig, TrainConfig  # noqa: E402
-from trainers.cost import Cost, measure_side_by_side  # noqa: E402
-from trainers.data import Examples, load_splits  # noqa: E402
-from trainers.data_source import offline_folder  # noqa: E402
+from trainers.data.glue import Examples, load_splits  # noqa: E402
+from trainers.data.source import offline_folder  # noqa: E402
+from trainers.engine.evaluate import predict  # noqa: E402
+from trainers.engine.loop import Trial, run  # noqa: E402
 from trainers.errors import UserError  # noqa: E402
-from trainers.evaluate import predict  # noqa: E402
-from trainers.loop import Trial, run  # noqa: E402
-from trainers.model_refs import resolve  # noqa: E402
-from trainers.models import Built, build_model  # noqa: E402
-from trainers.quantize import ENGINE, int8  # noqa: E402
+from trainers.models.build import Built, build_model  # noqa: E402
+from trainers.models.cost import Cost, measure_side_by_side  # noqa: E402
+from trainers.models.quantize import ENGINE, int8  # noqa: E402
+from trainers.models.refs import resolve  # noqa: E402
+from trainers.record.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR  # noqa: E402
 
 TARGET_RATIO = 0.55
 TARGET_POINTS = 0.5

@@ -1,4 +1,4 @@
-"""The cost of ``resources.kernels: portable`` (``trainers/kernels.py``): one trial trained in a
+"""The cost of ``resources.kernels: portable`` (``trainers/runtime/kernels.py``): one trial trained in a
 fresh process, as a Ray Train worker would be, with the CPU's native kernels or the portable pin.
 
     python benchmarks/bench_kernels.py --trial roberta               # native kernels
@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)  # the default sweep's one CPU per worker
 from trainers.config import DataConfig, TrainConfig
-from trainers.kernels import environment
-from trainers.loop import Trial, run
-from trainers.model_refs import packaged_dir
+from trainers.runtime.kernels import environment
+from trainers.engine.loop import Trial, run
+from trainers.models.refs import packaged_dir
 trial_name, train_size, epochs, source = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 data = DataConfig(source=source, train_size=train_size, quiz_size=50, test_size=200)
 if trial_name == "roberta":
@@ -59,8 +59,8 @@ print(json.dumps({"trial": trial_name, "kernels": env["env.kernels"],
 
 
 def main() -> int:
-    from trainers import kernels
-    from trainers.data_source import default_source  # the spaces' default: one place says where data lies
+    from trainers.data.source import default_source  # the spaces' default: one place says where data lies
+    from trainers.runtime import kernels
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trial", choices=("roberta", "metadistil"), default="roberta")

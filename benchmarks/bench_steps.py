@@ -37,27 +37,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.naive_metadistil import NaiveMetaDistil  # noqa: E402
-from trainers import precision  # noqa: E402
-from trainers.batches import Batch, length_grouped  # noqa: E402
 from trainers.config import PRECISIONS  # noqa: E402
-from trainers.data import read_tsv  # noqa: E402
-from trainers.data_source import offline_folder  # noqa: E402
-from trainers.evaluate import logits_of  # noqa: E402
-from trainers.finetune import FineTune  # noqa: E402
-from trainers.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
-from trainers.metadistil import MetaDistil  # noqa: E402
-from trainers.model_refs import packaged_dir  # noqa: E402
-from trainers.models import (  # noqa: E402
+from trainers.data.batches import Batch, length_grouped  # noqa: E402
+from trainers.data.glue import read_tsv  # noqa: E402
+from trainers.data.source import offline_folder  # noqa: E402
+from trainers.data.tokens import encode, pad  # noqa: E402
+from trainers.engine import precision  # noqa: E402
+from trainers.engine.evaluate import logits_of  # noqa: E402
+from trainers.engine.update import StudentUpdate, TeacherUpdate  # noqa: E402
+from trainers.methods.finetune import FineTune  # noqa: E402
+from trainers.methods.kd import KD, CachedTeacherLogits, LiveTeachers  # noqa: E402
+from trainers.methods.metadistil import MetaDistil  # noqa: E402
+from trainers.methods.objective import Objective  # noqa: E402
+from trainers.methods.quiz import QUIZ_CHUNK, quiz_chunks, quiz_gradient  # noqa: E402
+from trainers.models.build import (  # noqa: E402
     bert_tokenizer,
     build_model,
     count_parameters,
     default_vocab,
     reference_config,
 )
-from trainers.objective import Objective  # noqa: E402
-from trainers.quiz import QUIZ_CHUNK, quiz_chunks, quiz_gradient  # noqa: E402
-from trainers.tokens import encode, pad  # noqa: E402
-from trainers.update import StudentUpdate, TeacherUpdate  # noqa: E402
+from trainers.models.refs import packaged_dir  # noqa: E402
 
 METHODS = ("finetune", "kd_cached", "kd_live", "metadistil", "naive", "quiz_pass")
 TURNS = ("metadistil", "naive", "kd_live", "quiz_pass")  # timed in turn for the headline ratios
@@ -149,7 +149,7 @@ def time_method(method: str, args, device) -> dict:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    with precision.applied(args.precision, device):  # as trainers/loop.py runs a trial
+    with precision.applied(args.precision, device):  # as trainers/engine/loop.py runs a trial
         started = time.perf_counter()
         step = make_step(method, teacher, student, tokenizer, encoded, quiz, device, len(batches) * 2,
                          args.meta_every)
@@ -224,7 +224,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=offline_folder(),
                         help="the offline data folder, holding sst2/train.tsv (default: $METADISTIL_DATA)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                        help="train.precision: the arithmetic training runs in (trainers/precision.py)")
+                        help="train.precision: the arithmetic training runs in "
+                             "(trainers/engine/precision.py)")
     parser.add_argument("--only", choices=METHODS, help=argparse.SUPPRESS)  # child process mode
     args = parser.parse_args()
     if args.data is None:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.sweeps import started_actors  # noqa: E402  (the e2e test reads Ray's logs the same way)
-from trainers.layout import StorageLayout  # noqa: E402
+from trainers.record.layout import StorageLayout  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
     python benchmarks/bench_workers.py --pair minilm --train-size 320
 
 N workers with ``batch_size: B / N`` each train as one worker with ``batch_size: B`` (the same global
-batches: ``tests/trainers/test_multiworker.py``), so the comparison is the same training. Each run
+batches: ``tests/trainers/runtime/test_multiworker.py``), so the comparison is the same training. Each run
 gets a fresh storage (nothing reused) and trials run one at a time (``max_concurrent: 1``), so a
 trial has the machine's cores to itself; samples/s is the trials' own per-epoch figure (training
 only: no start-up, no evaluation), read from each trial's ``result.json``.

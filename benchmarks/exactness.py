@@ -1,7 +1,8 @@
 """Prints how exact MetaDistil's teacher gradient is, in float64, for each case the tests check:
 
-- against the create_graph reference of tests/trainers/test_metadistil_dropout.py (the textbook computation,
-  written apart from trainers/metadistil.py): the largest element-wise difference relative to the
+- against the create_graph reference of tests/trainers/methods/test_metadistil_dropout.py (the textbook
+  computation,
+  written apart from trainers/methods/metadistil.py): the largest element-wise difference relative to the
   reference's largest element. For k = 1 MetaDistil takes another route (a forward-mode JVP of the
   student, the mixed derivative at the outputs); for the k = 2 unroll it differentiates as the
   reference does (create_graph through the pilot steps, then one backward), so a 0 there says the
@@ -25,10 +26,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.trainers import test_metadistil_dropout as t  # noqa: E402
-from trainers import rng  # noqa: E402
-from trainers.batches import Batch  # noqa: E402
-from trainers.objective import shape_of  # noqa: E402
+from tests.trainers.methods import test_metadistil_dropout as t  # noqa: E402
+from trainers.data.batches import Batch  # noqa: E402
+from trainers.engine import rng  # noqa: E402
+from trainers.methods.objective import shape_of  # noqa: E402
 
 
 def _relative(ours: list[torch.Tensor], reference: list[torch.Tensor]) -> float:

@@ -9,8 +9,8 @@ set -euo pipefail
 DATA=${METADISTIL_DATA:?set METADISTIL_DATA to the offline data folder (sst2/train.tsv)}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
-METADISTIL_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/trainers/test_metadistil.py tests/trainers/test_metadistil_dropout.py \
-  tests/trainers/test_naive_metadistil.py
+METADISTIL_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider tests/trainers/methods/test_metadistil.py tests/trainers/methods/test_metadistil_dropout.py \
+  tests/trainers/methods/test_naive_metadistil.py
 for precision in fp32 tf32 bf16; do
   python3 benchmarks/bench_steps.py --size minilm --device cuda --data "$DATA" --examples 2048 --precision "$precision"
   python3 benchmarks/bench_steps.py --size real --device cuda --data "$DATA" --examples 2048 --precision "$precision"

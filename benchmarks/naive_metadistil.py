@@ -1,8 +1,8 @@
 """The naive exact MetaDistil step, written as the official code (JetRunner/MetaDistil, nlp/) does
-it: the yardstick ``bench_steps.py`` times ``trainers/metadistil.py`` against, and the reference
-``tests/trainers/test_naive_metadistil.py`` checks it with. Not used by training.
+it: the yardstick ``bench_steps.py`` times ``trainers/methods/metadistil.py`` against, and the reference
+``tests/trainers/methods/test_naive_metadistil.py`` checks it with. Not used by training.
 
-One step on batch b, student θ, teachers φ, objective L (``trainers/objective.py``), pilot step η:
+One step on batch b, student θ, teachers φ, objective L (``trainers/methods/objective.py``), pilot step η:
 
 1. pilot:   forward student and teachers on b (student dropout on, teachers in eval mode, both
             with graph), ``g = ∇θ L(θ, φ)`` with ``create_graph=True``, ``θ′ = θ − η g`` kept as a
@@ -12,7 +12,7 @@ One step on batch b, student θ, teachers φ, objective L (``trainers/objective.
             and through the double-backward graph of ``g``; the teachers' optimizers step;
 4. real:    a fresh forward of the student and of the (updated) teachers on b, the student steps.
 
-The differences from ``trainers/metadistil.py`` are only in cost: here the pilot gradient keeps
+The differences from ``trainers/methods/metadistil.py`` are only in cost: here the pilot gradient keeps
 its graph (the double backward through the student), the quiz's graph reaches back through θ′ into
 it, and the real step runs the student forward again. The maths is the same, so with the same
 random state (the same dropout mask in the pilot forward) the teachers' gradients agree.
@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from trainers.batches import Batch
-from trainers.metadistil import _math_attention
-from trainers.objective import Objective
-from trainers.precision import full
-from trainers.quiz import QuizChunk, eval_mode
-from trainers.update import StudentUpdate, TeacherUpdate
+from trainers.data.batches import Batch
+from trainers.engine.precision import full
+from trainers.engine.update import StudentUpdate, TeacherUpdate
+from trainers.methods.metadistil import _math_attention
+from trainers.methods.objective import Objective
+from trainers.methods.quiz import QuizChunk, eval_mode
 
 
 class NaiveMetaDistil:

@@ -5,7 +5,7 @@ same batches ``bench_steps.py`` times, each phase of a step under a named range.
     python benchmarks/profile_step.py --size minilm --examples 128
     python benchmarks/profile_step.py --trace /tmp/md    # also Chrome traces (chrome://tracing)
 
-Phases of ``trainers/metadistil.py`` (k = 1): ``forward`` (the student on the batch, shared by the
+Phases of ``trainers/methods/metadistil.py`` (k = 1): ``forward`` (the student on the batch, shared by the
 pilot and the real step), ``teachers@φ`` (their forward with graph), ``pilot`` (∇θ L through the
 student's backward), ``quiz`` (Q(θ′) and v = ∇θ′ Q), ``jvp`` (u = (∂o/∂θ)·v), ``teacher backward``
 (the mixed term and the teachers' backward and step), ``real`` (the teachers at φ′ and the
@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_steps  # noqa: E402
 from benchmarks.naive_metadistil import NaiveMetaDistil  # noqa: E402
-from trainers import precision  # noqa: E402
-from trainers.data_source import offline_folder  # noqa: E402
-from trainers.metadistil import MetaDistil  # noqa: E402
-from trainers.objective import Objective  # noqa: E402
+from trainers.data.source import offline_folder  # noqa: E402
+from trainers.engine import precision  # noqa: E402
+from trainers.methods.metadistil import MetaDistil  # noqa: E402
+from trainers.methods.objective import Objective  # noqa: E402
 
 # The phases by the method that runs them; each is timed where it is called from the step.
 PHASES = {"metadistil": {MetaDistil: ("_quiz", "_student_jvp", "_teacher_update", "_real_step")},

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trainers.data_source import default_source  # noqa: E402
+from trainers.data.source import default_source  # noqa: E402
 
 # Written for the older trainers too: only settings both versions know.
 TRIALS = r"""
@@ -35,8 +35,8 @@ torch.set_num_threads(1)
 import trainers
 assert Path(trainers.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve()), trainers.__file__
 from trainers.config import DataConfig, TrainConfig
-from trainers.loop import Trial, run
-from trainers.model_refs import packaged_dir
+from trainers.engine.loop import Trial, run
+from trainers.models.refs import packaged_dir
 
 minilm = str(packaged_dir("minilm"))
 data = DataConfig(source=sys.argv[2], train_size=48, quiz_size=100, test_size=64, max_length=128)

@@ -6,7 +6,7 @@ parent run and one child run per trial; run each stage's unfinished trials as a 
 Train trainers; print a summary; regenerate the report. Re-running the same command resumes:
 finished trials are skipped (their folder under the storage holds ``result.json``) and an
 interrupted trial continues from its last epoch checkpoint. One sweep trains on a storage at a
-time: a second one is refused before Ray starts (``orchestrator/store_lock.py``).
+time: a second one is refused before Ray starts (``orchestrator/run/store_lock.py``).
 
 Exit codes: 0 every trial finished (or was stopped early by the search's scheduler), 1 some trials
 failed (listed) or Ray did not start, 2 bad input, 130 interrupted.
@@ -27,10 +27,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator import interrupts, preflight, recipes
-from orchestrator.estimate import critical_path, makespan, sweep_seconds, trial_seconds, unlayered_seconds
-from orchestrator.local_ray import configure_environment, print_ray, start_ray
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, redact, store_errors
+from orchestrator.check import preflight
+from orchestrator.check.storage import check_shared
 from orchestrator.paths import (
     DEFAULT_REPORTS,
     DEFAULT_SPACE,
@@ -39,20 +37,30 @@ from orchestrator.paths import (
     report_dir,
     shown,
 )
-from orchestrator.plan import Plan, build_plan
-from orchestrator.runs import check_resumable
-from orchestrator.search import short
-from orchestrator.spec import SweepSpec, load_spec
-from orchestrator.stages import Outcome, SweepRuns, concurrency, main_column, run_stages
-from orchestrator.stopped import Stop, stays_stopped
-from orchestrator.storage import check_shared
-from orchestrator.store_lock import storage_lock
-from trainers import methods
+from orchestrator.plan.estimate import (
+    critical_path,
+    makespan,
+    sweep_seconds,
+    trial_seconds,
+    unlayered_seconds,
+)
+from orchestrator.plan.planner import Plan, build_plan
+from orchestrator.run import interrupts
+from orchestrator.run.local_ray import configure_environment, print_ray, start_ray
+from orchestrator.run.stages import Outcome, SweepRuns, concurrency, main_column, run_stages
+from orchestrator.run.stopped import Stop, stays_stopped
+from orchestrator.run.store_lock import storage_lock
+from orchestrator.spec import recipes
+from orchestrator.spec.search import short
+from orchestrator.spec.space import SweepSpec, load_spec
+from orchestrator.tracking.runs import check_resumable
+from orchestrator.tracking.store import add_tracking_uri_option, check_store, redact, store_errors
 from trainers.config import ConfigError
-from trainers.data_source import HUB
+from trainers.data.source import HUB
+from trainers.data.tasks import GLUE_HUB
 from trainers.errors import UserError
-from trainers.layout import StorageLayout
-from trainers.tasks import GLUE_HUB
+from trainers.methods import registry as methods
+from trainers.record.layout import StorageLayout
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -289,8 +297,8 @@ def _run(args: argparse.Namespace, spec: SweepSpec, plan: Plan, layout: StorageL
 def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) -> SweepRuns:
     """The sweep's experiment and parent run (found again on a re-run), its child runs so far,
     and no RUNNING child left over from a killed driver that no planned trial continues."""
-    from orchestrator import runs
-    from orchestrator.sweep_record import log_sweep_inputs
+    from orchestrator.tracking import runs
+    from orchestrator.tracking.sweep_record import log_sweep_inputs
 
     experiment_id = runs.ensure_experiment(client, spec.name, artifact_root(args.tracking_uri))
     parent_id = runs.ensure_parent_run(client, experiment_id, spec.name, {
@@ -309,7 +317,7 @@ def _open_runs(client, args: argparse.Namespace, spec: SweepSpec, plan: Plan) ->
 
 def _close_runs(tracked: SweepRuns, children: str, parent: str) -> None:
     """No child run stays RUNNING (a re-run reopens it); the parent run gets the sweep's end."""
-    from orchestrator import runs
+    from orchestrator.tracking import runs
 
     runs.close_unfinished(tracked.client, tracked.experiment_id, children)
     tracked.client.set_terminated(tracked.parent_id, parent)
@@ -348,7 +356,7 @@ def _register(client, sweep: str, uri: str) -> None:
     without a registry only loses that (predict and the demo then read the runs' models)."""
     from mlflow.exceptions import MlflowException
 
-    from orchestrator.registry import ALIAS, register_best
+    from orchestrator.serve.registry import ALIAS, register_best
 
     try:
         registered = register_best(client, sweep)
@@ -367,7 +375,7 @@ def _register(client, sweep: str, uri: str) -> None:
 def _report(client, sweep: str, out_dir: Path, uri: str) -> None:
     from orchestrator.report.build import build_report
     from orchestrator.report.cli import summary_text
-    from orchestrator.sweep_record import log_report
+    from orchestrator.tracking.sweep_record import log_report
 
     try:
         with store_errors(uri):

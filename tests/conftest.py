@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from tests.sweeps import Sweep, run_e2e_sweep
-from trainers.data_source import ENV, offline_folder
-from trainers.models import default_vocab
+from trainers.data.source import ENV, offline_folder
+from trainers.models.build import default_vocab
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = offline_folder()

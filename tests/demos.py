@@ -1,4 +1,4 @@
-"""The demo as a user starts it and uses it: ``python -m orchestrator.demo`` on a finished sweep's
+"""The demo as a user starts it and uses it: ``python -m orchestrator.serve.demo`` on a finished sweep's
 store, in its own session and Ray temp dir, and its page driven in headless Chromium."""
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ class RunningDemo:
 
 
 def start_demo(sweep: Sweep, name: str) -> RunningDemo:
-    """``python -m orchestrator.demo --sweep name`` in its own session and Ray temp dir; returns
+    """``python -m orchestrator.serve.demo --sweep name`` in its own session and Ray temp dir; returns
     once it prints the page's address (or fails the test with what it printed)."""
     (port,) = free_ports(1)
-    process, ray_tmp = start_module("orchestrator.demo", "--sweep", name,
+    process, ray_tmp = start_module("orchestrator.serve.demo", "--sweep", name,
                                     "--tracking-uri", sweep.tracking_uri, "--port", str(port))
     _, output = read_output(process)
     running = RunningDemo(process, f"http://127.0.0.1:{port}/", ray_tmp, output)

@@ -10,10 +10,10 @@ from functools import cache
 from pathlib import Path
 
 from tests.conftest import VOCAB
-from trainers.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR
-from trainers.model_log import set_labels
-from trainers.models import build_model
-from trainers.tasks import TASKS
+from trainers.data.tasks import TASKS
+from trainers.models.build import build_model
+from trainers.record.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR
+from trainers.record.model_log import set_labels
 
 
 def save_student(folder: Path, *, labelled: bool = False) -> None:

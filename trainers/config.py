@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from trainers import methods
+from trainers.data.tasks import task_error
 from trainers.errors import UserError
-from trainers.tasks import task_error
+from trainers.methods import registry as methods
 
 Size = Literal["tiny", "real"]
 SoftLoss = Literal["kl", "mse"]
@@ -123,7 +123,7 @@ def unkeyed_at_default(config: Hyper) -> tuple[str, ...]:
 class DataConfig:
     """Which GLUE task, where it comes from and how it is split (DESIGN.md: the original work's protocol).
 
-    ``task`` is a name of ``trainers.tasks.TASKS`` (SST-2 by default). ``source`` is a folder with
+    ``task`` is a name of ``trainers.data.tasks.TASKS`` (SST-2 by default). ``source`` is a folder with
     ``train.tsv``/``validation.tsv`` (or ``dev.tsv``)/``test.tsv`` or ``"hub"`` for
     ``nyu-mll/glue``/``<task>``. Train and quiz are drawn disjointly from GLUE train; validation is
     GLUE dev; test is ``test_size`` further examples held out of GLUE train (``heldout``) or the
@@ -134,7 +134,7 @@ class DataConfig:
     source: str
     """A folder of TSVs (`train.tsv`, `validation.tsv` or `dev.tsv`, `test.tsv`) or `hub` (GLUE)."""
     task: str = "sst2"
-    """The GLUE task (`trainers/tasks.py`)."""
+    """The GLUE task (`trainers/data/tasks.py`)."""
     train_size: int = 30_000
     """Training examples drawn from the task's training file. Integer > 0."""
     quiz_size: int = 100
@@ -186,17 +186,17 @@ class Hyper:
 
     - Student: AdamW at ``lr`` with ``weight_decay`` (never on biases and LayerNorm), linear warm-up
       over ``warmup_ratio`` of the steps then linear decay, gradients clipped to ``max_grad_norm``
-      (``trainers/update.py``).
+      (``trainers/engine/update.py``).
     - Distillation loss ``α·T²·soft(s/T, t/T) + (1−α)·CE(s, y) + β·PKD``: ``temperature`` T,
-      ``alpha`` α, ``soft_loss``, ``pkd_weight`` β and ``pkd_layers`` (``trainers/objective.py``).
-    - MetaDistil (``trainers/metadistil.py``): pilot step size ``pilot_lr``; the teachers' AdamW at
+      ``alpha`` α, ``soft_loss``, ``pkd_weight`` β and ``pkd_layers`` (``trainers/methods/objective.py``).
+    - MetaDistil (``trainers/methods/metadistil.py``): pilot step size ``pilot_lr``; the teachers' AdamW at
       ``teacher_lr`` with ``teacher_weight_decay``, ``teacher_schedule`` after
       ``teacher_warmup_ratio``, clipped to ``teacher_max_grad_norm`` (0 = no clipping); the quiz in
       batches of ``quiz_batch_size`` (null: the whole quiz every meta step); ``num_meta_batches`` k
       (the official k-step unrolled pilot) or the cheaper ``meta_every`` n (a meta step on every
       n-th batch only). The official code's values are ``search_spaces/recipes/official.yaml``.
     - ``precision``: the arithmetic of training and evaluation, ``fp32``, ``tf32`` (CUDA matmuls in
-      TensorFloat-32; on a CPU the same as ``fp32``) or ``bf16`` (autocast), ``trainers/precision.py``.
+      TensorFloat-32; on a CPU the same as ``fp32``) or ``bf16`` (autocast), ``trainers/engine/precision.py``.
       It changes results, so a trial that sets it other than ``fp32`` has a key of its own.
     """
 
@@ -294,7 +294,7 @@ class TrainConfig(Hyper, ModelsConfig):
     A space's grid block lists these values; it checks them with the ``check_*`` functions above.
     """
 
-    method: str  # a name of the methods' registry (``trainers/methods.py``)
+    method: str  # a name of the methods' registry (``trainers/methods/registry.py``)
     student: str
     data: DataConfig
     teachers: tuple[str, ...] = ()
@@ -304,7 +304,7 @@ class TrainConfig(Hyper, ModelsConfig):
     noise_teachers: bool = field(default=False, metadata=DISTILS)
     warmup_epochs: int = 0
     seed: int = 0
-    # A cohort trained together (deep mutual learning, ``trainers/mutual.py``): every member's
+    # A cohort trained together (deep mutual learning, ``trainers/methods/mutual.py``): every member's
     # model, in order, and which of them this trial's ``student`` is. Keyed only when set, so no
     # stored trial's key changes.
     cohort: tuple[str, ...] = field(default=(), metadata=KEYED_OFF_DEFAULT)

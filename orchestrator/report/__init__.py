@@ -28,6 +28,6 @@ The modules, in the order the data flows through them:
 - :mod:`~orchestrator.report.cli`: the command line (``__main__`` runs it).
 
 The store itself (``--tracking-uri``, its checks, redaction, paged searches) is
-:mod:`orchestrator.mlflow_store`. This file imports nothing: importing the reader for predict or
+:mod:`orchestrator.tracking.store`. This file imports nothing: importing the reader for predict or
 the demo runs it too, and must not load pandas and matplotlib.
 """

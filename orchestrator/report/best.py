@@ -3,7 +3,7 @@
 The sweep's teachers first, then one run per configuration (runs that differ only by seed or
 search sample), the best by :func:`~orchestrator.report.metrics.main_validation` (the task's main
 validation metric at the last epoch: SST-2's accuracy, MRPC's F1), the first of equals. Here, not
-in ``predict.py``, so that registering a sweep's models loads no serving code.
+in ``orchestrator/serve/predict.py``, so that registering a sweep's models loads no serving code.
 """
 
 from __future__ import annotations

@@ -40,13 +40,14 @@ from typing import Any
 
 import yaml
 
-from orchestrator import paths, tracking
-from orchestrator.recipes import DEFAULT
+from orchestrator import paths
 from orchestrator.report.labels import SweepNames
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun, is_baseline
 from orchestrator.report.search import Candidate, Ranking
-from orchestrator.spec import SpecError, SweepSpec, parse_spec
-from trainers.model_refs import ModelError, ModelRef
+from orchestrator.spec.recipes import DEFAULT
+from orchestrator.spec.space import SpecError, SweepSpec, parse_spec
+from orchestrator.tracking import names as tracking
+from trainers.models.refs import ModelError, ModelRef
 
 BEST_SEEDS = [0, 1, 2, 3, 4]
 ONE_FILE = "best_space.yaml"

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from orchestrator.artifacts_check import rebuild_hint
-from orchestrator.mlflow_store import no_progress_bars
+from orchestrator.check.artifacts import rebuild_hint
 from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
 from orchestrator.report.environment import write_environment
 from orchestrator.report.labels import SweepNames, full_label
@@ -55,6 +54,7 @@ from orchestrator.report.tables import (
     table5,
     teacher_basis,
 )
+from orchestrator.tracking.store import no_progress_bars
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from orchestrator import paths
-from orchestrator.mlflow_store import add_tracking_uri_option, check_store, store_errors
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.reader import resolve_sweep
-from orchestrator.sweep_record import log_report
+from orchestrator.tracking.store import add_tracking_uri_option, check_store, store_errors
+from orchestrator.tracking.sweep_record import log_report
 from trainers.errors import UserError
 
 

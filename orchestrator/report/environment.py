@@ -1,5 +1,5 @@
 """What each run's numbers depend on, as its worker recorded it (``env.*`` tags,
-``trainers/kernels.py``): ``environment.csv`` (one line per run) and the README's short
+``trainers/runtime/kernels.py``): ``environment.csv`` (one line per run) and the README's short
 "Environment" section (one line per distinct CPU and kernel path, with its run count).
 
 Runs on one CPU kernel path are bit-identical from one fresh sweep to the next; two kernel paths
@@ -17,7 +17,7 @@ import pandas as pd
 
 from orchestrator.paths import shown
 from orchestrator.report.reader import TrialRun
-from trainers.kernels import TAG_PREFIX
+from trainers.runtime.kernels import TAG_PREFIX
 
 FIELDS = ("cpu", "machine", "cpu_capability", "threads", "kernels", "kernel_vars", "torch", "transformers",
           "teacher_weights")

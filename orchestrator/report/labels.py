@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.report.reader import GroupKey, is_baseline
-from trainers import methods
+from trainers.methods import registry as methods
 
 MODEL_NAMES = {"bert": "BERT", "roberta": "RoBERTa", "distilbert": "DistilBERT",
                "tinybert": "TinyBERT", "minilm": "MiniLM"}

@@ -1,4 +1,4 @@
-"""The sweep's task and the metrics that score it, the main one first (``trainers.tasks``): what
+"""The sweep's task and the metrics that score it, the main one first (``trainers.data.tasks``): what
 heads the tables, what the significance tests compare, what the plots draw and, on validation,
 what picks each configuration's best run (:func:`main_validation`).
 
@@ -8,7 +8,7 @@ what picks each configuration's best run (:func:`main_validation`).
   in [−100, 100].
 
 Every trial logs ``test_<metric>`` for each of its task's metrics and ``val_<metric>`` per epoch
-(``trainers.metrics``); :attr:`TrialRun.tested` holds the former. An SST-2 sweep, scored by
+(``trainers.data.metrics``); :attr:`TrialRun.tested` holds the former. An SST-2 sweep, scored by
 accuracy alone, reads as it always has: its tables, notes and file names do not change.
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orchestrator.report.reader import TrialRun
-from trainers.tasks import TASKS
+from trainers.data.tasks import TASKS
 
 # As a column or plot title, and inside a sentence.
 TITLES = {"accuracy": "Accuracy", "f1": "F1", "matthews": "Matthews corr."}

@@ -21,7 +21,7 @@ from orchestrator.report.metrics import TITLES, WORDS, TaskMetrics
 from orchestrator.report.reader import GroupKey
 from orchestrator.report.search import Ranking, at_last_epoch
 from orchestrator.report.tables import Cells, Row
-from trainers import methods
+from trainers.methods import registry as methods
 
 
 def plot_files(task: TaskMetrics) -> dict[str, str]:

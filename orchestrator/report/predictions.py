@@ -15,8 +15,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from orchestrator import tracking
-from orchestrator.artifacts_check import ArtifactError, artifact_error, first_line, local_path
+from orchestrator.check.artifacts import ArtifactError, artifact_error, first_line, local_path
+from orchestrator.tracking import names as tracking
 
 
 class Predictions:

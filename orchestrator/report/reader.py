@@ -1,7 +1,7 @@
 """A sweep's trial runs, read from MLflow: what the report, predict and the demo stand on.
 
 One experiment per sweep; its FINISHED child runs (tag ``method`` set, the tags and metrics of
-:mod:`orchestrator.tracking`) become :class:`TrialRun` records, grouped by configuration
+:mod:`orchestrator.tracking.names`) become :class:`TrialRun` records, grouped by configuration
 (:class:`GroupKey`: method, teachers, student, noise_p, warmup_epochs, noise_teachers, meta_every,
 recipe); the seeds of a group are its repetitions. Runs logged before the ``noise_teachers``,
 ``meta_every`` and ``recipe`` tags existed read as the defaults: student-only noise, a meta update
@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Run
 
-from orchestrator.mlflow_store import parent_run, redact, search_all, sweep_names
-from trainers import methods
+from orchestrator.tracking.store import parent_run, redact, search_all, sweep_names
 from trainers.errors import UserError
-from trainers.kernels import TAG_PREFIX as ENV_TAGS
+from trainers.methods import registry as methods
+from trainers.runtime.kernels import TAG_PREFIX as ENV_TAGS
 
 DEFAULT_RECIPE = "default"
 STOPPED_TAG = "stopped_at_epoch"  # set, with status KILLED, on a run the scheduler stopped early
@@ -107,7 +107,7 @@ class TrialRun:
     tested: tuple[tuple[str, float], ...] = ()
     task: str = "sst2"  # runs logged before tasks have no ``task`` tag: they are SST-2's
     # The worker's CPU, kernel path, versions and teachers' digests (``env.*`` tags, sorted;
-    # ``trainers/kernels.py``); empty for runs logged before they were recorded.
+    # ``trainers/runtime/kernels.py``); empty for runs logged before they were recorded.
     environment: tuple[tuple[str, str], ...] = ()
 
     def last_value(self, metric: str) -> float | None:

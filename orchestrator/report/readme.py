@@ -13,14 +13,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestrator import paths
-from orchestrator.mlflow_store import redact
 from orchestrator.report.environment import environment_markdown
 from orchestrator.report.metrics import ACCURACY, SST2, WORDS, TaskMetrics
 from orchestrator.report.plots import plot_files, plot_titles
 from orchestrator.report.reader import SweepData
 from orchestrator.report.significance import significance_notes
 from orchestrator.report.tables import Table
-from trainers.model_refs import PRESETS
+from orchestrator.tracking.store import redact
+from trainers.models.refs import PRESETS
 
 
 def _time_taken(span_ms: tuple[int, int | None] | None) -> str:

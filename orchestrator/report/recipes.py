@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator.recipes import DEFAULT
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, TrialRun
@@ -22,6 +21,7 @@ from orchestrator.report.render import format_p, markdown_table, write_csv
 from orchestrator.report.significance import Comparison, compare
 from orchestrator.report.significance_table import significance_headers
 from orchestrator.report.tables import Row
+from orchestrator.spec.recipes import DEFAULT
 
 HEADERS = ("Configuration", "Recipe", "Against", "Seeds", "Examples", "Δ accuracy (points) [95 % CI]",
            "p (bootstrap)", "Only this right / only the other right", "p (McNemar)")

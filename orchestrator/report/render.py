@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator import stats, tracking
+from orchestrator.report import stats
 from orchestrator.report.labels import SweepNames, full_label, model_name
 from orchestrator.report.metrics import ACCURACY, TITLES, WORDS, TaskMetrics, run_value
 from orchestrator.report.tables import (
@@ -27,6 +27,7 @@ from orchestrator.report.tables import (
     Table,
     TeacherBasis,
 )
+from orchestrator.tracking import names as tracking
 
 NOT_RUN = "not run"
 TABLE_HEADERS = ("Method", "Accuracy (mean ± std, n)", "95 % interval", "No. of Parameters",

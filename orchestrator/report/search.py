@@ -17,7 +17,7 @@ in any sweep: a sweep without a search is all such, and its tables are what they
 The metric and mode: what the search itself optimised, so the report ranks as Optuna and ASHA
 did: the sweep run's ``search_metric`` and ``search_mode`` tags where recorded, else the space
 file's ``search:`` block where the report found the file, else the search's defaults, the task's
-main validation metric (SST-2's ``val_accuracy``, MRPC's ``val_f1``: ``orchestrator.search``), max.
+main validation metric (SST-2's ``val_accuracy``, MRPC's ``val_f1``: ``orchestrator.spec.search``), max.
 The section shows and plots the task's main validation metric beside the ranking, as its Tables
 1–3 are headed by its main metric (:mod:`orchestrator.report.metrics`).
 """
@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator import stats
+from orchestrator.report import stats
 from orchestrator.report.metrics import TaskMetrics, sweep_task
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
-from orchestrator.search import SearchSpec
+from orchestrator.spec.search import SearchSpec
 
 METRIC_TAG, MODE_TAG = "search_metric", "search_mode"
 _DEFAULT = SearchSpec()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator import stats, tracking
+from orchestrator.report import stats
 from orchestrator.report.best_space import BEST_SEEDS, BestSpaces, shown
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.metrics import ACCURACY, WORDS, run_value
@@ -30,7 +30,8 @@ from orchestrator.report.plots import plot_search
 from orchestrator.report.reader import GroupKey, TrialRun
 from orchestrator.report.render import format_value, markdown_table, write_csv
 from orchestrator.report.search import Candidate, Ranking, at_last_epoch
-from orchestrator.search import short
+from orchestrator.spec.search import short
+from orchestrator.tracking import names as tracking
 
 STOPPED = "stopped"
 BEST_HEADERS = ("Configuration", "Best sample", "Values", "{metric} (mean ± std, n)", "Test {main}",

@@ -7,7 +7,7 @@ Seed s of a row is paired with seed s of the baseline (same data split, same tes
 per-example predictions of both are pooled over their common seeds, matched on the example's
 ``index``, and tested with a paired bootstrap of Δ = metric(row) − metric(baseline), the metric
 being the task's main one (:mod:`orchestrator.report.metrics`), and an exact McNemar test on
-correctness (:mod:`orchestrator.stats`):
+correctness (:mod:`orchestrator.report.stats`):
 
 - accuracy: ``stats.paired_bootstrap`` of the per-example correctness;
 - F1 of the positive class, ``2·TP / (2·TP + FP + FN)``: ``stats.paired_bootstrap_f1``;
@@ -26,12 +26,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from orchestrator import stats, tracking
+from orchestrator.report import stats
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import GroupKey, TrialRun, is_baseline
 from orchestrator.report.tables import Row, Table
-from trainers import methods
+from orchestrator.tracking import names as tracking
+from trainers.methods import registry as methods
 
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 0

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator import stats
+from orchestrator.report import stats
 from orchestrator.report.metrics import ACCURACY, TITLES, WORDS
 from orchestrator.report.reader import GroupKey
 from orchestrator.report.render import RUNS_HEADER, format_p, latex_table, markdown_table, write_csv
 from orchestrator.report.significance import RowTests, holm, significance_notes
 from orchestrator.report.tables import Row
-from trainers import methods
+from trainers.methods import registry as methods
 
 SIGNIFICANCE_HEADERS = ("Method", "Δ vs. fine-tuned student (points) [95 % CI]", "p vs. fine-tuned",
                         "Holm", "vs. KD baseline", "Seeds", "Examples",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from orchestrator import stats
+from orchestrator.report import stats
 from orchestrator.report.labels import (
     SweepNames,
     cohort_label,
@@ -41,7 +41,7 @@ from orchestrator.report.labels import (
 from orchestrator.report.metrics import ACCURACY, SST2, TaskMetrics, run_value
 from orchestrator.report.predictions import Predictions
 from orchestrator.report.reader import DEFAULT_RECIPE, GroupKey, SweepData, TrialRun, is_baseline
-from trainers import methods
+from trainers.methods import registry as methods
 
 if TYPE_CHECKING:  # only named in an annotation: the frames come from Predictions
     import pandas as pd
@@ -299,7 +299,7 @@ def row_cells(row: Row, names: SweepNames, basis: TeacherBasis, predictions: Pre
 
     Interval of the main metric: Student t over seeds when there are ≥ 2; with one seed, over the
     run's test examples (``over_test_examples``): Wilson for accuracy, a percentile bootstrap
-    (:func:`orchestrator.stats.bootstrap_interval`) for F1 and Matthews' correlation, which are
+    (:func:`orchestrator.report.stats.bootstrap_interval`) for F1 and Matthews' correlation, which are
     no binomial share. Times Smaller = the mean parameter count of the sweep's teachers
     (:func:`teacher_basis`) ÷ the student's; teacher rows have none.
     """

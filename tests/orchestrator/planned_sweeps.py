@@ -9,12 +9,12 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator import runs
-from orchestrator.plan import Plan, PlannedTrial, build_plan
-from orchestrator.preflight import resolve_models
-from orchestrator.spec import SweepSpec, parse_spec
-from orchestrator.stages import SweepRuns
-from trainers.layout import StorageLayout
+from orchestrator.check.preflight import resolve_models
+from orchestrator.plan.planner import Plan, PlannedTrial, build_plan
+from orchestrator.run.stages import SweepRuns
+from orchestrator.spec.space import SweepSpec, parse_spec
+from orchestrator.tracking import runs
+from trainers.record.layout import StorageLayout
 
 SPACE = {"name": "t", "seeds": [0], "grid": [{"methods": ["finetune"], "students": ["tinybert"]}]}
 

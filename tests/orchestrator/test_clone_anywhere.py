@@ -33,7 +33,7 @@ def _glue_cache(home: Path, scratch: Path) -> None:
     import pyarrow.parquet as pq
     from datasets.packaged_modules.parquet.parquet import Parquet
 
-    from trainers.data import read_tsv
+    from trainers.data.glue import read_tsv
 
     files = {}
     for split in SPLITS:

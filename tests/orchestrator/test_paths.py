@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import paths
-from orchestrator.spec import load_spec
+from orchestrator.spec.space import load_spec
 
 MACHINE_FOLDERS = ("/work/", "/tmp/", "/home/", "/root/")
 

@@ -12,10 +12,10 @@ import yaml
 
 from orchestrator import sweep
 from orchestrator.paths import DEFAULT_SPACE
-from orchestrator.stages import Outcome
-from orchestrator.stopped import Stop
+from orchestrator.run.stages import Outcome
+from orchestrator.run.stopped import Stop
 from tests.conftest import ROOT
-from trainers.layout import StorageLayout
+from trainers.record.layout import StorageLayout
 
 
 def test_default_space_dry_run_plans_8_trials_within_ten_minutes(tmp_path, capsys):

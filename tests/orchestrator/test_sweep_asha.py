@@ -13,8 +13,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.sweeps import run_sweep, tracking_uri
-from trainers.checkpoint import STATE
-from trainers.layout import StorageLayout
+from trainers.record.checkpoint import STATE
+from trainers.record.layout import StorageLayout
 
 pytestmark = pytest.mark.system  # starts Ray: `make test-fast` skips it
 

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from orchestrator.check.storage import FIX
 from orchestrator.paths import PROJECT_ROOT
-from orchestrator.storage import FIX
 from tests.servers import (
     BIN,
     Database,

@@ -89,7 +89,7 @@ def test_second_invocation_trains_nothing(swept):
 
 
 def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
-    from orchestrator import predict
+    from orchestrator.serve import predict
 
     where = ["--sweep", "e2e", "--tracking-uri", swept.tracking_uri]
     assert predict.main(["NLP is fun.", *where]) == 0

@@ -4,7 +4,7 @@ the demo's page with two boxes in headless Chromium through real Ray Serve; the 
 records and the summary it prints are MRPC's main one, F1.
 
 The teacher (tiny BERT preset) takes segment ids, the student (tiny DistilBERT preset) takes none,
-and MetaDistil runs with noise on both sentences: every pair path of ``trainers/tokens.py`` runs."""
+and MetaDistil runs with noise on both sentences: every pair path of ``trainers/data/tokens.py`` runs."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator import predict
-from orchestrator.mlflow_store import parent_run
+from orchestrator.serve import predict
+from orchestrator.tracking.store import parent_run
 from tests.conftest import MRPC
 from tests.demos import RunningDemo, answered_rows, ask, post, start_demo, stop_demo
 from tests.sweeps import Sweep, run_sweep

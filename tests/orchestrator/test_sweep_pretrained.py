@@ -17,7 +17,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.sweeps import run_sweep, tracking_uri
-from trainers.model_refs import packaged_dir
+from trainers.models.refs import packaged_dir
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 
@@ -154,7 +154,7 @@ def test_pretrained_teachers_learn_the_task(pretrained):
 
 
 def test_the_report_and_predict_name_them_short(pretrained, capsys):
-    from orchestrator import predict
+    from orchestrator.serve import predict
 
     workdir, _ = pretrained
     table1 = (workdir / "report" / "table1.md").read_text()

@@ -12,7 +12,7 @@ import dataclasses
 
 import pytest
 
-from orchestrator.spec import SpecError, parse_spec
+from orchestrator.spec.space import SpecError, parse_spec
 from tests.conftest import SST2
 from trainers.config import ConfigError, DataConfig, Hyper, TrainConfig, distillation_only, unkeyed
 

@@ -11,15 +11,15 @@ import pytest
 import torch
 
 from tests.conftest import MRPC, VOCAB
-from trainers.batches import TrainViews
 from trainers.config import DataConfig, TrainConfig
-from trainers.data import load_splits
-from trainers.finetune import FineTune
-from trainers.kd import KD, CachedTeacherLogits
-from trainers.loop import Trial, _train_logits, run, steps_of
-from trainers.models import build_model
-from trainers.objective import Objective
-from trainers.update import StudentUpdate
+from trainers.data.batches import TrainViews
+from trainers.data.glue import load_splits
+from trainers.engine.loop import Trial, _train_logits, run, steps_of
+from trainers.engine.update import StudentUpdate
+from trainers.methods.finetune import FineTune
+from trainers.methods.kd import KD, CachedTeacherLogits
+from trainers.methods.objective import Objective
+from trainers.models.build import build_model
 
 DATA = DataConfig(source=str(MRPC), task="mrpc", train_size=96, quiz_size=16, test_size=64,
                   max_length=64)

@@ -1,6 +1,6 @@
 """A real MLflow store for the report's tests: a SQLite database and a file artifact root under
 pytest's tmp_path, filled through the MLflow API with the tags, metrics and artifacts of
-orchestrator.tracking. The fixtures built on it are in this package's conftest.py."""
+orchestrator.tracking.names. The fixtures built on it are in this package's conftest.py."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from orchestrator import tracking
-from trainers.metrics import scores
-from trainers.tasks import TASKS
+from orchestrator.tracking import names as tracking
+from trainers.data.metrics import scores
+from trainers.data.tasks import TASKS
 
 N_TEST = 200
 LABELS = np.arange(N_TEST) % 2

@@ -19,7 +19,7 @@ from orchestrator.report.best_space import (
 from orchestrator.report.labels import SweepNames
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.report.search import Objective, rank
-from orchestrator.spec import parse_spec
+from orchestrator.spec.space import parse_spec
 
 KD = GroupKey("kd", ("bert",), "distilbert")
 FT = GroupKey("finetune", (), "distilbert")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator import paths
-from orchestrator.mlflow_store import HEALTH_TIMEOUT_S
 from orchestrator.report.cli import main
+from orchestrator.tracking.store import HEALTH_TIMEOUT_S
 from tests.orchestrator.report.store import PARTIAL_SPECS, Store, add_sweep, make_store, one_error_line
 
 

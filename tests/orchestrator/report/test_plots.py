@@ -18,8 +18,8 @@ from orchestrator.report.metrics import TaskMetrics
 from orchestrator.report.plots import plot_search, plot_val_per_epoch, plot_vs_params
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.report.search import Objective, rank
+from orchestrator.report.stats import Summary
 from orchestrator.report.tables import Cells, Row
-from orchestrator.stats import Summary
 from tests.orchestrator.report.store import PNG_MAGIC
 from tests.orchestrator.report.test_search_section import mrpc_runs
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from orchestrator import tracking
-from orchestrator.artifacts_check import ArtifactError
+from orchestrator.check.artifacts import ArtifactError
 from orchestrator.report.predictions import Predictions
+from orchestrator.tracking import names as tracking
 from tests.orchestrator.report.store import make_store
 
 CSV = "index,label,prediction,prob_positive\n7,1,1,0.9\n3,0,1,0.6\n12,1,0,0.2\n"

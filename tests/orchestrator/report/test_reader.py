@@ -8,9 +8,10 @@ import json
 import subprocess
 import sys
 
-from orchestrator import paths, tracking
+from orchestrator import paths
 from orchestrator.report.build import ReportResult
 from orchestrator.report.reader import load_sweep
+from orchestrator.tracking import names as tracking
 from tests.orchestrator.report.store import Store, read_csv
 
 
@@ -38,7 +39,7 @@ def test_predict_and_the_demo_load_no_plotting_and_no_table_code() -> None:
     """They read MLflow through the reader alone, and pick best runs by the task's metrics (the
     pandas-free ``metrics``). pandas is not asserted: ``import mlflow`` itself loads it (measured
     with mlflow 3.17); matplotlib and the report's pandas-using modules are."""
-    code = ("import json, sys; import orchestrator.predict, orchestrator.demo; "
+    code = ("import json, sys; import orchestrator.serve.predict, orchestrator.serve.demo; "
             "print(json.dumps(sorted(m for m in sys.modules if m == 'matplotlib' "
             "or m.startswith(('matplotlib.', 'orchestrator.report')))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

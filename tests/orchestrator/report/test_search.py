@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.plan import Plan, build_plan
-from orchestrator.preflight import resolve_models
+from orchestrator.check.preflight import resolve_models
+from orchestrator.plan.planner import Plan, build_plan
 from orchestrator.report.best_space import BEST_SEEDS, SweepSpace, check_draws, find_space
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.metrics import SST2, TaskMetrics
 from orchestrator.report.reader import load_sweep
 from orchestrator.report.search import Objective, objective_of
-from orchestrator.spec import SweepSpec, parse_spec
+from orchestrator.spec.space import SweepSpec, parse_spec
 from tests.orchestrator.report.store import (
     PARTIAL_SPECS,
     PNG_MAGIC,

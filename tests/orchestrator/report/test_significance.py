@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from orchestrator import stats
+from orchestrator.report import stats
 from orchestrator.report.build import ReportResult
 from orchestrator.report.significance import holm
 from tests.orchestrator.report.store import LABELS, N_TEST, false_negatives, markdown_rows, read_csv

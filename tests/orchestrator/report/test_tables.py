@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import f1_score, matthews_corrcoef
 
-from orchestrator import stats
+from orchestrator.report import stats
 from orchestrator.report.build import ReportResult, build_report
 from orchestrator.report.render import NOT_RUN
 from tests.orchestrator.report.store import (

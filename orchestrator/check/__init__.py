@@ -1,0 +1,1 @@
+"""Check: every user mistake found before anything starts (models, data, storage, artifacts)."""

@@ -1,0 +1,1 @@
+"""Spec: a search space's YAML validated once into typed objects (its grid, recipes, search)."""

@@ -1,0 +1,1 @@
+"""Tracking: the sweep in MLflow, one experiment per sweep and one run per trial."""

@@ -1,0 +1,1 @@
+"""Data: GLUE tasks, their splits, tokens, batches and noise."""

@@ -1,0 +1,1 @@
+"""Models: building, cutting, quantizing and costing the models a trial trains and serves."""

@@ -1,0 +1,1 @@
+"""Record: what a trial leaves behind, in its folder and in its MLflow run."""

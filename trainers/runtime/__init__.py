@@ -1,0 +1,1 @@
+"""Runtime: the Ray Train worker, the typed payload it gets, and its processes' collectives."""
