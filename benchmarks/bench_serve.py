@@ -19,6 +19,9 @@ every row; its latency is from sending the request to reading the whole answer; 
 answered requests ÷ the round's wall time; p50 and p95 are over every request of every round
 (``numpy.percentile``, linear). After the rounds, each demo is sent the bad requests the demo must
 refuse (empty text, 5 MB of text, wrong types, broken JSON) and their HTTP statuses are printed.
+Where the time goes is printed as CPU time a request (user + system, from ``/proc``, over the timed
+rounds): the Serve replica's, Serve's HTTP proxy's, the rest of the demo's processes', and the
+clients' (this process): unlike wall time, it hardly depends on what else the machine runs.
 
 Everything is bounded: each request by ``--request-timeout-s``, the whole run by ``--timeout-s``
 (the demos and their Ray are killed at the end, whatever happened). Exit code 0 when every request
@@ -73,6 +76,7 @@ class Demo:
     latencies: list[float] = field(default_factory=list)
     rounds: list[tuple[int, int, float]] = field(default_factory=list)  # answered, sent, wall seconds
     batches: list[int] = field(default_factory=list)  # the batch each answer says it came in, if any
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the timed rounds, by process
     refused: dict[str, int] = field(default_factory=dict)
 
 
@@ -96,6 +100,24 @@ def wait_started(demo: Demo, deadline: float) -> None:
                  max(1.0, deadline - time.monotonic()), alive=lambda: demo.process.poll() is None)
     except RuntimeError as error:
         raise RuntimeError(f"{error}\n{''.join(demo.output)[-3000:]}") from None
+
+
+def cpu_seconds(demo: Demo) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each of the demo's processes, summed by kind: its Serve
+    replica, Serve's HTTP proxy, and the rest (the demo's own process, Ray's GCS, raylet,
+    dashboard, Serve's controller). Ray's workers stay in the demo's session."""
+    found = subprocess.run(["pgrep", "-s", str(demo.process.pid)], capture_output=True, text=True).stdout
+    ticks = os.sysconf("SC_CLK_TCK")
+    total: dict[str, float] = {}
+    for pid in found.split():
+        try:
+            name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        kind = "replica" if "ServeReplica" in name else "proxy" if "ProxyActor" in name else "rest"
+        total[kind] = total.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def post(connection: http.client.HTTPConnection, body: bytes) -> tuple[int, bytes]:
@@ -137,12 +159,17 @@ def drive(demo: Demo, bodies: list[bytes], clients: int, rows: int | None, timeo
         connection.close()
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    cpu_before, own_before = cpu_seconds(demo), time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + timeout_s)
     wall = time.perf_counter() - started
+    cpu_after = cpu_seconds(demo)
+    for kind in cpu_after:
+        demo.cpu[kind] = demo.cpu.get(kind, 0.0) + cpu_after[kind] - cpu_before.get(kind, 0.0)
+    demo.cpu["clients"] = demo.cpu.get("clients", 0.0) + time.process_time() - own_before
     with lock:
         done = list(results)
     demo.rounds.append((sum(ok for ok, _, _ in done), len(bodies), wall))
@@ -214,6 +241,11 @@ def report(demos: list[Demo], clients: int) -> bool:
         print(f"{demo.name:<24} {f'{answered_n}/{sent}':>10} {rates[demo.name]:>11.1f} {p50:>7.2f} "
               f"{p95:>7.2f} {batch:>17}   {per_round}")
     for demo in demos:
+        sent = sum(r[1] for r in demo.rounds)
+        print(f"CPU ms a request, {demo.name}: " + ", ".join(
+            f"{kind} {1000 * demo.cpu.get(kind, 0.0) / sent:.0f}"
+            for kind in ("replica", "proxy", "rest", "clients")))
+    for demo in demos:
         print(f"bad requests, {demo.name}: " + ", ".join(f"{k} → {v}" for k, v in demo.refused.items()))
     before, after = demos
     print(f"\nafter ÷ before at {clients} concurrent clients: {rates[after.name] / rates[before.name]:.2f}× "
@@ -273,7 +305,7 @@ def main() -> int:
             rows[demo.name] = rows_of(demo, bodies[0], args.request_timeout_s)
             drive(demo, bodies[:args.clients * WARMUP_PER_CLIENT], args.clients, None,
                   args.request_timeout_s, deadline)
-            demo.rounds.clear(), demo.latencies.clear(), demo.batches.clear()
+            demo.rounds.clear(), demo.latencies.clear(), demo.batches.clear(), demo.cpu.clear()
             print(f"{demo.name}: {rows[demo.name]} rows an answer, warmed up")
         for number in range(args.rounds):
             for demo in demos:
