@@ -278,7 +278,7 @@ PAGE = Template("""<!doctype html>
   table { border-collapse: collapse; width: 100%; margin-top: .5rem; }
   th, td { padding: .4rem .7rem; border-bottom: 1px solid #ddd; text-align: left; }
   th { background: #f4f4f4; }
-  .num { text-align: right; font-variant-numeric: tabular-nums; }
+  .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
   .positive { color: #1a7f37; font-weight: 600; }
   .negative { color: #b42318; font-weight: 600; }
 </style>

@@ -7,9 +7,9 @@ shared machine; CPU time, which another process's load hardly moves; ``benchmark
 prints it per process, and docs/predict-and-demo.md has the runs):
 
 - the demo before batches timed every model on every request (one untimed and 5 timed passes,
-  and the sentence tokenized twice): 443 ms of the replica's CPU a request. Answering with one pass and
-  showing the latency the run recorded instead (``orchestrator/serve/demo_rows.py``) is most of the
-  gain;
+  and the sentence tokenized twice): 412 and 443 ms of the replica's CPU a request (two runs).
+  Answering with one pass and showing the latency the run recorded instead
+  (``orchestrator/serve/demo_rows.py``) is most of the gain;
 - the forward passes are nearly all the rest: in process, the 8 models take 54 ms of CPU for one
   sentence and 30 ms a sentence in a batch of 8 (padded to its longest), of which tokenizing is
   1.3 ms and 1.1 ms a sentence. A batch spreads each forward pass's fixed cost (a BERT-family
@@ -35,7 +35,7 @@ The settings, each from an A/B run of ``bench_serve.py --baseline HEAD`` (8 clie
   one ran, so nothing waits for it; a lone request pays it in full. 0.05 gathered larger batches
   under 8 clients (7.0 against 5.2 sentences; 7.2 against 6.6 requests/s, within the runs' noise)
   and cost one client 50 ms a request (p50 0.22 against 0.17 s).
-- ``MAX_BATCH`` 8: 8 clients never fill more (batches of 5.2 on average, 8 at most), and it bounds
+- ``MAX_BATCH`` 8: 8 clients never fill more (batches of 5 to 6 on average, 8 at most), and it bounds
   one batch at about 240 ms of the models' CPU (in process) when more clients come.
 - ``MAX_ONGOING`` 16: Serve lets a replica hold 5 requests by default, which would cap a batch at
   5; twice ``MAX_BATCH`` lets the next batch queue up in the replica while one runs.
