@@ -103,10 +103,10 @@ def cost_table(client: MlflowClient, rows: Sequence[Row], fp32: Predictions, int
     rows = [row for row in rows if row.runs]
     if not any(dict(run.cost) for row in rows for run in row.runs):
         return CostTable((), task.main, missing=(
-            f"not measured: none of this sweep's {sum(len(r.runs) for r in rows)} runs logged a model's "
-            f"cost ({', '.join(COST)}): they were trained before trainers/compressed.py measured it, and "
-            "a finished trial is reused, not retrained; train them again (a sweep with a fresh --storage) "
-            "to measure it"))
+            f"none of this sweep's {sum(len(r.runs) for r in rows)} runs logged a model's cost "
+            f"({', '.join(COST)}): they were trained before trainers/compressed.py measured it, and a "
+            "finished trial is reused, not trained again; to measure it, train them again (their folders "
+            "under the storage's models/ deleted, or a fresh --storage)"))
     built = [CostRow(row, _variant("fp32", row.runs, task.main), _variant("int8", row.runs, task.main),
                      _int8_test(client, row.runs, fp32, int8, task.main), _threads(row.runs))
              for row in rows]

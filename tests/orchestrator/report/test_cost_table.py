@@ -158,6 +158,7 @@ def test_the_readme_lists_the_pareto_front_and_shows_the_plot(report):
 def test_a_sweep_whose_runs_predate_the_cost_gets_a_line_not_a_table(store, tmp_path):
     result = build_report(store.client, "before_cost", tmp_path)
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
-    assert "## Size and speed" in readme and "not measured: none of this sweep's 2 runs logged" in readme
+    assert "## Size and speed" in readme
+    assert "no accuracy–cost plot: none of this sweep's 2 runs logged" in readme
     assert not (tmp_path / f"{NAME}.md").exists() and not (tmp_path / plot_file(SST2)).exists()
     assert all(COST[0] not in path.name for path in result.files)
