@@ -162,9 +162,9 @@ def write_cost_section(table: CostTable, out_dir: Path, files: list[Path], task:
     return (heading + markdown + "\n" + "\n".join(f"- {note}" for note in notes(table, task))
             + f"\n\nFiles: [{NAME}.csv]({NAME}.csv) · [{NAME}.tex]({NAME}.tex)\n\n"
             f"[{title}]({plot_file(task)}): each model a point, against its median CPU latency at batch 1 "
-            "and against its size on disk; fp32 ● and int8 ▲, numbered by configuration (the key beside the "
-            "panels), error bars = std over seeds; ringed and joined: the Pareto front, the models no other "
-            "model beats in both test score and cost.\n\n"
+            "and against its size on disk (log scales); fp32 ● and int8 ▲, a colour per configuration (the "
+            "key beside the panels), error bars = std over seeds; ringed, numbered and joined: the Pareto "
+            "front, the models no other model beats in both test score and cost.\n\n"
             f"![{title}]({plot_file(task)})\n\n"
             "The Pareto front (higher test score, lower cost), cheapest first:\n\n"
             + "\n".join(front_lines(points, task)) + "\n")
