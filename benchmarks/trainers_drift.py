@@ -10,7 +10,7 @@ agree bit for bit, and the largest difference of a test probability. Scaled down
     python benchmarks/trainers_drift.py /tmp/old .
 
 Both versions must have the package layout of c707b22 (``trainers/engine/loop.py``…): a version from
-before that regroup imports from flat modules (``trainers/loop.py``) and is compared by this
+before that regroup imports flat modules (``loop.py`` right under ``trainers/``) and is compared by this
 script as it stood then (``git show b7971ec:benchmarks/trainers_drift.py``).
 """
 

@@ -7,7 +7,8 @@ and benchmarks run without Ray. It never imports ``orchestrator``. By concern::
                  the original work's splits), tokens.py, batches.py, noise.py, metrics.py
     models/      refs.py (what a space may write for a model), build.py (presets, checkpoints,
                  students cut from them), quantize.py (the int8 variant), cost.py (size, latency,
-                 throughput), compressed.py (what every finished model adds to its metrics)
+                 throughput), compressed.py (what every finished model adds to its metrics) and
+                 cost_names.py (their names, torch-free, for the report)
     methods/     registry.py (what the loop, planner, estimate and report know of a method), one
                  module per method (finetune.py, kd.py with pkd.py, metadistil.py, mutual.py)
                  and their maths (losses.py, objective.py, quiz.py)
