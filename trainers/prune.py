@@ -57,6 +57,7 @@ IMPORTANCE_EXAMPLES = 256
 IMPORTANCE_BATCH = 32
 SCORE = "michel2019-taylor"  # the record names the score: E_x |∂L(x)/∂gate|
 PRUNABLE = ("bert", MODEL_TYPE)
+RECORD_ARTIFACT = "pruning.json"  # the whole record, in the trial's MLflow run
 
 
 def shape(config: PretrainedConfig, name: str) -> tuple[int, int, int]:
