@@ -15,6 +15,9 @@ phrases for ``--epochs`` epochs at ``--lr`` (default 2,000, 2 and 1e-4, as ``ben
    when its trial builds it: importance on the trial's own training phrases (``trainers/prune.py``);
 3. with ``--finetune-pruned``, each also fine-tuned without a teacher (what KD adds).
 
+``--keep DIR`` saves every trained model there and reuses those it already holds (same method,
+reference, size, epochs and seed), so that the measurement can be repeated without training again.
+
 Accuracy: on the same test examples (SST-2's labeled test file), paired against the fine-tuned
 MiniLM with the exact McNemar test. Cost: ``trainers.cost.measure_side_by_side`` of all the models
 on the first ``--sentences`` test sentences, ``--threads`` thread(s), interleaved sentence by
@@ -43,13 +46,13 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.stats import mcnemar_exact  # noqa: E402
 from trainers.config import DataConfig, TrainConfig  # noqa: E402
 from trainers.cost import Cost, measure_side_by_side  # noqa: E402
-from trainers.data import Examples  # noqa: E402
+from trainers.data import Examples, load_splits  # noqa: E402
 from trainers.data_source import offline_folder  # noqa: E402
 from trainers.errors import UserError  # noqa: E402
 from trainers.evaluate import predict  # noqa: E402
-from trainers.loop import Trial, TrialResult, run  # noqa: E402
+from trainers.loop import Trial, run  # noqa: E402
 from trainers.model_refs import resolve  # noqa: E402
-from trainers.models import count_parameters  # noqa: E402
+from trainers.models import Built, build_model, count_parameters  # noqa: E402
 
 BASE = "minilm"
 TARGET_RATIO = 0.65
@@ -59,29 +62,40 @@ TARGET_POINTS = 1.5
 @dataclass(frozen=True)
 class Trained:
     label: str  # e.g. "minilm%50 (KD)"
-    result: TrialResult
+    student: Built
+    test: Examples
     seconds: float
 
 
 def train(method: str, reference: str, data: str, args: argparse.Namespace, scratch: Path,
           teacher: Path | None = None) -> Trained:
-    """``reference`` trained by ``method`` with the project's loop (KD: from the model in ``teacher``)."""
+    """``reference`` trained by ``method`` with the project's loop (KD: from the model in ``teacher``);
+    saved under ``--keep``, or read from there when it holds it already."""
+    label = f"{reference} ({'KD' if method == 'kd' else 'fine-tuned'})"
     sources = resolve([reference, BASE], "real", Path.cwd())
     data_config = DataConfig(source=data, train_size=args.train_size, quiz_size=1, test_split="labeled")
     distil = {"teachers": (sources[BASE].source,), "teacher_dirs": (str(teacher),)} if teacher else {}
     config = TrainConfig(method=method, student=sources[reference].source, size="real",
                          epochs=args.epochs, lr=args.lr, data=data_config, seed=args.seed, **distil)
+    name = f"{method}-{reference}-{args.train_size}-{args.epochs}-{args.seed}"
+    kept = args.keep / name if args.keep else None
+    if kept is not None and (kept / "config.json").is_file():
+        built = build_model(str(kept), "real", train_texts=(), cache_dir=scratch / "cache")
+        return Trained(label, built, load_splits(data_config).test, float("nan"))
     started = time.perf_counter()
     trial = Trial.build(config, cache_dir=scratch / "cache", device=torch.device("cpu"))
     result = run(trial, report=lambda epoch, metrics, folder: shutil.rmtree(folder),
                  scratch_dir=scratch / "checkpoints")
-    label = f"{reference} ({'KD' if method == 'kd' else 'fine-tuned'})"
-    print(f"trained {label} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    return Trained(label, result, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    print(f"trained {label} in {seconds:.0f} s", file=sys.stderr, flush=True)
+    if kept is not None:
+        result.student.model.save_pretrained(kept)
+        result.student.tokenizer.save_pretrained(kept)
+    return Trained(label, result.student, result.test, seconds)
 
 
 def correct(trained: Trained, test: Examples, max_length: int, scratch: Path):
-    built = trained.result.student
+    built = trained.student
     encoded = built.encode(test, max_length, scratch / "cache")
     predictions, _ = predict(built.model.cpu().eval(), encoded, pad_id=built.tokenizer.pad_token_id,
                              batch_size=64, device=torch.device("cpu"))
@@ -111,11 +125,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--traced", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the models as TorchScript traces (default: on)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="save each trained model in this folder, and reuse those it holds")
     args = parser.parse_args()
     if not args.data:
         parser.error("--data: no offline data folder; pass one or set METADISTIL_DATA")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged MiniLM, not a download
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(os.cpu_count() or 1)  # training; the cost is timed on --threads (pinned there)
     started, load = time.time(), os.getloadavg()
     data = str(args.data / "sst2")
     with tempfile.TemporaryDirectory(prefix="bench-prune-") as folder:
@@ -123,8 +139,8 @@ def main() -> int:
         try:
             base = train("finetune", BASE, data, args, scratch)
             teacher = scratch / "teacher"
-            base.result.student.model.save_pretrained(teacher)
-            base.result.student.tokenizer.save_pretrained(teacher)
+            base.student.model.save_pretrained(teacher)
+            base.student.tokenizer.save_pretrained(teacher)
             runs = [base]
             for reference in args.pruned:
                 runs.append(train("kd", reference, data, args, scratch, teacher))
@@ -133,13 +149,13 @@ def main() -> int:
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        test, max_length = base.result.test, 64
+        test, max_length = base.test, 64
         right = {r.label: correct(r, test, max_length, scratch) for r in runs}
-        models = {r.label: r.result.student.model.cpu().eval() for r in runs}
+        models = {r.label: r.student.model.cpu().eval() for r in runs}
         sentences = list(test.sentences[:args.sentences])
         costs: dict[bool, dict[str, Cost]] = {}
         for traced in (False, True) if args.traced else (False,):
-            costs[traced] = measure_side_by_side(models, base.result.student.tokenizer, sentences,
+            costs[traced] = measure_side_by_side(models, base.student.tokenizer, sentences,
                                                  threads=args.threads, rounds=args.rounds,
                                                  max_length=max_length, traced=traced)
     header = ["model", "params", "kept heads/neurons per layer", "size MB", "b1 median ms eager / traced",
@@ -165,10 +181,11 @@ def main() -> int:
                      "" if r is base else f"{points:+.2f}",
                      "" if r is base else f"{paired.a_only}/{paired.b_only}, p={paired.p_value:.2f}", met])
     cpu = platform.processor() or platform.machine()
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {cpu}, {os.cpu_count()} CPUs; load average "
-          f"{load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end ({time.time() - started:.0f} s)")
+    print(f"torch {torch.__version__}, timed on {args.threads} thread(s), {cpu}, {os.cpu_count()} CPUs; "
+          f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end ({time.time() - started:.0f} s)")
     print(f"trained {args.epochs} epoch(s) on {args.train_size} SST-2 phrases, lr {args.lr}, seed "
-          f"{args.seed} (train s: " + ", ".join(f"{r.label} {r.seconds:.0f}" for r in runs) + "); "
+          f"{args.seed} (train s: " + ", ".join(f"{r.label} {r.seconds:.0f}" for r in runs)
+          + "; nan: reused); "
           f"accuracy on {len(test)} test examples; cost on the first {len(sentences)} test "
           f"sentences, {args.rounds} round(s), all models interleaved")
     print(table(rows))
