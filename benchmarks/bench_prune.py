@@ -182,7 +182,8 @@ def main() -> int:
                      "" if r is base else f"{paired.a_only}/{paired.b_only}, p={paired.p_value:.2f}", met])
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, timed on {args.threads} thread(s), {cpu}, {os.cpu_count()} CPUs; "
-          f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end ({time.time() - started:.0f} s)")
+          f"load average {load[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end "
+          f"({time.time() - started:.0f} s)")
     print(f"trained {args.epochs} epoch(s) on {args.train_size} SST-2 phrases, lr {args.lr}, seed "
           f"{args.seed} (train s: " + ", ".join(f"{r.label} {r.seconds:.0f}" for r in runs)
           + "; nan: reused); "
