@@ -15,8 +15,9 @@ the config (``trainers/prune.py``).
 
 Loading. The type is registered with transformers' Auto classes by :func:`register` (idempotent;
 the project's loaders call it first: ``trainers/models.py``, ``trainers/model_log.py``,
-``orchestrator/predict.py``), after which ``AutoModelForSequenceClassification.from_pretrained``
-and MLflow's transformers flavor load a saved pruned model like any other. A process that has not
+``trainers/quantize.py``, ``orchestrator/predict.py``), after which
+``AutoModelForSequenceClassification.from_pretrained`` and MLflow's transformers flavor load a
+saved pruned model like any other. A process that has not
 imported the project (a bare ``mlflow models serve``) does not know the type: call ``register()``
 there first.
 """
@@ -75,7 +76,12 @@ def narrow_attention(attention: torch.nn.Module, heads: int, head_size: int) -> 
 
 
 def register() -> None:
-    """Make the Auto classes know the pruned BERT (idempotent)."""
+    """Make transformers know the pruned BERT (idempotent): its Auto classes (``from_pretrained``,
+    ``from_config``, pipelines), and its top-level namespace, where MLflow's transformers flavor
+    looks a logged model's class up by name (``getattr(transformers, "PrunedBert…")``)."""
+    import transformers
+
     AutoConfig.register(MODEL_TYPE, PrunedBertConfig, exist_ok=True)
     AutoModelForSequenceClassification.register(PrunedBertConfig, PrunedBertForSequenceClassification,
                                                 exist_ok=True)
+    setattr(transformers, PrunedBertForSequenceClassification.__name__, PrunedBertForSequenceClassification)
