@@ -13,7 +13,10 @@ phrases for ``--epochs`` epochs at ``--lr`` (default 2,000, 2 and 1e-4, as ``ben
 2. each ``--pruned`` reference (default ``minilm%50``) distilled by ``kd`` from that fine-tuned
    MiniLM (its folder as the trial's teacher checkpoint, as stage 2 of a sweep reads it), pruned
    when its trial builds it: importance on the trial's own training phrases (``trainers/prune.py``);
-3. with ``--finetune-pruned``, each also fine-tuned without a teacher (what KD adds).
+3. with ``--finetune-pruned``, each also fine-tuned without a teacher (what KD adds);
+4. with ``--prune-teacher``, each also taken of the fine-tuned MiniLM's folder (``<folder>%50``,
+   "fine-tuned minilm%50"): scored under its trained classifier, as Michel et al. score, and
+   started from task-tuned weights, then distilled by KD from that MiniLM as in 2.
 
 ``--keep DIR`` saves every trained model there and reuses those it already holds (same method,
 reference, size, epochs and seed), so that the measurement can be repeated without training again.
@@ -68,16 +71,18 @@ class Trained:
 
 
 def train(method: str, reference: str, data: str, args: argparse.Namespace, scratch: Path,
-          teacher: Path | None = None) -> Trained:
+          teacher: Path | None = None, written: str = "") -> Trained:
     """``reference`` trained by ``method`` with the project's loop (KD: from the model in ``teacher``);
-    saved under ``--keep``, or read from there when it holds it already."""
-    label = f"{reference} ({'KD' if method == 'kd' else 'fine-tuned'})"
+    saved under ``--keep``, or read from there when it holds it already. ``written``: its name in
+    the table, when not ``reference``."""
+    written = written or reference
+    label = f"{written} ({'KD' if method == 'kd' else 'fine-tuned'})"
     sources = resolve([reference, BASE], "real", Path.cwd())
     data_config = DataConfig(source=data, train_size=args.train_size, quiz_size=1, test_split="labeled")
     distil = {"teachers": (sources[BASE].source,), "teacher_dirs": (str(teacher),)} if teacher else {}
     config = TrainConfig(method=method, student=sources[reference].source, size="real",
                          epochs=args.epochs, lr=args.lr, data=data_config, seed=args.seed, **distil)
-    name = f"{method}-{reference}-{args.train_size}-{args.epochs}-{args.seed}"
+    name = f"{method}-{written.replace(' ', '-')}-{args.train_size}-{args.epochs}-{args.seed}"
     kept = args.keep / name if args.keep else None
     if kept is not None and (kept / "config.json").is_file():
         built = build_model(str(kept), "real", train_texts=(), cache_dir=scratch / "cache")
@@ -116,6 +121,8 @@ def main() -> int:
                         help="pruned references to distil from the fine-tuned MiniLM (default: minilm%%50)")
     parser.add_argument("--finetune-pruned", action="store_true",
                         help="also fine-tune each pruned reference without a teacher")
+    parser.add_argument("--prune-teacher", action="store_true",
+                        help="also distil each pruned reference taken of the fine-tuned MiniLM")
     parser.add_argument("--train-size", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -144,6 +151,9 @@ def main() -> int:
             runs = [base]
             for reference in args.pruned:
                 runs.append(train("kd", reference, data, args, scratch, teacher))
+                if args.prune_teacher and reference.startswith(BASE):  # the same cut of the fine-tuned one
+                    runs.append(train("kd", str(teacher) + reference[len(BASE):], data, args, scratch,
+                                      teacher, written="fine-tuned " + reference))
                 if args.finetune_pruned:
                     runs.append(train("finetune", reference, data, args, scratch))
         except UserError as error:
