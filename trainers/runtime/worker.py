@@ -27,6 +27,7 @@ from trainers.config import TrainConfig
 from trainers.data import tasks
 from trainers.data.glue import Examples
 from trainers.engine.loop import Trial, TrialResult, run
+from trainers.models import prune
 from trainers.models.compressed import int8_and_cost
 from trainers.record.artifacts import (
     CONFIG_ARTIFACT,
@@ -65,6 +66,11 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))
+    pruning = getattr(trial.student.model.config, "pruning", None)
+    if run_log is not None and pruning:  # a pruned student: what each layer kept, and why
+        for key, value in prune.summary(pruning).items():
+            run_log.client.log_param(run_log.run_id, key, value)
+        run_log.client.log_dict(run_log.run_id, pruning, prune.RECORD_ARTIFACT)
     scratch = Path(tempfile.mkdtemp(prefix="metadistil-"))
 
     def report(epoch: int, metrics: dict[str, float], folder: Path) -> None:
