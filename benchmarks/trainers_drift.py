@@ -8,6 +8,10 @@ agree bit for bit, and the largest difference of a test probability. Scaled down
 
     git archive 64fb7b8 trainers | tar -x -C /tmp/old    # the trainers the comparison ran on
     python benchmarks/trainers_drift.py /tmp/old .
+
+Both versions must have the package layout of c707b22 (``trainers/engine/loop.py``…): a version from
+before that regroup imports flat modules (``loop.py`` right under ``trainers/``) and is compared by this
+script as it stood then (``git show b7971ec:benchmarks/trainers_drift.py``).
 """
 
 from __future__ import annotations

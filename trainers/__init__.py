@@ -6,8 +6,10 @@ and benchmarks run without Ray. It never imports ``orchestrator``. By concern::
     data/        tasks.py (the GLUE tasks), source.py (offline folder or hub), glue.py (loading and
                  the original work's splits), tokens.py, batches.py, noise.py, metrics.py
     models/      refs.py (what a space may write for a model), build.py (presets, checkpoints,
-                 students cut from them), quantize.py (the int8 variant), cost.py (size, latency,
-                 throughput), compressed.py (what every finished model adds to its metrics)
+                 students cut from them), prune.py (heads and neurons removed by importance)
+                 with pruned_bert.py (the saved type that reloads), quantize.py (the int8
+                 variant), cost.py (size, latency, throughput), compressed.py (what every
+                 finished model adds to its metrics), cost_names.py (their names, torch-free)
     methods/     registry.py (what the loop, planner, estimate and report know of a method), one
                  module per method (finetune.py, kd.py with pkd.py, metadistil.py, mutual.py)
                  and their maths (losses.py, objective.py, quiz.py)

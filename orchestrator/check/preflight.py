@@ -18,7 +18,7 @@ from trainers.data.glue import Splits, load_splits
 from trainers.errors import UserError
 from trainers.methods.pkd import PkdError, Shape, matched_layers
 from trainers.models.build import architecture
-from trainers.models.refs import ModelError, Resolved, resolve
+from trainers.models.refs import ModelError, ModelRef, Resolved, resolve
 
 
 def resolve_paths(spec: SweepSpec, spec_path: Path) -> SweepSpec:
@@ -51,6 +51,9 @@ def resolve_models(spec: SweepSpec, spec_path: Path, strict: bool = True) -> dic
     One line naming the file and the model."""
     try:
         models = resolve(model_names(spec), spec.models.size, spec_path.resolve().parent, strict)
+        for model in models.values():  # a pruning's counts against the model's own (hub: when built)
+            if ModelRef.parse(model.written).prune is not None:
+                architecture(model.source, spec.models.size)
     except ModelError as error:
         raise ModelError(f"{spec_path}: {error}") from None
     vocab = spec.models.vocab_file

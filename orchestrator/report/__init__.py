@@ -19,6 +19,11 @@ The modules, in the order the data flows through them:
   best first (the tables show the best), and the runs the scheduler stopped;
 - :mod:`~orchestrator.report.plots`: the main metric vs. parameters and on validation per epoch,
   the main metric on validation against each searched value;
+- :mod:`~orchestrator.report.cost_table`: "size and speed", each configuration's model and its
+  int8 variant: score, Δ int8 − fp32 paired on the same examples, size, latency, throughput;
+- :mod:`~orchestrator.report.frontier`: the Pareto front of score against cost (a pure function)
+  and its plot;
+- :mod:`~orchestrator.report.cost_section`: the table's files, the plot and the README's section;
 - :mod:`~orchestrator.report.best_space`: the space files that re-run a search's best over
   more seeds;
 - :mod:`~orchestrator.report.search_section`: the search section (``search.md``/``.csv``, its

@@ -11,6 +11,9 @@ by default, ``results/<sweep>/`` for a report the project commits):
 - ``environment.csv``: each run's CPU, kernel path, versions and teachers' weights digests;
 - ``plots/<main>_vs_params.png``, ``plots/val_<main>_per_epoch.png`` (SST-2:
   ``accuracy_vs_params.png``, ``val_accuracy_per_epoch.png``; MRPC: ``f1_vs_params.png``, …);
+- ``size_and_speed.md``/``.csv``/``.tex`` and ``plots/<main>_vs_cost.png``: each model and its
+  int8 variant, their test score, size, latency and throughput, and the Pareto front
+  (:mod:`orchestrator.report.cost_section`);
 - in a random search, ``search.md``/``.csv``, ``plots/search_<value>.png`` and the space files that
   re-run the best over more seeds (``best_space.yaml``); the tables show each configuration's best
   sample (:mod:`orchestrator.report.search`);
@@ -28,6 +31,8 @@ from mlflow import MlflowClient
 
 from orchestrator.check.artifacts import rebuild_hint
 from orchestrator.report.best_space import shown, sweep_space, write_best_spaces
+from orchestrator.report.cost_section import write_cost_section
+from orchestrator.report.cost_table import cost_table
 from orchestrator.report.environment import write_environment
 from orchestrator.report.labels import SweepNames, full_label
 from orchestrator.report.metrics import sweep_task
@@ -55,6 +60,7 @@ from orchestrator.report.tables import (
     teacher_basis,
 )
 from orchestrator.tracking.store import no_progress_bars
+from trainers.record.artifacts import INT8_PREDICTIONS_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -89,12 +95,16 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
                  for table in tables for row in table.rows}
         significance = comparisons(tables, groups, names, predictions, task.main)
         by_recipe = recipe_comparisons(groups, names, predictions, task.main)
-    unique_rows = _unique_rows_with_runs(tables, cells, names)
+        unique_rows = _unique_rows_with_runs(tables, cells, names)
+        int8 = Predictions(client, Path(scratch), rebuild_hint(client, sweep), INT8_PREDICTIONS_ARTIFACT,
+                           "int8 test predictions")
+        costs = cost_table(client, [row for row, _ in unique_rows], predictions, int8, task)
     search_notes = [search_note(ranking)] if data.is_search else []
     latex_notes = table_notes(data.is_paper, False, names, basis, task) + search_notes  # no Runs column
     markdown = {t.name: write_table(t, cells, data.is_paper, latex_notes, out_dir, files) for t in tables}
     significance_md = write_significance(significance, out_dir, files, task.main)
     recipes_md = write_recipe_comparisons(by_recipe, out_dir, files, task.main)
+    cost_md = write_cost_section(costs, out_dir, files, task)
     files.append(write_csv(runs_frame(tables, names, task), out_dir / "runs.csv"))
     files.append(write_environment(data.runs, out_dir / "environment.csv"))
     plots = {name: out_dir / path for name, path in plot_files(task).items()}
@@ -110,7 +120,8 @@ def build_report(client: MlflowClient, sweep: str, out_dir: Path) -> ReportResul
     readme = out_dir / "README.md"
     readme.write_text(readme_text(data, client.tracking_uri, tables, markdown, significance_md,
                                   table_notes(data.is_paper, True, names, basis, task) + search_notes,
-                                  warnings, recipes_md, search_md, task, _findings(out_dir), out_dir),
+                                  warnings, recipes_md, search_md, task, _findings(out_dir), out_dir,
+                                  cost_md),
                       encoding="utf-8")
     files.append(readme)
     return ReportResult(sweep, out_dir, tuple(files), markdown["table1"], tuple(warnings))

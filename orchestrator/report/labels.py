@@ -37,9 +37,10 @@ class SweepNames:
 
 
 def model_name(model: str) -> str:
-    """``minilm@2`` → ``MiniLM@2``: the registry's spelling, any layer cut kept."""
-    base, at, layers = model.partition("@")
-    return MODEL_NAMES.get(base, base) + (f"@{layers}" if at else "")
+    """``minilm@2`` → ``MiniLM@2``, ``minilm%50`` → ``MiniLM%50``: the registry's spelling, any
+    layer cut or pruning kept."""
+    end = min((i for i in (model.find("@"), model.find("%")) if i >= 0), default=len(model))
+    return MODEL_NAMES.get(model[:end], model[:end]) + model[end:]
 
 
 def ordinal(n: int) -> str:

@@ -20,13 +20,17 @@ from orchestrator.tracking import names as tracking
 
 
 class Predictions:
-    """Per-example test predictions (``index, label, prediction``) of runs, downloaded once each."""
+    """Per-example test predictions (``index, label, prediction``) of runs, downloaded once each;
+    ``artifact``: which of a run's prediction files (the int8 variant's: ``trainers.record.artifacts``)."""
 
-    def __init__(self, client: MlflowClient, scratch: Path, fix: str = "") -> None:
+    def __init__(self, client: MlflowClient, scratch: Path, fix: str = "",
+                 artifact: str = tracking.PREDICTIONS_ARTIFACT, what: str = "test predictions") -> None:
         self._client = client
         self._scratch = scratch
         self._fix = fix or "re-run the sweep to rebuild it or point --tracking-uri at the store that has it"
         self._cache: dict[str, pd.DataFrame | None] = {}
+        self._artifact = artifact
+        self._what = what
 
     def get(self, run_id: str) -> pd.DataFrame:
         """The run's predictions; an ``ArtifactError`` when the artifact is missing or malformed."""
@@ -38,8 +42,7 @@ class Predictions:
         destination = self._scratch / run_id
         destination.mkdir(parents=True, exist_ok=True)
         try:
-            path = self._client.download_artifacts(run_id, tracking.PREDICTIONS_ARTIFACT,
-                                                   str(destination))
+            path = self._client.download_artifacts(run_id, self._artifact, str(destination))
             frame = pd.read_csv(path)
         except (MlflowException, OSError) as error:
             raise self._error(run_id, None, error) from None
@@ -55,11 +58,11 @@ class Predictions:
         try:
             info = self._client.get_run(run_id).info
             name = info.run_name or ""
-            where = f"{info.artifact_uri.rstrip('/')}/{tracking.PREDICTIONS_ARTIFACT}"
+            where = f"{info.artifact_uri.rstrip('/')}/{self._artifact}"
         except MlflowException:
-            name, where = "", tracking.PREDICTIONS_ARTIFACT
+            name, where = "", self._artifact
         local = local_path(where)
         if problem is None:
             problem = ("is missing" if local is not None and not local.exists() else
                        f"cannot be read ({first_line(error)})")
-        return artifact_error(name, run_id, "test predictions", local or where, problem, self._fix)
+        return artifact_error(name, run_id, self._what, local or where, problem, self._fix)

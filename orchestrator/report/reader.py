@@ -31,6 +31,7 @@ from mlflow.entities import Experiment, Run
 from orchestrator.tracking.store import parent_run, redact, search_all, sweep_names
 from trainers.errors import UserError
 from trainers.methods import registry as methods
+from trainers.models.cost_names import COST, INT8, THREADS
 from trainers.runtime.kernels import TAG_PREFIX as ENV_TAGS
 
 DEFAULT_RECIPE = "default"
@@ -109,6 +110,9 @@ class TrialRun:
     # The worker's CPU, kernel path, versions and teachers' digests (``env.*`` tags, sorted;
     # ``trainers/runtime/kernels.py``); empty for runs logged before they were recorded.
     environment: tuple[tuple[str, str], ...] = ()
+    # What the model and its int8 variant cost (``trainers/models/cost_names.py``: size_mb, latency_ms_p50,
+    # ..., each also with _int8, and cost_threads), as logged; empty for runs logged before.
+    cost: tuple[tuple[str, float], ...] = ()
 
     def last_value(self, metric: str) -> float | None:
         return dict(self.last).get(metric)
@@ -250,7 +254,9 @@ def _trial_run(run: Run) -> TrialRun:
                     stopped_at_epoch=stopped_at, task=tags.get("task") or "sst2",
                     tested=tuple(sorted((m.removeprefix("test_"), v) for m, v in metrics.items()
                                         if m.startswith("test_"))),
-                    environment=tuple(sorted((k, v) for k, v in tags.items() if k.startswith(ENV_TAGS))))
+                    environment=tuple(sorted((k, v) for k, v in tags.items() if k.startswith(ENV_TAGS))),
+                    cost=tuple(sorted((m, v) for m, v in metrics.items()
+                                      if m in (*COST, *(c + INT8 for c in COST), THREADS))))
 
 
 def _searched(text: str) -> tuple[tuple[str, Any], ...]:

@@ -44,10 +44,12 @@ def _store_shown(tracking_uri: str) -> str:
 def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
                 markdown: dict[str, str], significance_md: str, notes: Sequence[str],
                 warnings: Sequence[str], recipes_md: str = "", search_md: str = "",
-                task: TaskMetrics = SST2, findings: str = "", out_dir: Path | None = None) -> str:
+                task: TaskMetrics = SST2, findings: str = "", out_dir: Path | None = None,
+                cost_md: str = "") -> str:
     """``results/<sweep>/README.md``: provenance, the tables, the plots, the footnotes (``notes``:
     the tables', :func:`orchestrator.report.render.table_notes`); ``search_md``: the search
-    section, whole (:mod:`orchestrator.report.search_section`); significance and plots are on the
+    section, whole (:mod:`orchestrator.report.search_section`); ``cost_md``: the size-and-speed
+    section, whole (:mod:`orchestrator.report.cost_section`); significance and plots are on the
     ``task``'s main metric. ``out_dir``: where the README goes, named in the command that
     regenerates it unless it is the sweep's default."""
     seeds = sorted({run.seed for run in data.runs})
@@ -93,6 +95,8 @@ def readme_text(data: SweepData, tracking_uri: str, tables: Sequence[Table],
         parts.append("## Recipes against each other\n\nEach configuration under one recipe against "
                      "the same configuration under the other, paired as above.\n\n" + recipes_md
                      + "\nFiles: [recipes.md](recipes.md) · [recipes.csv](recipes.csv)\n")
+    if cost_md:
+        parts.append(cost_md)
     if search_md:
         parts.append(search_md)
     files, titles = plot_files(task), plot_titles(task)

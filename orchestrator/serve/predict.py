@@ -73,6 +73,7 @@ from trainers.data.tasks import Task, TaskError, get
 from trainers.data.tokens import has_segments
 from trainers.errors import UserError
 from trainers.models.build import ModelError, build_model, count_parameters
+from trainers.models.pruned_bert import register
 from trainers.models.quantize import INT8_WEIGHTS, load_int8
 from trainers.record.artifact_files import model_problem
 from trainers.record.artifacts import MODEL_ARTIFACT_DIR
@@ -217,6 +218,7 @@ class LoadedModel:
         """From a saved model's folder, or a downloaded MLflow model (it holds ``MLmodel``)."""
         try:
             if (folder / MLMODEL_FILE_NAME).is_file():
+                register()  # a pruned student's type (trainers/models/pruned_bert.py)
                 components = mlflow.transformers.load_model(str(folder), return_type="components")
                 return cls(label, components["model"], components["tokenizer"])
             built = build_model(str(folder), "tiny", train_texts=(), cache_dir=folder)

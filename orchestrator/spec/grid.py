@@ -1,9 +1,9 @@
 """A grid block of a search space: a cross product of lists, whose every combination is a trial.
 
 ``methods`` are names of the methods' registry (``trainers/methods/registry.py``); ``students`` and each
-teacher set name models (registry names, hub ids, folders, ``@k`` layer cuts). A student may be its
-own teacher's model: a born-again student (Furlanello et al., ICML 2018) is distilled from the
-fine-tuned teacher, a trial of its own.
+teacher set name models (registry names, hub ids, folders, ``@k`` layer cuts, ``%p`` pruning). A
+student may be its own teacher's model: a born-again student (Furlanello et al., ICML 2018) is
+distilled from the fine-tuned teacher, a trial of its own.
 
 ``assistants`` (Mirzadeh et al., AAAI 2020, "Improved Knowledge Distillation via Teacher
 Assistant") lists chains of models between the teachers and the student: ``[[minilm@4]]`` distils
@@ -46,7 +46,7 @@ class GridBlock(Strict):
     methods: list[Annotated[str, AfterValidator(_method_name)]] = Field(min_length=1)
     """Methods of the registry (`trainers/methods/registry.py`)."""
     students: list[str] = Field(min_length=1)
-    """The models trained: registry names, hub ids, folders, `@k` layer cuts."""
+    """The models trained: registry names, hub ids, folders, `@k` layer cuts, `%p` pruning."""
     teachers: list[list[str]] = Field(default_factory=list)
     """Teacher sets, each a list of models; a distilling method needs one."""
     assistants: list[list[str]] = Field(default_factory=lambda: [[]], min_length=1)

@@ -22,9 +22,11 @@ reads the teachers' own fine-tune runs first).
 
 Artifacts: ``config.json`` (the resolved trial config), ``predictions/test_predictions.csv``
 (columns ``index, label, prediction, prob_positive``: one row per test example, for paired
-statistics). The student: a logged MLflow model named ``model`` (transformers flavor, task
-``text-classification``, ``id2label`` negative/positive; ``trainers/record/model_log.py``); runs logged
-before that hold a ``model/`` artifact folder instead.
+statistics) and, since the int8 variant's were recorded, ``predictions/test_predictions_int8.csv``
+(the same, of the int8 variant; ``trainers/models/compressed.py``). The student: a logged MLflow model
+named ``model`` (transformers flavor, task ``text-classification``, ``id2label``
+negative/positive; ``trainers/record/model_log.py``); runs logged before that hold a ``model/`` artifact
+folder instead.
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ def test_runs_tags_metrics_and_artifacts(swept):
     predictions = client.download_artifacts(distilled.info.run_id, "predictions/test_predictions.csv",
                                             str(workdir))
     assert len(Path(predictions).read_text().splitlines()) == 101
+    assert [a.path for a in client.list_artifacts(distilled.info.run_id, "predictions")] == [
+        "predictions/test_predictions.csv", "predictions/test_predictions_int8.csv"]  # int8's, to pair
     assert "3 trials: 3 trained, 0 reused, 0 failed" in first.stdout
 
 
@@ -68,6 +70,9 @@ def test_report_from_the_real_runs(swept):
     assert "KD BERT→TinyBERT | not run" in table1
     assert "TinyBERT (fine-tuned) | " in table1 and "(n=1)" in table1
     assert (workdir / "report" / "plots" / "accuracy_vs_params.png").stat().st_size > 10_000
+    speed = (workdir / "report" / "size_and_speed.md").read_text()  # each model and its int8 variant
+    assert "| TinyBERT (fine-tuned) | int8 | " in speed and "not measured" not in speed
+    assert (workdir / "report" / "plots" / "accuracy_vs_cost.png").stat().st_size > 10_000
 
 
 def test_second_invocation_trains_nothing(swept):

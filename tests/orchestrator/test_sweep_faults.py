@@ -37,7 +37,7 @@ from tests.sweeps import (
     sweep_args,
     tracking_uri,
 )
-from trainers.models.compressed import TIMED
+from trainers.models.cost_names import TIMED
 
 pytestmark = pytest.mark.system  # starts Ray, servers or a browser: `make test-fast` skips them
 

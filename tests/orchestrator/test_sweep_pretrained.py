@@ -2,7 +2,8 @@
 ``minilm`` (the registry: offline, the installed copy), a folder relative to the space file (the
 sweep runs from another folder, and so do Ray's workers), and an ``org/name`` hub id found in the
 Hugging Face cache; students cut from them (``minilm@2``, ``org/name@2``); KD and MetaDistil; real
-Ray, real MLflow. The same sweep holds trials that teach trials: a teacher-assistant chain under
+Ray, real MLflow. A pruned student as a space writes it (``minilm@2%50``: the cut, then half its
+heads and neurons removed). The same sweep holds trials that teach trials: a teacher-assistant chain under
 MetaDistil (MiniLM → MiniLM@2 → MiniLM@1, the assistant a trainable teacher of the last hop) beside
 the direct MiniLM → MiniLM@1, and a born-again MiniLM → MiniLM (one sweep, for the suite's time)."""
 
@@ -30,11 +31,12 @@ SPACE = {
     # Each form twice: the registry's minilm teaches and is cut (minilm@2), the folder (whose short
     # name collides with the registry's) teaches, the hub id is cut into a student. Then MiniLM@2 is
     # an assistant between MiniLM and MiniLM@1, MiniLM a born-again student, and two MiniLM@1 a
-    # mutual-learning cohort (one trial, two models): 9 runs, 3 stages.
+    # mutual-learning cohort (one trial, two models), and MiniLM@2 pruned to half its heads and
+    # neurons a KD student: 10 runs, 3 stages.
     "grid": [{"methods": ["kd"], "teachers": [["models/minilm"]], "students": [f"{HUB_ID}@2"]},
              {"methods": ["metadistil"], "teachers": [["minilm"]], "students": ["minilm@1"],
               "assistants": [[], ["minilm@2"]]},
-             {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm"]},
+             {"methods": ["kd"], "teachers": [["minilm"]], "students": ["minilm", "minilm@2%50"]},
              {"methods": ["mutual"], "students": ["minilm@1"], "peers": [["minilm@1"]]}],
 }
 COHORT = ("minilm@1+minilm@1_m1__mutual__seed0", "minilm@1+minilm@1_m2__mutual__seed0")
@@ -46,6 +48,7 @@ RUNS = {  # run name → (stage, teachers tag, assistants tag)
     "minilm@1_from_minilm__metadistil__seed0": ("2", "minilm", None),
     "minilm@1_from_minilm_via_minilm@2__metadistil__seed0": ("3", "minilm", "minilm@2"),
     "minilm_from_minilm__kd__seed0": ("2", "minilm", None),
+    "minilm@2%50_from_minilm__kd__seed0": ("2", "minilm", None),
     COHORT[0]: ("1", "", None),
     COHORT[1]: ("1", "", None),
 }
@@ -92,13 +95,23 @@ def test_every_form_of_the_name_trains_and_is_labelled_short(pretrained):
     workdir, done = pretrained
     runs = _trial_runs(workdir)
     assert sorted(runs) == sorted(RUNS)
-    assert "9 trials: 9 trained, 0 reused, 0 failed" in done.stdout
+    assert "10 trials: 10 trained, 0 reused, 0 failed" in done.stdout
     for name, run in runs.items():
         assert run.info.status == "FINISHED"
         student = run.data.tags["student"]
         model = name.split("_from_")[0].split("__")[0].split("+")[0]
         assert "/" not in student and student == model
-        if "@2" in name.split("_from_")[0]:  # a cut student: 2 of the 6 pretrained layers
+        if "%" in name.split("_from_")[0]:  # cut to layers 0 and 5, then half of each pruned
+            assert run.data.params["student_kept_layers"] == "0,5"
+            assert run.data.params["student_pruned"] == ("6/12 heads, 768/1536 neurons in each of 2 "
+                                                         "layers (michel2019-taylor, 256 examples)")
+            assert len(run.data.params["student_kept_heads"].split()) == 2
+            # MiniLM@2 less, per layer, 6 heads' Q, K, V rows (3 × (192 × 384 + 192)) and output
+            # columns (192 × 384), 768 neurons' rows (768 × 384 + 768) and columns (768 × 384)
+            assert run.data.metrics["student_params"] == 15_616_130 - 2 * 886_080
+            record = MlflowClient(tracking_uri(workdir)).download_artifacts(run.info.run_id, "pruning.json")
+            assert [len(h) for h in json.loads(Path(record).read_text())["heads"]] == [6, 6]
+        elif "@2" in name.split("_from_")[0]:  # a cut student: 2 of the 6 pretrained layers
             assert run.data.params["student_kept_layers"] == "0,5"
             assert run.data.metrics["student_params"] == 15_616_130
             assert run.data.metrics["teacher_params"] == 22_713_986
@@ -174,8 +187,9 @@ def test_the_report_and_predict_name_them_short(pretrained, capsys):
                          "--tracking-uri", tracking_uri(workdir)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if " ms" in line]
-    assert len(rows) == 9
+    assert len(rows) == 10
     for label in ("MetaDistil MiniLM→MiniLM@2→MiniLM@1", "MetaDistil MiniLM→MiniLM@1", "KD MiniLM→MiniLM",
+                  "KD MiniLM→MiniLM@2%50",
                   "DML MiniLM@1 (member 1 of MiniLM@1+MiniLM@1)",
                   "DML MiniLM@1 (member 2 of MiniLM@1+MiniLM@1)"):
         assert f"{label} " in out, out

@@ -76,7 +76,8 @@ class Trial:
         vocab = config.vocab_file or None  # none set: the presets' own (models.default_vocab)
         texts = splits.train.sentences + (splits.train.second or ())  # a BPE preset learns both sentences
         common = {"train_texts": texts, "cache_dir": cache_dir, "vocab_file": vocab,
-                  "num_labels": splits.task.num_labels}
+                  "num_labels": splits.task.num_labels, "prune_on": splits.train,
+                  "max_length": config.data.max_length}  # a pruned model scores its units on train
         student = build_model(config.student, config.size, seed=config.seed, **common)
         sources = config.teacher_dirs or config.teachers  # no checkpoint: a random teacher (tests)
         teachers = [build_model(src, config.size, seed=config.seed + 1 + i, **common)

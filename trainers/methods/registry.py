@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from trainers.engine.loop import Trial
     from trainers.engine.update import StudentUpdate, TeacherUpdate
 
-MODULES = tuple(f"trainers.methods.{name}" for name in ("finetune", "kd", "metadistil", "mutual"))
+MODULES = tuple(f"{__package__}.{name}" for name in ("finetune", "kd", "metadistil", "mutual"))
 
 
 class Teachers(str, Enum):

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
@@ -32,6 +33,8 @@ from transformers import (
 
 from trainers.data.glue import Examples
 from trainers.data.tokens import Encoded, encode_cached, has_segments
+from trainers.models.prune import prune, pruned_config
+from trainers.models.pruned_bert import register
 from trainers.models.refs import (
     HUB_IDS,
     PACKAGED,
@@ -108,7 +111,8 @@ def reference_config(name: str) -> PretrainedConfig:
 
 
 def architecture(source: str, size: str) -> PretrainedConfig | None:
-    """The config a resolved model reference builds, layer cut applied, without loading weights:
+    """The config a resolved model reference builds, layer cut and pruning applied (the counts
+    checked), without loading weights:
     a folder's ``config.json``, a tiny preset's, or a registry model's real architecture (also when
     resolved to its hub id); ``None`` for any other hub model (unknown offline until downloaded)."""
     from transformers import AutoConfig
@@ -116,6 +120,7 @@ def architecture(source: str, size: str) -> PretrainedConfig | None:
     ref = ModelRef(source) if Path(source).is_dir() else ModelRef.parse(source)
     registry = {hub_id: name for name, hub_id in HUB_IDS.items() if name in PRESETS}
     if Path(ref.base).is_dir():
+        register()  # the folder may hold a pruned model
         config = AutoConfig.from_pretrained(ref.base)
     elif ref.base in registry or (ref.base in PRESETS and size == "real"):
         config = reference_config(registry.get(ref.base, ref.base))
@@ -125,6 +130,8 @@ def architecture(source: str, size: str) -> PretrainedConfig | None:
         return None
     if ref.layers is not None:
         config.num_hidden_layers = len(kept_layers(ref.layers, config.num_hidden_layers, source))
+    if ref.prune is not None:
+        config = pruned_config(config, ref.prune, source)
     return config
 
 
@@ -212,8 +219,8 @@ class Built:
 
 
 def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: Path,
-                vocab_file: str | Path | None = None, seed: int = 0, num_labels: int | None = None
-                ) -> Built:
+                vocab_file: str | Path | None = None, seed: int = 0, num_labels: int | None = None,
+                prune_on: Examples | None = None, max_length: int = 64) -> Built:
     """Build (tiny) or load (pretrained) a sequence classifier and its tokenizer.
 
     ``vocab_file``: the BERT-family presets' vocabulary; ``None``, :func:`default_vocab`.
@@ -237,6 +244,14 @@ def build_model(name: str, size: str, *, train_texts: Sequence[str], cache_dir: 
         built = _preset(base, train_texts, cache_dir, vocab_file, seed, num_labels or NUM_LABELS)
     if ref.layers is not None:
         keep_layers(built.model, ref.layers, name)
+    if ref.prune is not None:
+        if prune_on is None:
+            raise ModelError(f"model {name!r}: pruning scores heads and neurons on training "
+                             "examples; pass prune_on (the training split)")
+        encoded = built.encode(prune_on, max_length, cache_dir)
+        model = prune(built.model, ref.prune, encoded, np.asarray(prune_on.labels),
+                      pad_id=built.tokenizer.pad_token_id, seed=seed, name=name)
+        built = Built(model, built.tokenizer)
     return built
 
 
@@ -256,6 +271,7 @@ def _preset(name: str, train_texts: Sequence[str], cache_dir: Path, vocab_file: 
 
 def _load_pretrained(name_or_dir: str, *, local_only: bool, num_labels: int | None) -> Built:
     head = {} if num_labels is None else {"num_labels": num_labels}
+    register()  # a folder may hold a pruned student (a teacher assistant, predict's models)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_dir, local_files_only=local_only)
         model = AutoModelForSequenceClassification.from_pretrained(

@@ -59,6 +59,7 @@ from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
 from trainers.errors import UserError
+from trainers.models.pruned_bert import register
 
 INT8_WEIGHTS = "model.int8.safetensors"
 ENGINE = "x86"  # fbgemm's successor on x86; its packed int8 GEMM is the kernel timed above
@@ -132,6 +133,7 @@ def load_int8(folder: Path) -> PreTrainedModel:
         raise QuantizeError(f"{folder}: needs config.json and {INT8_WEIGHTS}; write them with "
                             "model.config.save_pretrained(folder) and save_int8(int8(model), folder)")
     tensors = load_file(str(path))
+    register()  # the folder may hold a pruned student's config (trainers/models/pruned_bert.py)
     config = AutoConfig.from_pretrained(folder)
     # Built on the CPU, not on "meta": the non-persistent buffers (position ids) are in no file.
     skeleton = AutoModelForSequenceClassification.from_config(config)

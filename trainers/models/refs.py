@@ -1,6 +1,6 @@
 """Model references: what a space may write where a model goes, and what it resolves to.
 
-A reference is ``NAME`` or ``NAME@LAYERS``:
+A reference is ``NAME``, ``NAME@LAYERS``, ``NAME%PERCENT`` or ``NAME@LAYERS%PERCENT``:
 
 - ``NAME`` is a registry name (``bert``, ``roberta``, ``distilbert``, ``tinybert``: the paper's
   models, tiny presets under ``models.size: tiny``; ``minilm``: always the pretrained
@@ -11,6 +11,12 @@ A reference is ``NAME`` or ``NAME@LAYERS``:
   layers evenly spaced with the first and the last (``minilm@2`` → layers 0 and 5 of 6), ``@i_j_…``
   keeps the listed layers (``minilm@0_3_5``). Underscores, not commas, so the reference stays one
   plain scalar inside a YAML flow list and one path component.
+- ``%PERCENT`` prunes the model (after its cut, if any) to that share of every layer's attention
+  heads and feed-forward neurons, the least important removed from the weights
+  (``trainers/models/prune.py``): ``minilm%50`` keeps 6 of 12 heads and 768 of 1,536 neurons per layer;
+  ``%H_F`` keeps H % of the heads and F % of the neurons (``minilm%50_100``: heads only). A share
+  is a percent in (0, 100], a kept fraction in (0, 1]; each layer keeps ``round(share × count)``,
+  at least one.
 
 The driver resolves every reference once, before Ray starts (:func:`resolve`): directories become
 absolute paths and are fingerprinted by their weights, hub ids are checked to be fetchable, and
@@ -45,6 +51,8 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
 HUB_PROBE_TIMEOUT_S = 5.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LAYERS = re.compile(r"^(?:\d+|\d+(?:_\d+)+)$")
+_PERCENT = r"\d+(?:\.\d+)?"
+_PRUNE = re.compile(rf"^({_PERCENT})(?:_({_PERCENT}))?$")
 
 
 class ModelError(UserError):
@@ -53,16 +61,19 @@ class ModelError(UserError):
 
 @dataclass(frozen=True)
 class ModelRef:
-    """``base`` and the layers to keep: ``None`` (all), an int (``@k``) or a tuple (``@i_j``)."""
+    """``base``, the layers to keep (``None``: all; an int ``@k``; a tuple ``@i_j``) and the
+    percent of heads and of feed-forward neurons a pruning keeps (``None``: no pruning)."""
 
     base: str
     layers: int | tuple[int, ...] | None = None
+    prune: tuple[float, float] | None = None
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        base, at, spec = text.rpartition("@") if "@" in text else (text, "", "")
+        rest, prune = _split_prune(text)
+        base, at, spec = rest.rpartition("@") if "@" in rest else (rest, "", "")
         if not at or "/" in spec:  # no cut, or an '@' inside a path (/home/me@corp/model)
-            return cls(text)
+            return cls(rest, None, prune)
         if not base or not _LAYERS.match(spec):
             raise ModelError(f"model {text!r}: after '@' write a layer count (minilm@2) or layers "
                              "joined by '_' (minilm@0_3_5)")
@@ -70,19 +81,52 @@ class ModelRef:
             layers = tuple(int(i) for i in spec.split("_"))
             if list(layers) != sorted(set(layers)):
                 raise ModelError(f"model {text!r}: list each layer once, in increasing order")
-            return cls(base, layers)
+            return cls(base, layers, prune)
         if int(spec) < 1:
             raise ModelError(f"model {text!r}: keep at least one layer (@1 or more)")
-        return cls(base, int(spec))
+        return cls(base, int(spec), prune)
 
     @property
     def suffix(self) -> str:
-        if self.layers is None:
-            return ""
-        return "@" + (str(self.layers) if isinstance(self.layers, int) else "_".join(map(str, self.layers)))
+        cut = "" if self.layers is None else "@" + (
+            str(self.layers) if isinstance(self.layers, int) else "_".join(map(str, self.layers)))
+        if self.prune is None:
+            return cut
+        heads, neurons = (f"{p:g}" for p in self.prune)
+        return cut + "%" + (heads if heads == neurons else f"{heads}_{neurons}")
 
     def with_base(self, base: str) -> str:
         return base + self.suffix
+
+
+def _split_prune(text: str) -> tuple[str, tuple[float, float] | None]:
+    """``text`` without its ``%`` suffix, and the two percents it asks for (``None``: none)."""
+    rest, mark, spec = text.rpartition("%")
+    if not mark or "/" in spec:  # no pruning, or a '%' inside a path
+        return text, None
+    match = _PRUNE.match(spec)
+    if not rest or not match:
+        order = "; a layer cut goes before it (minilm@2%50)" if "@" in spec else ""
+        raise ModelError(f"model {text!r}: after '%' write the percent of heads and neurons to keep "
+                         f"(minilm%50), or of heads and of neurons joined by '_' (minilm%50_25){order}")
+    percents = (float(match[1]), float(match[2] or match[1]))
+    for percent in percents:
+        if not 0 < percent <= 100:
+            raise ModelError(f"model {text!r}: keeps {percent:g} % (a kept fraction of "
+                             f"{percent / 100:g}); the kept fraction must be in (0, 1]: write a "
+                             "percent above 0 and at most 100, e.g. minilm%50")
+    return rest, percents
+
+
+def kept_count(percent: float, total: int, what: str, name: str) -> int:
+    """How many of a layer's ``total`` heads (or neurons) ``percent`` keeps: ``round(p·n/100)``,
+    halves up; refused when that is none (it would prune every one the layer has)."""
+    kept = int(percent * total / 100 + 0.5)
+    if kept < 1:
+        raise ModelError(f"model {name!r}: {percent:g} % of {total} {what} keeps none: it would "
+                         f"prune all {total} {what} a layer has; keep at least one "
+                         f"({100 / total:.3g} % or more)")
+    return kept
 
 
 def kept_layers(layers: int | tuple[int, ...], total: int, name: str) -> list[int]:

@@ -3,4 +3,6 @@
 CONFIG_ARTIFACT = "config.json"             # the resolved TrainConfig
 MODEL_ARTIFACT_DIR = "model"                # save_pretrained: safetensors weights, config, tokenizer
 PREDICTIONS_ARTIFACT = "predictions/test_predictions.csv"  # index,label,prediction,prob_positive
+# The int8 variant's, same columns and examples (trainers/models/compressed.py); runs before it have none.
+INT8_PREDICTIONS_ARTIFACT = "predictions/test_predictions_int8.csv"
 RESULT_FILE = "result.json"                 # key, name, run_id, final metrics, history: marks "done"

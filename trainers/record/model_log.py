@@ -98,6 +98,9 @@ def _components(folder: Path) -> dict:
     """The student and its tokenizer from ``folder/model``, its classes named."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from trainers.models.pruned_bert import register
+
+    register()  # a pruned student's type (trainers/models/pruned_bert.py)
     saved = folder / MODEL_ARTIFACT_DIR
     model = AutoModelForSequenceClassification.from_pretrained(saved, local_files_only=True,
                                                                use_safetensors=True)

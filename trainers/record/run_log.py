@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from trainers.data.glue import Splits
-from trainers.record.artifacts import CONFIG_ARTIFACT, PREDICTIONS_ARTIFACT
+from trainers.record.artifacts import CONFIG_ARTIFACT, INT8_PREDICTIONS_ARTIFACT, PREDICTIONS_ARTIFACT
 from trainers.record.model_log import log_model_and_finish
 
 EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
@@ -34,10 +34,12 @@ def logged_epochs(client: MlflowClient, run_id: str) -> set[int]:
 
 def log_results(client: MlflowClient, run_id: str, folder: Path) -> None:
     """A finished trial's ``config.json`` and test predictions, from its folder, as the run's
-    artifacts (the predictions under ``predictions/``, where the report reads them)."""
+    artifacts (the predictions under ``predictions/``, where the report reads them); the int8
+    variant's too, where the folder has them (one written before they were has not)."""
     client.log_artifact(run_id, str(folder / CONFIG_ARTIFACT))
-    client.log_artifact(run_id, str(folder / Path(PREDICTIONS_ARTIFACT).name),
-                        artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
+    int8 = folder / Path(INT8_PREDICTIONS_ARTIFACT).name
+    for path in (folder / Path(PREDICTIONS_ARTIFACT).name, *([int8] if int8.is_file() else [])):
+        client.log_artifact(run_id, str(path), artifact_path=str(Path(PREDICTIONS_ARTIFACT).parent))
 
 
 def log_environment(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:

@@ -25,9 +25,17 @@ import torch
 
 from trainers.config import TrainConfig
 from trainers.data import tasks
+from trainers.data.glue import Examples
 from trainers.engine.loop import Trial, TrialResult, run
+from trainers.models import prune
 from trainers.models.compressed import int8_and_cost
-from trainers.record.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
+from trainers.record.artifacts import (
+    CONFIG_ARTIFACT,
+    INT8_PREDICTIONS_ARTIFACT,
+    MODEL_ARTIFACT_DIR,
+    PREDICTIONS_ARTIFACT,
+    RESULT_FILE,
+)
 from trainers.record.atomic import staged
 from trainers.record.checkpoint import STATE
 from trainers.record.model_log import set_labels
@@ -58,6 +66,11 @@ def train_loop_per_worker(payload: TrialPayload, entered_at: float) -> None:
     kept = getattr(trial.student.model.config, "kept_layers", None)
     if run_log is not None and kept:  # a student cut from a pretrained model: which layers it kept
         run_log.client.log_param(run_log.run_id, "student_kept_layers", ",".join(map(str, kept)))
+    pruning = getattr(trial.student.model.config, "pruning", None)
+    if run_log is not None and pruning:  # a pruned student: what each layer kept, and why
+        for key, value in prune.summary(pruning).items():
+            run_log.client.log_param(run_log.run_id, key, value)
+        run_log.client.log_dict(run_log.run_id, pruning, prune.RECORD_ARTIFACT)
     scratch = Path(tempfile.mkdtemp(prefix="metadistil-"))
 
     def report(epoch: int, metrics: dict[str, float], folder: Path) -> None:
@@ -100,14 +113,19 @@ def _write_folder(result: TrialResult, folder: Path, config: TrainConfig, key: s
                   cache: Path) -> None:
     set_labels(result.student.model.config, tasks.get(config.data.task).labels)
     # The int8 variant's test scores and both variants' cost (``trainers/models/compressed.py``) join the
-    # final metrics: into result.json here, into the MLflow run by ``run_log.final`` after.
-    result.final.update(int8_and_cost(result.student, result.test, config.data.task,
-                                      max_length=config.data.max_length, cache_dir=cache,
-                                      batch_size=config.eval_batch_size))
+    # final metrics: into result.json here, into the MLflow run by ``run_log.final`` after; the
+    # int8 predictions go beside the fp32 ones, so that the two can be compared example by example.
+    compressed = int8_and_cost(result.student, result.test, config.data.task,
+                               max_length=config.data.max_length, cache_dir=cache,
+                               batch_size=config.eval_batch_size)
+    result.final.update(compressed.metrics)
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
-        _write_predictions(staging / Path(PREDICTIONS_ARTIFACT).name, result)
+        _write_predictions(staging / Path(PREDICTIONS_ARTIFACT).name, result.test,
+                           result.test_predictions, result.test_prob_positive)
+        _write_predictions(staging / Path(INT8_PREDICTIONS_ARTIFACT).name, result.test,
+                           compressed.predictions, compressed.prob_positive)
         config.save(staging / CONFIG_ARTIFACT)
         summary = {"key": key, "name": name, "run_id": run_id,
                    "final": result.final, "history": result.history,
@@ -120,11 +138,12 @@ def _write_folder(result: TrialResult, folder: Path, config: TrainConfig, key: s
         (staging / RESULT_FILE).write_text(json.dumps(summary, indent=1))
 
 
-def _write_predictions(path: Path, result: TrialResult) -> None:
-    rows = np.column_stack([result.test.ids, result.test.labels, result.test_predictions])
+def _write_predictions(path: Path, test: Examples, predictions: np.ndarray,
+                       prob_positive: np.ndarray) -> None:
+    rows = np.column_stack([test.ids, test.labels, predictions])
     with path.open("w") as handle:
         handle.write("index,label,prediction,prob_positive\n")
-        for (index, label, prediction), prob in zip(rows.tolist(), result.test_prob_positive.tolist()):
+        for (index, label, prediction), prob in zip(rows.tolist(), prob_positive.tolist()):
             handle.write(f"{index},{label},{prediction},{prob:.6f}\n")
 
 

@@ -190,6 +190,13 @@ CASES = [
      "sentence2<TAB>label or #1 String<TAB>#2 String<TAB>Quality); set data.task to this folder's task"),
     ("SST-2's test split on another task", _with("data", {"task": "mrpc", "test_split": "sst2-test"}),
      "data.test_split = 'sst2-test': is SST-2's; use test_split: labeled for mrpc's labeled test"),
+    ("kept fraction above one", _with("grid.0.students", ["bert%150"]),
+     "model 'bert%150': keeps 150 % (a kept fraction of 1.5); the kept fraction must be in (0, 1]"),
+    ("kept fraction zero", _with("grid.1.teachers", [["bert%0"]]), "(a kept fraction of 0)"),
+    ("pruning more heads than a layer has", _with("grid.0.students", ["bert%10"]),
+     "model 'bert%10': 10 % of 2 heads keeps none: it would prune all 2 heads a layer has"),
+    ("pruning a model that is not a BERT", _with("grid.0.students", ["distilbert%50"]),
+     "pruning removes heads and neurons of BERT models"),
 ]
 
 

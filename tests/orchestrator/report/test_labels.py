@@ -41,3 +41,8 @@ def test_the_recipe_is_named_only_when_there_are_several() -> None:
     assert full_label(GroupKey(FINETUNE, (), "bert"), TWO_RECIPES) == "BERT (teacher) [default]"
     assert SweepNames.of([key, GroupKey(FINETUNE, (), "bert")]) == SweepNames(
         frozenset({"bert"}), ("default", "official"))
+
+
+def test_a_pruned_student_keeps_its_suffix_and_its_registry_spelling() -> None:
+    assert full_label(GroupKey(KD, ("minilm",), "minilm%50"), ONE_RECIPE) == "KD MiniLM→MiniLM%50"
+    assert full_label(GroupKey(KD, ("minilm",), "minilm@2%50_100"), ONE_RECIPE) == "KD MiniLM→MiniLM@2%50_100"

@@ -11,6 +11,7 @@ from tests.conftest import SST2, VOCAB
 from trainers.data.glue import read_tsv
 from trainers.models.build import build_model
 from trainers.models.cost import BATCH, Cost, CostError, measure, measure_side_by_side
+from trainers.models.cost_names import COST, INT8, SIZE, TIMED
 from trainers.models.quantize import int8
 
 SENTENCES = list(read_tsv(SST2 / "test.tsv").sentences[:BATCH * 2])
@@ -58,3 +59,11 @@ def test_traced_measurement_times_a_trace_that_answers_as_the_model(built):
         _sane(cost, 1)
         assert cost.traced
     assert built.model.config.return_dict  # switched off only while tracing
+
+
+def test_the_logged_names_are_the_ones_the_report_reads():
+    """``trainers.models.cost_names`` (torch-free, read by the report) names what ``Cost.metrics`` logs."""
+    cost = Cost(size_mb=1.0, latency_ms_median=2.0, latency_ms_p95=3.0, throughput_b32=4.0, threads=1)
+    assert tuple(cost.metrics()) == COST
+    assert tuple(cost.metrics(INT8)) == tuple(name + INT8 for name in COST)
+    assert set(TIMED) == {name + suffix for name in COST if name != SIZE for suffix in ("", INT8)}

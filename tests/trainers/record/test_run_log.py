@@ -15,7 +15,7 @@ from tests.conftest import MRPC, SST2
 from tests.students import save_student
 from trainers.config import DataConfig
 from trainers.data.glue import load_splits
-from trainers.record.run_log import RunLog, logged_epochs
+from trainers.record.run_log import RunLog, log_results, logged_epochs
 
 
 def new_run(tmp_path) -> tuple[str, MlflowClient, str]:
@@ -64,6 +64,20 @@ def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path, monkeyp
     assert model.metadata.get_input_schema() is not None and model.input_example is not None
     answer = model.predict(["NLP is fun."])
     assert list(answer.columns) == ["label", "score"] and answer["label"][0] in ("negative", "positive")
+
+
+def test_the_int8_predictions_are_logged_where_the_folder_has_them(tmp_path):
+    """A folder written since int8 predictions exist gives its run both files; one written before
+    (the test above) gives the fp32 ones alone."""
+    uri, client, run_id = new_run(tmp_path)
+    folder = tmp_path / "models" / "key"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "test_predictions.csv").write_text("index,label,prediction,prob_positive\n0,1,1,0.9\n")
+    (folder / "test_predictions_int8.csv").write_text("index,label,prediction,prob_positive\n0,1,0,0.4\n")
+    log_results(client, run_id, folder)
+    predictions = [a.path for a in client.list_artifacts(run_id, "predictions")]
+    assert predictions == ["predictions/test_predictions.csv", "predictions/test_predictions_int8.csv"]
 
 
 def test_the_splits_are_the_runs_dataset_inputs_once(tmp_path):

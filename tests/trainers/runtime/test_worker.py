@@ -18,7 +18,13 @@ from trainers.config import DataConfig, TrainConfig
 from trainers.data.glue import Examples
 from trainers.engine.loop import TrialResult
 from trainers.models.build import build_model
-from trainers.record.artifacts import CONFIG_ARTIFACT, MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
+from trainers.record.artifacts import (
+    CONFIG_ARTIFACT,
+    INT8_PREDICTIONS_ARTIFACT,
+    MODEL_ARTIFACT_DIR,
+    PREDICTIONS_ARTIFACT,
+    RESULT_FILE,
+)
 from trainers.record.layout import StorageLayout
 from trainers.runtime import worker
 from trainers.runtime.payload import TrialPayload, TrialResources
@@ -69,6 +75,21 @@ def test_the_finished_model_logs_its_int8_scores_and_cost(tmp_path):
     for name in ("size_mb", "latency_ms_p50", "latency_ms_p95", "throughput_b32"):
         assert final[name] > 0 and final[f"{name}_int8"] > 0
     assert final["size_mb_int8"] < final["size_mb"] and final["latency_ms_p50"] <= final["latency_ms_p95"]
+
+
+def test_the_int8_predictions_lie_beside_the_fp32_ones_on_the_same_examples(tmp_path):
+    """The int8 variant's per-example predictions, which a report pairs with the fp32 model's: the
+    same examples in the same order, and the int8 accuracy logged is theirs."""
+    payload, result = _finished(tmp_path)
+    worker.finish(result, payload, None, {})
+    folder = payload.layout.model_dir(payload.key)
+    fp32 = pd.read_csv(folder / os.path.basename(PREDICTIONS_ARTIFACT))
+    int8 = pd.read_csv(folder / os.path.basename(INT8_PREDICTIONS_ARTIFACT))
+    assert int8.columns.tolist() == fp32.columns.tolist()
+    assert int8[["index", "label"]].equals(fp32[["index", "label"]])
+    assert set(int8["prediction"]) <= {0, 1} and int8["prob_positive"].between(0, 1).all()
+    final = json.loads((folder / RESULT_FILE).read_text())["final"]
+    assert final["test_accuracy_int8"] == (int8["prediction"] == int8["label"]).mean()
 
 
 def test_a_rerun_replaces_the_folder(tmp_path):
