@@ -17,6 +17,7 @@ from mlflow.tracking import MlflowClient
 from orchestrator.report import best as choice
 from orchestrator.report.reader import GroupKey, SweepData, TrialRun
 from orchestrator.serve import predict
+from orchestrator.serve.model_costs import Variant, VariantError
 from orchestrator.serve.predict import LoadedModel, model_folder
 from tests.students import save_student
 from trainers.models.quantize import int8, save_int8
@@ -152,3 +153,8 @@ def test_a_run_that_recorded_no_cost_shows_dashes_and_no_int8_row(tmp_path, caps
     assert not any("int8" in line for line in lines[2:4])
     cells = re.split(r"\s{2,}", lines[2])
     assert cells[4:7] == ["–", "–", "81.2%"] and "no run recorded it" in " ".join(lines[3:])
+
+
+def test_a_variant_of_an_unknown_kind_is_refused():
+    with pytest.raises(VariantError, match="variant kind 'int4': expected 'fp32' or 'int8'"):
+        Variant("TinyBERT (fine-tuned)", "int4", None)
