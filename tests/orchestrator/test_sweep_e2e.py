@@ -102,8 +102,10 @@ def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
     for label in ("BERT (teacher)", "TinyBERT (fine-tuned)",
                   "MetaDistil BERT→TinyBERT + noise p=0.1 + warm start (1 epoch)"):
         assert label in out
-    rows = [line for line in out.splitlines() if " ms" in line]
+    lines = out.splitlines()
+    rows = [line for line in lines if " ms" in line and not line.startswith("  ·")]  # the fp32 models
     assert len(rows) == 3 and all(("positive" in r) != ("negative" in r) for r in rows)
+    assert len([line for line in lines if line.startswith("  · int8")]) == 3  # a row under each
     assert predict.main(["a " * 2000, *where]) == 0
     assert "truncated" in capsys.readouterr().out
     assert predict.main(["   ", *where]) == 2
