@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = offline_folder()
 if DATA is None:  # the tests read GLUE's TSVs by path and count their rows; offline, no hub
     pytest.exit(f"the tests read GLUE's TSVs from the offline data folder: set {ENV} to a folder "
-                "with sst2/ and mrpc/ (make sets it to ../shared/data where that folder exists)",
+                "with sst2/ and mrpc/ (docs/data.md: where make finds one by default)",
                 returncode=2)
 SST2 = DATA / "sst2"
 MRPC = DATA / "mrpc"

@@ -2,7 +2,7 @@
 
 ``METADISTIL_DATA`` names an offline data folder holding one subfolder per task (``sst2/``,
 ``mrpc/``: GLUE's TSVs, ``trainers/data/glue.py``), for machines without the Hugging Face hub; the
-Makefile points it at ``../shared/data`` where that folder exists and the variable is unset. A
+Makefile may give it a default (docs/data.md says which) when the variable is unset. A
 space's explicit ``data.source`` (a folder, or ``hub``) wins over it; with neither, or a folder
 without the task's subfolder (it holds the tasks someone copied there, not all of GLUE), the task
 is GLUE's from the hub through ``datasets``, kept in the usual Hugging Face cache.
