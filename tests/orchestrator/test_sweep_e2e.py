@@ -105,7 +105,8 @@ def test_predict_answers_with_every_model_of_the_sweep(swept, capsys):
     lines = out.splitlines()
     rows = [line for line in lines if " ms" in line and not line.startswith("  ·")]  # the fp32 models
     assert len(rows) == 3 and all(("positive" in r) != ("negative" in r) for r in rows)
-    assert len([line for line in lines if line.startswith("  · int8")]) == 3  # a row under each
+    quantized = [line for line in lines if line.startswith("  · int8")]  # a row under each, answering
+    assert len(quantized) == 3 and all(("positive" in r) != ("negative" in r) for r in quantized)
     assert predict.main(["a " * 2000, *where]) == 0
     assert "truncated" in capsys.readouterr().out
     assert predict.main(["   ", *where]) == 2

@@ -18,7 +18,9 @@ of both, fp32 and int8 (issue 29, items 2 and 3).
   the task's exact input.
 
 A model trained on a GPU is copied to the CPU for both (the int8 kernels are CPU kernels); the
-trained model itself is not moved.
+trained model itself is not moved. The int8 variant itself (:attr:`Compressed.model`) is what the
+worker saves as ``model.int8.safetensors`` beside the fp32 weights, so that predict and the demo
+answer with the very model these scores are of.
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ CPU = torch.device("cpu")
 @dataclass(frozen=True)
 class Compressed:
     """What :func:`int8_and_cost` adds to a finished model: final ``metrics`` and the int8
-    variant's per-example test ``predictions`` and ``prob_positive``, in the test examples' order."""
+    variant's per-example test ``predictions`` and ``prob_positive``, in the test examples' order,
+    and the int8 ``model`` they came from (on the CPU, in eval mode)."""
 
     metrics: dict[str, float]
     predictions: np.ndarray
     prob_positive: np.ndarray
+    model: torch.nn.Module
 
 
 def int8_and_cost(built: Built, test: Examples, task: str, *, max_length: int, cache_dir: Path,
@@ -71,4 +75,4 @@ def int8_and_cost(built: Built, test: Examples, task: str, *, max_length: int, c
                                  threads=COST_THREADS, max_length=max_length)
     metrics = {**{f"{key}{INT8}": value for key, value in tested.items()}, **costs["fp32"].metrics(),
                **costs["int8"].metrics(INT8), THREADS: float(COST_THREADS)}
-    return Compressed(metrics, predictions, prob_positive)
+    return Compressed(metrics, predictions, prob_positive, quantized)

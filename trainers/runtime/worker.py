@@ -29,6 +29,7 @@ from trainers.data.glue import Examples
 from trainers.engine.loop import Trial, TrialResult, run
 from trainers.models import prune
 from trainers.models.compressed import int8_and_cost
+from trainers.models.quantize import save_int8
 from trainers.record.artifacts import (
     CONFIG_ARTIFACT,
     INT8_PREDICTIONS_ARTIFACT,
@@ -122,6 +123,8 @@ def _write_folder(result: TrialResult, folder: Path, config: TrainConfig, key: s
     with staged(folder) as staging:
         result.student.model.save_pretrained(staging / MODEL_ARTIFACT_DIR)  # safetensors
         result.student.tokenizer.save_pretrained(staging / MODEL_ARTIFACT_DIR)
+        # The int8 variant scored above, beside its config: predict and the demo load it from here.
+        save_int8(compressed.model, staging / MODEL_ARTIFACT_DIR)
         _write_predictions(staging / Path(PREDICTIONS_ARTIFACT).name, result.test,
                            result.test_predictions, result.test_prob_positive)
         _write_predictions(staging / Path(INT8_PREDICTIONS_ARTIFACT).name, result.test,

@@ -55,15 +55,12 @@ def test_the_page_shows_every_models_answer(served, browser, swept):
     assert header == ["Model", "Variant", "Prediction", "Confidence", "Parameters", "Size", "Latency (run)",
                       "Test accuracy"]
     assert [tuple(row[:2]) for row in rows] == ROWS
-    # The e2e sweep's trials save no int8 weights (yet): their int8 rows say so, with the recorded cost.
-    int8_answers = any((swept.workdir / "store").glob(f"**/{INT8_WEIGHTS}"))
+    # Every trial saves its int8 weights beside the fp32 ones: both variants of each model answer.
+    assert len(list((swept.workdir / "store").glob(f"**/{INT8_WEIGHTS}"))) == len(MODELS)
     for model, variant, prediction, confidence, parameters, size, latency, test in rows:
-        if variant == "int8" and not int8_answers:
-            assert (prediction, confidence, parameters) == ("(no file)", "–", "–"), model
-        else:
-            assert prediction in ("positive", "negative"), model
-            assert re.fullmatch(r"\d+\.\d%", confidence) and 50.0 <= float(confidence[:-1]) <= 100.0
-            assert re.fullmatch(r"\d{1,3}(,\d{3})+", parameters)
+        assert prediction in ("positive", "negative"), (model, variant)
+        assert re.fullmatch(r"\d+\.\d%", confidence) and 50.0 <= float(confidence[:-1]) <= 100.0
+        assert re.fullmatch(r"\d{1,3}(,\d{3})+", parameters)
         assert re.fullmatch(r"\d+\.\d MB", size) and re.fullmatch(r"\d+\.\d ms", latency), model
         assert re.fullmatch(r"\d+\.\d%", test), model
     sizes = {(model, variant): float(size.split()[0]) for model, variant, *_, size, _, _ in rows}

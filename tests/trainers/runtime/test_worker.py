@@ -11,13 +11,16 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import MRPC, VOCAB
 from trainers.config import DataConfig, TrainConfig
 from trainers.data.glue import Examples
+from trainers.engine.evaluate import predict
 from trainers.engine.loop import TrialResult
 from trainers.models.build import build_model
+from trainers.models.quantize import int8_linears, load_int8
 from trainers.record.artifacts import (
     CONFIG_ARTIFACT,
     INT8_PREDICTIONS_ARTIFACT,
@@ -90,6 +93,22 @@ def test_the_int8_predictions_lie_beside_the_fp32_ones_on_the_same_examples(tmp_
     assert set(int8["prediction"]) <= {0, 1} and int8["prob_positive"].between(0, 1).all()
     final = json.loads((folder / RESULT_FILE).read_text())["final"]
     assert final["test_accuracy_int8"] == (int8["prediction"] == int8["label"]).mean()
+
+
+def test_the_int8_weights_saved_are_the_model_those_predictions_came_from(tmp_path):
+    """``model.int8.safetensors`` beside the fp32 weights (what predict and the demo load) answers
+    the test examples exactly as the int8 predictions the worker wrote and scored."""
+    payload, result = _finished(tmp_path)
+    worker.finish(result, payload, None, {})
+    folder = payload.layout.model_dir(payload.key)
+    loaded = load_int8(folder / MODEL_ARTIFACT_DIR)
+    assert int8_linears(loaded)  # the packed int8 layers, not an fp32 model under the int8 name
+    encoded = result.student.encode(result.test, payload.config.data.max_length, payload.layout.cache)
+    predictions, prob_positive = predict(loaded, encoded, pad_id=result.student.tokenizer.pad_token_id,
+                                         batch_size=8, device=torch.device("cpu"))
+    written = pd.read_csv(folder / os.path.basename(INT8_PREDICTIONS_ARTIFACT))
+    assert predictions.tolist() == written["prediction"].tolist()
+    np.testing.assert_allclose(prob_positive, written["prob_positive"], rtol=0, atol=5e-7)  # 6 decimals
 
 
 def test_a_rerun_replaces_the_folder(tmp_path):
