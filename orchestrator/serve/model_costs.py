@@ -31,7 +31,7 @@ from orchestrator.report.reader import TrialRun
 from trainers.data.tasks import Task
 from trainers.errors import UserError
 from trainers.models.quantize import INT8_WEIGHTS
-from trainers.record.artifacts import MODEL_ARTIFACT_DIR
+from trainers.record.artifacts import MODEL_ARTIFACT_DIR, MODEL_DIR_TAG
 
 FP32, INT8 = "fp32", "int8"
 SUFFIX = {FP32: "", INT8: "_int8"}
@@ -98,7 +98,7 @@ def variants(client: MlflowClient, chosen: list[tuple[str, TrialRun]], sources: 
     for (label, run), (_, folder) in zip(chosen, sources, strict=True):
         found = client.get_run(run.run_id).data
         rows.append(Variant(label, FP32, str(folder), **recorded(found.metrics, FP32, task)))
-        quantized = int8_folder(folder, found.tags.get("model_dir"))
+        quantized = int8_folder(folder, found.tags.get(MODEL_DIR_TAG))
         int8_figures = recorded(found.metrics, INT8, task)
         if quantized is not None or int8_figures["size_mb"] is not None:
             rows.append(Variant(label, INT8, None if quantized is None else str(quantized), **int8_figures))

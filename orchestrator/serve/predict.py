@@ -76,7 +76,7 @@ from trainers.models.build import ModelError, build_model, count_parameters
 from trainers.models.pruned_bert import register
 from trainers.models.quantize import INT8_WEIGHTS, load_int8
 from trainers.record.artifact_files import model_problem
-from trainers.record.artifacts import MODEL_ARTIFACT_DIR
+from trainers.record.artifacts import MODEL_ARTIFACT_DIR, MODEL_DIR_TAG
 
 TIMED_PASSES = 5
 LIVE_HEADER = "Latency (now)"
@@ -132,7 +132,7 @@ def model_folder(client: MlflowClient, run: TrialRun, cache: Path, registered: s
         return check_model(fetch(client, registered, target, run, fix), run.run_name, run.run_id, fix,
                            "registered model")
     found = client.get_run(run.run_id)
-    folder = found.data.tags.get("model_dir")
+    folder = found.data.tags.get(MODEL_DIR_TAG)
     if folder and model_problem(Path(folder) / MODEL_ARTIFACT_DIR) is None:
         return Path(folder) / MODEL_ARTIFACT_DIR
     if found.outputs and found.outputs.model_outputs:

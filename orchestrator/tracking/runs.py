@@ -30,7 +30,7 @@ from orchestrator.tracking.names import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, SW
 from orchestrator.tracking.provenance import context_tags
 from orchestrator.tracking.store import TrackingError, parent_run, redact, search_all, sweep_names
 from trainers.record.artifact_files import file_problem, model_problem
-from trainers.record.artifacts import MODEL_ARTIFACT_DIR, PREDICTIONS_ARTIFACT, RESULT_FILE
+from trainers.record.artifacts import MODEL_ARTIFACT_DIR, MODEL_DIR_TAG, PREDICTIONS_ARTIFACT, RESULT_FILE
 from trainers.record.layout import StorageLayout
 from trainers.record.model_log import has_model, log_model_and_finish, rewrite_model
 from trainers.record.run_log import log_environment, log_results, logged_epochs
@@ -115,6 +115,8 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
     if run is not None:  # what the worker did since the driver last looked
         run = existing[trial.key] = client.get_run(run.info.run_id)
     if run is not None and run.info.status == "FINISHED":
+        if MODEL_DIR_TAG not in run.data.tags:  # its worker closed it before workers tagged it
+            client.set_tag(run.info.run_id, MODEL_DIR_TAG, str(folder))
         if not has_model(client, run.info.run_id):  # a run logged before models were
             log_model_and_finish(client.tracking_uri, run.info.run_id, folder)
         mend_artifacts(client, trial, run.info.run_id, folder)
@@ -133,7 +135,7 @@ def adopt_finished(client: MlflowClient, experiment_id: str, parent_id: str, swe
         client.log_batch(run_id, metrics=metrics[start:start + 900])
     log_environment(client, run_id, result.get("environment", {}))  # what the worker ran on
     log_results(client, run_id, folder)
-    client.set_tag(run_id, "model_dir", str(folder))  # predict loads it from there while it exists
+    client.set_tag(run_id, MODEL_DIR_TAG, str(folder))  # predict loads it from there while it exists
     log_model_and_finish(client.tracking_uri, run_id, folder)
     mend_artifacts(client, trial, run_id, folder)  # a model logged before its files went missing
     existing[trial.key] = client.get_run(run_id)

@@ -15,7 +15,12 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from trainers.data.glue import Splits
-from trainers.record.artifacts import CONFIG_ARTIFACT, INT8_PREDICTIONS_ARTIFACT, PREDICTIONS_ARTIFACT
+from trainers.record.artifacts import (
+    CONFIG_ARTIFACT,
+    INT8_PREDICTIONS_ARTIFACT,
+    MODEL_DIR_TAG,
+    PREDICTIONS_ARTIFACT,
+)
 from trainers.record.model_log import log_model_and_finish
 
 EPOCH_METRIC = "val_accuracy"  # logged every epoch (step = epoch): its steps are the epochs logged
@@ -125,4 +130,5 @@ class RunLog:
         for key, value in final.items():
             self.client.log_metric(self.run_id, key, value)
         log_results(self.client, self.run_id, folder)
+        self.client.set_tag(self.run_id, MODEL_DIR_TAG, str(folder))  # as the driver tags a run it adopts
         log_model_and_finish(self.tracking_uri, self.run_id, folder)

@@ -92,7 +92,7 @@ GRIDS = [ROOT / "search_spaces" / f"{name}.yaml" for name in ("smoke", "cpu", "p
 def test_every_shipped_space_plans():
     shipped = sorted((ROOT / "search_spaces").glob("*.yaml"))
     assert {p.name for p in shipped} == {"smoke.yaml", "cpu.yaml", "paper.yaml", "recipes_compare.yaml",
-                                         "search.yaml", "mrpc.yaml", "future.yaml"}
+                                         "search.yaml", "mrpc.yaml", "future.yaml", "compress.yaml"}
     for space in shipped:
         assert _plan(parse_spec(yaml.safe_load(space.read_text()), str(space))).trials
 
@@ -110,6 +110,18 @@ def test_shipped_spaces_plan(space):
     # the default trades seeds for a pretrained teacher within 10 minutes; its intervals are over
     # test examples (Wilson); the reproductions show spread over seeds
     assert len(spec.seeds) >= {"paper": 3, "smoke": 1}.get(space.stem, 2)
+
+
+def test_the_compress_space_sets_a_cut_and_a_pruned_student_under_every_method():
+    """compress.yaml (issue 29, item 4): MiniLM@2 and MiniLM%50, each fine-tuned and distilled from
+    MiniLM by KD and MetaDistil, the teacher fine-tuned, over three seeds: 7 trials a seed."""
+    space = ROOT / "search_spaces" / "compress.yaml"
+    plan = _plan(parse_spec(yaml.safe_load(space.read_text()), str(space)))
+    per_seed = {t.name.rsplit("__seed", 1)[0] for t in plan.trials}
+    assert per_seed == {"minilm__finetune", "minilm@2__finetune", "minilm%50__finetune",
+                        *(f"{student}_from_minilm__{method}" for student in ("minilm@2", "minilm%50")
+                          for method in ("kd", "metadistil"))}
+    assert len(plan.trials) == 21 and {t.config.seed for t in plan.trials} == {0, 1, 2}
 
 
 def test_paper_space_is_the_original_grid():

@@ -190,6 +190,23 @@ def test_a_finished_run_logged_before_models_were_gets_its_model(setup):
     assert model.config.id2label == {0: "negative", 1: "positive"}
 
 
+def test_a_finished_run_closed_before_workers_tagged_their_folder_gets_the_tag(setup):
+    """A run its worker closed before workers tagged ``model_dir``: a re-run of the sweep tags it,
+    so predict and the demo find the trial's folder (and its int8 variant's file) again."""
+    client, plan, experiment, parent, tmp_path = setup
+    trial = plan.trials[0]
+    layout = StorageLayout(tmp_path / "store")
+    existing = runs.trial_runs(client, experiment)
+    run_id = runs.ensure_trial_run(client, experiment, parent, "s", trial, existing)
+    folder = layout.model_dir(trial.key)
+    save_student(folder, labelled=True)
+    log_model_and_finish(client.tracking_uri, run_id, folder)
+    (folder / RESULT_FILE).write_text(json.dumps({"run_id": run_id, "history": [], "final": {}}))
+    assert "model_dir" not in client.get_run(run_id).data.tags
+    runs.adopt_finished(client, experiment, parent, "s", trial, layout, existing)
+    assert client.get_run(run_id).data.tags["model_dir"] == str(folder)
+
+
 def test_unsupported_scheme_and_unwritable_sqlite(tmp_path):
     with pytest.raises(TrackingError, match="unsupported scheme 'ftp'"):
         check_store("ftp://host/x", create=True)

@@ -55,6 +55,7 @@ def test_the_final_log_attaches_the_trials_folder_and_finishes(tmp_path, monkeyp
     RunLog(uri, run_id).final({"test_accuracy": 0.71}, folder)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["test_accuracy"] == 0.71
+    assert run.data.tags["model_dir"] == str(folder)  # where predict finds the int8 variant's file
     assert {a.path for a in client.list_artifacts(run_id)} == {"config.json", "predictions"}
     predictions = [a.path for a in client.list_artifacts(run_id, "predictions")]
     assert predictions == ["predictions/test_predictions.csv"]
