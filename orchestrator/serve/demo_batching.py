@@ -1,6 +1,8 @@
 """The demo's answers under load: concurrent requests are answered together, a batch at a time
 (Ray Serve's ``@serve.batch``), every model running once per batch on all its sentences padded to
-the longest (``LoadedModel.classify_many``), instead of once per request.
+the longest (``LoadedModel.classify_many``), instead of once per request. An int8 variant runs once
+a sentence within the batch (``LoadedModel.alone``: its activation scale is the whole batch's), so
+that no answer depends on the requests it was batched with.
 
 What a request cost, measured before choosing (the default sweep's 8 models, this project's 2-core
 shared machine; CPU time, which another process's load hardly moves; ``benchmarks/bench_serve.py``

@@ -188,6 +188,9 @@ def test_the_report_and_predict_name_them_short(pretrained, capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if " ms" in line and not line.startswith("  ·")]  # fp32
     assert len(rows) == 10
+    # Each with its int8 variant answering from the file its trial saved (the pruned student's too).
+    quantized = [line for line in out.splitlines() if line.startswith("  · int8")]
+    assert len(quantized) == 10 and all(("positive" in r) != ("negative" in r) for r in quantized), out
     for label in ("MetaDistil MiniLM→MiniLM@2→MiniLM@1", "MetaDistil MiniLM→MiniLM@1", "KD MiniLM→MiniLM",
                   "KD MiniLM→MiniLM@2%50",
                   "DML MiniLM@1 (member 1 of MiniLM@1+MiniLM@1)",

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import mlflow
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.report import best as choice
@@ -85,6 +86,24 @@ def test_a_batch_answers_each_sentence_as_it_is_answered_alone(student):
         assert answer.confidence == pytest.approx(alone.confidence, abs=1e-5)
         assert answer.live_ms is None and alone.live_ms > 0
     assert [a.truncated for a in together] == [False, False, False, True, False]
+
+
+def test_an_int8_variant_answers_a_batch_exactly_as_each_sentence_alone(student):
+    """Dynamic int8 takes one activation scale a call over the whole padded batch, so one forward
+    pass over a batch answers otherwise than each sentence alone (checked here: if that ever stops
+    being so, the one-at-a-time path can go). The int8 variant therefore runs once a sentence."""
+    quantized = LoadedModel("student", int8(student.model), student.tokenizer, parameters=student.parameters)
+    assert quantized.alone and not student.alone
+    asked = [("NLP is fun.", None), ("A slow and thoroughly dull film that never finds its feet.", None),
+             ("Bad.", None)]
+    together = quantized.classify_many(asked)
+    alone = [quantized.classify_many([one])[0] for one in asked]
+    assert [(a.prediction, a.confidence) for a in together] == [(a.prediction, a.confidence) for a in alone]
+    inputs = student.tokenizer([text for text, _ in asked], padding=True, return_tensors="pt",
+                               return_token_type_ids=False)
+    with torch.inference_mode():
+        batched = torch.softmax(quantized.model(**inputs).logits, dim=-1).max(dim=-1).values.tolist()
+    assert max(abs(b - a.confidence) for a, b in zip(together, batched)) > 0
 
 
 def test_a_batch_of_pairs_and_sentences_mixed_is_refused(student):
