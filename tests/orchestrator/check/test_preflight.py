@@ -264,7 +264,8 @@ def test_yaml_syntax_error_names_the_line(tmp_path, capsys):
 def test_missing_space_file_lists_the_shipped_ones(tmp_path, capsys):
     code = sweep.main(["--space", str(tmp_path / "nope.yaml"), "--dry-run"])
     err = capsys.readouterr().err
-    shipped = "compress.yaml, cpu.yaml, future.yaml, mrpc.yaml, paper.yaml, recipes_compare.yaml, search.yaml, smoke.yaml"
+    shipped = ("compress.yaml, cpu.yaml, future.yaml, mrpc.yaml, paper.yaml, recipes_compare.yaml, "
+               "search.yaml, smoke.yaml")
     assert code == 2 and f"search space not found (shipped: {shipped})" in err
 
 
