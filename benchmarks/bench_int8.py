@@ -133,11 +133,15 @@ def compare(label: str, built: Built, test: Examples, max_length: int, args: arg
     return rows
 
 
-def table(rows: list[Row]) -> str:
-    cells = [HEADER] + [row.cells() for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(HEADER))]
+def text_table(cells: list[list[str]]) -> str:
+    """``cells`` (a header row first) as aligned plain-text columns, a rule under the header."""
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     return "\n".join([lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
+
+
+def table(rows: list[Row]) -> str:
+    return text_table([HEADER] + [row.cells() for row in rows])
 
 
 def main() -> int:

@@ -46,6 +46,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_int8 import text_table  # noqa: E402
 from orchestrator.report.stats import mcnemar_exact  # noqa: E402
 from trainers.config import DataConfig, TrainConfig  # noqa: E402
 from trainers.data.glue import Examples, load_splits  # noqa: E402
@@ -105,12 +106,6 @@ def correct(trained: Trained, test: Examples, max_length: int, scratch: Path):
     predictions, _ = predict(built.model.cpu().eval(), encoded, pad_id=built.tokenizer.pad_token_id,
                              batch_size=64, device=torch.device("cpu"))
     return predictions == test.labels
-
-
-def table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join([lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
 
 
 def main() -> int:
@@ -199,7 +194,7 @@ def main() -> int:
           + "; nan: reused); "
           f"accuracy on {len(test)} test examples; cost on the first {len(sentences)} test "
           f"sentences, {args.rounds} round(s), all models interleaved")
-    print(table(rows))
+    print(text_table(rows))
     print(f"target: pruned ÷ MiniLM b1 median (eager) ≤ {TARGET_RATIO}, KD student's accuracy ≥ "
           f"MiniLM fine-tuned − {TARGET_POINTS} points")
     return 0

@@ -13,7 +13,7 @@ import pandas as pd
 
 from orchestrator.report import stats
 from orchestrator.report.cost_table import VARIANTS, CostRow, CostTable, Variant
-from orchestrator.report.frontier import LATENCY, Point, fronts, plot_frontier, points_of
+from orchestrator.report.frontier import Point, fronts, plot_frontier, points_of
 from orchestrator.report.metrics import TITLES, WORDS, TaskMetrics
 from orchestrator.report.render import (
     RUNS_HEADER,
@@ -25,7 +25,7 @@ from orchestrator.report.render import (
 )
 from orchestrator.report.significance import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, holm_note
 from orchestrator.tracking import names as tracking
-from trainers.models.cost_names import COST, SIZE, TIMINGS
+from trainers.models.cost_names import COST, LATENCY_P50, SIZE, TIMINGS
 from trainers.record.artifacts import INT8_PREDICTIONS_ARTIFACT
 
 NAME = "size_and_speed"
@@ -130,11 +130,11 @@ def front_lines(points: list[Point], task: TaskMetrics) -> list[str]:
     """Each panel's front, cheapest first: ``3 KD MiniLM→MiniLM@2, int8: 81.20 %, 5.21 ms``."""
     lines = []
     for figure, members in fronts(points).items():
-        unit = "ms" if figure == LATENCY else "MB"
+        unit = "ms" if figure == LATENCY_P50 else "MB"
         listed = "; ".join(f"{p.number} {p.name} ({p.score:.2f} {task.unit}, {p.cost[figure]:.2f} {unit})"
                            for p in members)
         lines.append(f"- {WORDS.get(task.main, task.main).capitalize()} against "
-                     f"{'latency p50' if figure == LATENCY else 'size'}: {listed}.")
+                     f"{'latency p50' if figure == LATENCY_P50 else 'size'}: {listed}.")
     return lines
 
 

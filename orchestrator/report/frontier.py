@@ -34,12 +34,11 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from orchestrator.report.cost_table import VARIANTS, CostTable
 from orchestrator.report.metrics import WORDS, TaskMetrics
-from trainers.models.cost_names import SIZE, TIMINGS
+from trainers.models.cost_names import LATENCY_P50, SIZE
 
-LATENCY = TIMINGS[0]  # latency_ms_p50: what a user waits for one sentence
 MARKERS = {"fp32": "o", "int8": "^"}
 # Each panel: the cost figure and its axis label.
-PANELS = ((LATENCY, "CPU latency at batch 1, median (ms)"), (SIZE, "Size on disk (MB)"))
+PANELS = ((LATENCY_P50, "CPU latency at batch 1, median (ms)"), (SIZE, "Size on disk (MB)"))
 
 
 def dominates(q: tuple[float, float], p: tuple[float, float]) -> bool:
@@ -131,7 +130,7 @@ def plot_frontier(points: Sequence[Point], path: Path, task: TaskMetrics) -> Non
         axes.xaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel(f"{title} (log scale; points of one cost set apart)")
         axes.set_title(f"Test {WORDS.get(task.main, task.main)} against "
-                       f"{'latency' if figure_name == LATENCY else 'size'}")
+                       f"{'latency' if figure_name == LATENCY_P50 else 'size'}")
         axes.grid(True, which="both", alpha=0.3)
     panels[0].set_ylabel(f"Test {WORDS.get(task.main, task.main)} ({task.unit}; mean ± std over seeds)")
     panels[0].legend(handles=[

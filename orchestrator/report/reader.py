@@ -31,7 +31,7 @@ from mlflow.entities import Experiment, Run
 from orchestrator.tracking.store import parent_run, redact, search_all, sweep_names
 from trainers.errors import UserError
 from trainers.methods import registry as methods
-from trainers.models.cost_names import COST, INT8, THREADS
+from trainers.models.cost_names import LOGGED as COST_METRICS
 from trainers.runtime.kernels import TAG_PREFIX as ENV_TAGS
 
 DEFAULT_RECIPE = "default"
@@ -255,8 +255,7 @@ def _trial_run(run: Run) -> TrialRun:
                     tested=tuple(sorted((m.removeprefix("test_"), v) for m, v in metrics.items()
                                         if m.startswith("test_"))),
                     environment=tuple(sorted((k, v) for k, v in tags.items() if k.startswith(ENV_TAGS))),
-                    cost=tuple(sorted((m, v) for m, v in metrics.items()
-                                      if m in (*COST, *(c + INT8 for c in COST), THREADS))))
+                    cost=tuple(sorted((m, v) for m, v in metrics.items() if m in COST_METRICS)))
 
 
 def _searched(text: str) -> tuple[tuple[str, Any], ...]:

@@ -30,11 +30,12 @@ from mlflow.tracking import MlflowClient
 from orchestrator.report.reader import TrialRun
 from trainers.data.tasks import Task
 from trainers.errors import UserError
+from trainers.models import cost_names
 from trainers.models.quantize import INT8_WEIGHTS
 from trainers.record.artifacts import MODEL_ARTIFACT_DIR, MODEL_DIR_TAG
 
 FP32, INT8 = "fp32", "int8"
-SUFFIX = {FP32: "", INT8: "_int8"}
+SUFFIX = {FP32: "", INT8: cost_names.INT8}
 # What the cost columns say they are, wherever they are shown (predict's table, the page).
 SIZE_HEADER = "Size"
 RECORDED_HEADER = "Latency (run)"
@@ -70,9 +71,9 @@ def recorded(metrics: dict[str, float], kind: str, task: Task) -> dict[str, floa
     """The cost figures and main test score a run logged for the ``kind`` variant (``None`` where
     it logged none)."""
     suffix = SUFFIX[kind]
-    threads = metrics.get("cost_threads")
-    return {"size_mb": metrics.get(f"size_mb{suffix}"),
-            "latency_ms_p50": metrics.get(f"latency_ms_p50{suffix}"),
+    threads = metrics.get(cost_names.THREADS)
+    return {"size_mb": metrics.get(cost_names.SIZE + suffix),
+            "latency_ms_p50": metrics.get(cost_names.LATENCY_P50 + suffix),
             "test_score": metrics.get(f"test_{task.main_metric}{suffix}"),
             "cost_threads": None if threads is None else int(threads)}
 
